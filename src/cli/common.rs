@@ -1,0 +1,135 @@
+//! Flag groups shared by the subcommands that run models, and their one-time validation.
+//!
+//! `translate` (and later `brief`) flatten these groups; [`ModelArgs::resolve`] and
+//! [`RuntimeArgs::device`] turn them into settings once, so nothing further down reads flags.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use warta::config::{ConfigSource, ModelsConfig};
+use warta::device::{self, DTypeChoice, DeviceChoice};
+use warta::generate::GenerationConfig;
+
+/// Which model to use and where the models file is.
+#[derive(Debug, Args, Clone)]
+pub struct ModelArgs {
+    /// Model directory or hub repo id (default: `[translation] model` of the models file).
+    #[arg(long, value_name = "DIR|REPO")]
+    pub model: Option<String>,
+    /// Revision (branch, tag or commit) of a hub repo id.
+    #[arg(long, value_name = "R")]
+    pub revision: Option<String>,
+    /// Models file (default: ./models.toml when present, else the built-in one).
+    #[arg(long, value_name = "PATH")]
+    pub models: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// The models file this run uses.
+    pub fn models_config(&self) -> anyhow::Result<(ModelsConfig, ConfigSource)> {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        Ok(ModelsConfig::locate(self.models.as_deref(), &cwd)?)
+    }
+
+    /// The translation model's spec string and revision: the flags, else the models file.
+    pub fn translation_spec(&self) -> anyhow::Result<(String, Option<String>)> {
+        match &self.model {
+            Some(m) => Ok((m.clone(), self.revision.clone())),
+            None => {
+                let (cfg, source) = self.models_config()?;
+                tracing::debug!("translation model from {source}");
+                Ok((
+                    cfg.translation.model,
+                    self.revision.clone().or(cfg.translation.revision),
+                ))
+            }
+        }
+    }
+}
+
+/// Decoding flags; each one not given keeps the checkpoint's generation_config.json value.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DecodingArgs {
+    /// Beam size (1 = greedy).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub beams: Option<u32>,
+    /// Most tokens to generate per segment.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_new_tokens: Option<u32>,
+    /// Fewest tokens to generate before the end-of-sequence token is allowed.
+    #[arg(long, value_name = "N")]
+    pub min_new_tokens: Option<u32>,
+    /// Beam score = sum of log-probabilities / length^F.
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    pub length_penalty: Option<f64>,
+    /// Never repeat an n-gram of this size (0 = off).
+    #[arg(long, value_name = "N")]
+    pub no_repeat_ngram_size: Option<u32>,
+}
+
+impl DecodingArgs {
+    pub fn apply(&self, gen: &mut GenerationConfig) {
+        if let Some(b) = self.beams {
+            gen.num_beams = Some(b as usize);
+        }
+        if let Some(n) = self.max_new_tokens {
+            gen.max_new_tokens = Some(n as usize);
+        }
+        if let Some(n) = self.min_new_tokens {
+            gen.min_new_tokens = Some(n as usize);
+        }
+        if let Some(f) = self.length_penalty {
+            gen.length_penalty = Some(f);
+        }
+        if let Some(n) = self.no_repeat_ngram_size {
+            gen.no_repeat_ngram_size = Some(n as usize);
+        }
+    }
+}
+
+/// Where and how fast to compute.
+#[derive(Debug, Args, Clone)]
+pub struct RuntimeArgs {
+    /// Segments per model batch.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Compute threads (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// auto, cpu, cuda[:N] or metal[:N].
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: String,
+    /// f32, f16 or bf16.
+    #[arg(long, value_name = "DTYPE", default_value = "f32")]
+    pub dtype: String,
+}
+
+impl RuntimeArgs {
+    /// Sets the compute thread count; call before any model work starts.
+    pub fn apply_threads(&self) {
+        if let Some(n) = self.threads {
+            // candle's CPU kernels size their thread pools from this variable on first use.
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        }
+    }
+
+    pub fn device(&self) -> anyhow::Result<(candle_core::Device, candle_core::DType)> {
+        let d: DeviceChoice = self.device.parse()?;
+        let t: DTypeChoice = self.dtype.parse()?;
+        Ok(device::select(d, t)?)
+    }
+}
+
+/// A counter on stderr for work of unknown length; hidden when stderr is not a terminal.
+pub fn progress_spinner(unit: &'static str) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(&format!(
+        "{{spinner}} {{pos}} {unit} [{{elapsed_precise}}] {{msg}}"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

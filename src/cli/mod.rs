@@ -1,0 +1,26 @@
+//! The subcommands, one file each. Each turns its parsed flags into validated settings once,
+//! runs the library, and reports an [`Outcome`]; `main` maps outcomes and errors to exit codes.
+pub mod common;
+pub mod input;
+pub mod models;
+pub mod tokenize;
+pub mod translate;
+
+/// How a subcommand ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was done: exit status 0.
+    Done,
+    /// Some inputs failed and were reported on stderr; the rest is done: exit status 3.
+    SomeFailed,
+}
+
+impl Outcome {
+    pub fn from_failures(failures: usize) -> Self {
+        if failures == 0 {
+            Outcome::Done
+        } else {
+            Outcome::SomeFailed
+        }
+    }
+}

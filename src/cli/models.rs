@@ -1,0 +1,200 @@
+//! `warta models fetch|list`, and the model lookup every model-running subcommand shares.
+//!
+//! Each role (translation, embedding, summariser) needs its own set of files from its repo;
+//! the lists live here, and [`warta::hub`] turns a spec into local files.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::common::ModelArgs;
+use super::Outcome;
+use warta::config::{ModelsConfig, SummarizerKind};
+use warta::hub::{self, HubSettings, ModelSpec};
+
+/// Files a Marian translation model must have, besides its weights.
+pub const MARIAN_FILES: &[&str] = &["config.json", "source.spm", "target.spm", "vocab.json"];
+/// Files a Marian model may have.
+pub const MARIAN_OPTIONAL: &[&str] = &[
+    "generation_config.json",
+    "target_vocab.json",
+    "tokenizer_config.json",
+];
+/// The tokenizer alone.
+const MARIAN_TOKENIZER_FILES: &[&str] = &["source.spm", "target.spm", "vocab.json"];
+/// A sentence-transformers embedding model.
+const EMBEDDING_FILES: &[&str] = &["config.json", "tokenizer.json"];
+const EMBEDDING_OPTIONAL: &[&str] = &[
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+    "tokenizer_config.json",
+];
+/// An instruction LLM.
+const LLM_FILES: &[&str] = &["config.json", "tokenizer.json"];
+const LLM_OPTIONAL: &[&str] = &["generation_config.json", "tokenizer_config.json"];
+
+/// A model found on disk.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The directory holding its files.
+    pub dir: PathBuf,
+    /// `repo@commit` or the directory, for logs and provenance.
+    pub name: String,
+}
+
+fn spec_from(model: &str, revision: Option<&str>) -> anyhow::Result<ModelSpec> {
+    let spec: ModelSpec = model.parse()?;
+    Ok(match (spec, revision) {
+        (ModelSpec::Repo { id, .. }, Some(rev)) => ModelSpec::repo(&id, Some(rev))?,
+        (spec, _) => spec,
+    })
+}
+
+/// The translation model of this run, with its weights, ready to load.
+pub fn resolve_translation(args: &ModelArgs) -> anyhow::Result<Resolved> {
+    let (model, revision) = args.translation_spec()?;
+    let spec = spec_from(&model, revision.as_deref())?;
+    let files = hub::resolve_with_weights(
+        &spec,
+        &HubSettings::from_env(),
+        MARIAN_FILES,
+        MARIAN_OPTIONAL,
+    )?;
+    Ok(Resolved {
+        name: files.provenance(),
+        dir: files.dir,
+    })
+}
+
+/// The translation model's tokenizer files only.
+pub fn resolve_tokenizer(args: &ModelArgs) -> anyhow::Result<Resolved> {
+    let (model, revision) = args.translation_spec()?;
+    let spec = spec_from(&model, revision.as_deref())?;
+    let files = hub::resolve(
+        &spec,
+        &HubSettings::from_env(),
+        MARIAN_TOKENIZER_FILES,
+        &["target_vocab.json", "tokenizer_config.json"],
+    )?;
+    Ok(Resolved {
+        name: files.provenance(),
+        dir: files.dir,
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download every model the models file names into the hub cache (for offline use).
+    Fetch {
+        /// Models file (default: ./models.toml when present, else the built-in one).
+        #[arg(long, value_name = "PATH")]
+        models: Option<PathBuf>,
+    },
+    /// Show the models in the hub cache.
+    List,
+}
+
+pub fn run(args: ModelsArgs) -> anyhow::Result<Outcome> {
+    let settings = HubSettings::from_env();
+    match args.command {
+        ModelsCommand::Fetch { models } => {
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            let (cfg, source) = ModelsConfig::locate(models.as_deref(), &cwd)?;
+            tracing::info!("fetching the models named in {source}");
+            fetch_all(&cfg, &settings)
+        }
+        ModelsCommand::List => {
+            list(&settings)?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// One model of the set to fetch, with the files its role needs.
+struct Wanted<'a> {
+    role: &'static str,
+    model: &'a str,
+    revision: Option<&'a str>,
+    files: &'static [&'static str],
+    optional: &'static [&'static str],
+}
+
+fn fetch_all(cfg: &ModelsConfig, settings: &HubSettings) -> anyhow::Result<Outcome> {
+    let mut wanted = vec![
+        Wanted {
+            role: "translation",
+            model: &cfg.translation.model,
+            revision: cfg.translation.revision.as_deref(),
+            files: MARIAN_FILES,
+            optional: MARIAN_OPTIONAL,
+        },
+        Wanted {
+            role: "embedding",
+            model: &cfg.embedding.model,
+            revision: cfg.embedding.revision.as_deref(),
+            files: EMBEDDING_FILES,
+            optional: EMBEDDING_OPTIONAL,
+        },
+    ];
+    if let (SummarizerKind::Llm, Some(model)) = (cfg.summarizer.kind, &cfg.summarizer.model) {
+        wanted.push(Wanted {
+            role: "summarizer",
+            model,
+            revision: cfg.summarizer.revision.as_deref(),
+            files: LLM_FILES,
+            optional: LLM_OPTIONAL,
+        });
+    }
+    let mut failures = 0;
+    let total = wanted.len();
+    for w in wanted {
+        let (role, model) = (w.role, w.model);
+        let result = spec_from(model, w.revision)
+            .and_then(|spec| Ok(hub::fetch(&spec, settings, w.files, w.optional)?));
+        match result {
+            Ok(found) => println!("{role}\t{}\t{}", found.provenance(), found.dir.display()),
+            Err(e) => {
+                failures += 1;
+                tracing::error!("{role} model {model}: {e:#}");
+            }
+        }
+    }
+    if failures == total {
+        anyhow::bail!("no model could be fetched");
+    }
+    Ok(Outcome::from_failures(failures))
+}
+
+fn list(settings: &HubSettings) -> anyhow::Result<()> {
+    let repos = hub::list_cached(settings)?;
+    if repos.is_empty() {
+        tracing::warn!("no models in the cache at {}", settings.cache_dir.display());
+    }
+    for repo in repos {
+        for snap in &repo.snapshots {
+            let size: u64 = snap.files.iter().map(|f| f.size).sum();
+            let refs = if snap.refs.is_empty() {
+                "-".to_string()
+            } else {
+                snap.refs.join(",")
+            };
+            let files: Vec<&str> = snap.files.iter().map(|f| f.name.as_str()).collect();
+            println!(
+                "{}\t{}\t{}\t{:.1} MB\t{}",
+                repo.id,
+                refs,
+                snap.commit,
+                size as f64 / 1e6,
+                files.join(",")
+            );
+        }
+    }
+    Ok(())
+}

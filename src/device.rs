@@ -1,0 +1,211 @@
+//! `--device` / `--dtype` turned into a candle `Device` and `DType`, with clear errors.
+//!
+//! The choice is made once at the edge; models receive a `Device` and a `DType` and never look
+//! at flags. A request this build cannot serve (CUDA in a CPU-only build, a dtype a device
+//! does not support) fails here with an error saying what to build or pass instead.
+use std::str::FromStr;
+
+use candle_core::{DType, Device};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// CUDA when this build has it and a GPU is present, else Metal likewise, else CPU.
+    Auto,
+    Cpu,
+    Cuda(usize),
+    Metal(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DTypeChoice {
+    F32,
+    F16,
+    Bf16,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeviceError {
+    #[error("unknown device `{0}`: use auto, cpu, cuda, cuda:N, metal or metal:N")]
+    UnknownDevice(String),
+    #[error("unknown dtype `{0}`: use f32, f16 or bf16")]
+    UnknownDType(String),
+    #[error(
+        "this warta was built without {feature} support, so `--device {requested}` cannot run; \
+         rebuild with `cargo install --path . --features {feature}` on a machine with the \
+         {toolkit}, or pass `--device cpu`"
+    )]
+    NotBuilt {
+        requested: String,
+        feature: &'static str,
+        toolkit: &'static str,
+    },
+    #[error("cannot open {device}: {message}; check the driver, or pass `--device cpu`")]
+    Unavailable { device: String, message: String },
+    #[error(
+        "--dtype {dtype} is not supported on {device}: {why}; pass `--dtype f32`{alternative}"
+    )]
+    UnsupportedDType {
+        dtype: String,
+        device: String,
+        why: &'static str,
+        alternative: &'static str,
+    },
+}
+
+impl FromStr for DeviceChoice {
+    type Err = DeviceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let (name, ordinal) = match lower.split_once(':') {
+            Some((n, o)) => match o.parse::<usize>() {
+                Ok(o) => (n.to_string(), o),
+                Err(_) => return Err(DeviceError::UnknownDevice(s.to_string())),
+            },
+            None => (lower.clone(), 0),
+        };
+        match name.as_str() {
+            "auto" if !lower.contains(':') => Ok(DeviceChoice::Auto),
+            "cpu" if !lower.contains(':') => Ok(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Ok(DeviceChoice::Cuda(ordinal)),
+            "metal" | "mps" => Ok(DeviceChoice::Metal(ordinal)),
+            _ => Err(DeviceError::UnknownDevice(s.to_string())),
+        }
+    }
+}
+
+impl FromStr for DTypeChoice {
+    type Err = DeviceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "float32" | "fp32" => Ok(DTypeChoice::F32),
+            "f16" | "float16" | "fp16" | "half" => Ok(DTypeChoice::F16),
+            "bf16" | "bfloat16" => Ok(DTypeChoice::Bf16),
+            _ => Err(DeviceError::UnknownDType(s.to_string())),
+        }
+    }
+}
+
+impl DTypeChoice {
+    pub fn dtype(self) -> DType {
+        match self {
+            DTypeChoice::F32 => DType::F32,
+            DTypeChoice::F16 => DType::F16,
+            DTypeChoice::Bf16 => DType::BF16,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            DTypeChoice::F32 => "f32",
+            DTypeChoice::F16 => "f16",
+            DTypeChoice::Bf16 => "bf16",
+        }
+    }
+}
+
+/// Opens the requested device and checks the dtype is one it runs.
+pub fn select(device: DeviceChoice, dtype: DTypeChoice) -> Result<(Device, DType), DeviceError> {
+    let dev = open(device)?;
+    check_dtype(&dev, dtype)?;
+    Ok((dev, dtype.dtype()))
+}
+
+fn open(choice: DeviceChoice) -> Result<Device, DeviceError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Auto => {
+            if candle_core::utils::cuda_is_available() {
+                if let Ok(d) = Device::new_cuda(0) {
+                    return Ok(d);
+                }
+            }
+            if candle_core::utils::metal_is_available() {
+                if let Ok(d) = Device::new_metal(0) {
+                    return Ok(d);
+                }
+            }
+            Ok(Device::Cpu)
+        }
+        DeviceChoice::Cuda(n) => {
+            if !candle_core::utils::cuda_is_available() {
+                return Err(DeviceError::NotBuilt {
+                    requested: format!("cuda:{n}"),
+                    feature: "cuda",
+                    toolkit: "CUDA toolkit",
+                });
+            }
+            Device::new_cuda(n).map_err(|e| DeviceError::Unavailable {
+                device: format!("cuda:{n}"),
+                message: e.to_string(),
+            })
+        }
+        DeviceChoice::Metal(n) => {
+            if !candle_core::utils::metal_is_available() {
+                return Err(DeviceError::NotBuilt {
+                    requested: format!("metal:{n}"),
+                    feature: "metal",
+                    toolkit: "Xcode command-line tools (macOS only)",
+                });
+            }
+            Device::new_metal(n).map_err(|e| DeviceError::Unavailable {
+                device: format!("metal:{n}"),
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+/// The dtypes each device runs. On CPU candle computes f16 with slow emulated kernels and
+/// most processors have no fast half-precision matmul, so only f32 and bf16 are offered.
+fn check_dtype(device: &Device, dtype: DTypeChoice) -> Result<(), DeviceError> {
+    match (device, dtype) {
+        (_, DTypeChoice::F32) => Ok(()),
+        (Device::Cpu, DTypeChoice::F16) => Err(DeviceError::UnsupportedDType {
+            dtype: dtype.name().into(),
+            device: "cpu".into(),
+            why: "the CPU kernels have no fast half-precision path",
+            alternative: " (or `--dtype bf16`)",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A short name for logs and provenance: `cpu`, `cuda:0`, `metal:0`.
+pub fn describe(device: &Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(_) => "cuda".into(),
+        Device::Metal(_) => "metal".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices_and_dtypes() {
+        assert_eq!("auto".parse::<DeviceChoice>(), Ok(DeviceChoice::Auto));
+        assert_eq!("CPU".parse::<DeviceChoice>(), Ok(DeviceChoice::Cpu));
+        assert_eq!("cuda:1".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(1)));
+        assert!("tpu".parse::<DeviceChoice>().is_err());
+        assert!("cpu:1".parse::<DeviceChoice>().is_err());
+        assert_eq!("bf16".parse::<DTypeChoice>(), Ok(DTypeChoice::Bf16));
+        assert!("f64".parse::<DTypeChoice>().is_err());
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_in_a_cpu_build_says_what_to_build() {
+        let err = select(DeviceChoice::Cuda(0), DTypeChoice::F32).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("--features cuda"), "{msg}");
+        assert!(msg.contains("--device cpu"), "{msg}");
+    }
+
+    #[test]
+    fn f16_on_cpu_is_refused_with_the_alternative() {
+        let err = select(DeviceChoice::Cpu, DTypeChoice::F16).unwrap_err();
+        assert!(err.to_string().contains("--dtype f32"), "{err}");
+        assert!(select(DeviceChoice::Cpu, DTypeChoice::F32).is_ok());
+    }
+}

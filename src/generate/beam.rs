@@ -1,0 +1,346 @@
+//! Beam search with the semantics of transformers 5.x `GenerationMixin._beam_search`.
+//!
+//! HF runs the whole batch in lock-step and masks finished sentences with `-1e9` scores; every
+//! decision it makes is per sentence, and a sentence whose search is over can no longer change
+//! its finished hypotheses. So here each sentence ([`Item`]) runs the same arithmetic on its
+//! own, and leaves the decoder batch (via [`Decoder::select_rows`]) as soon as it is done:
+//! same ids and scores, less work.
+//!
+//! Per step and sentence, exactly as HF (all scores f32):
+//! 1. `log_probs = processors(log_softmax(logits))`, plus each beam's running score;
+//! 2. the top `K = max(2, 1 + #eos) * num_beams` continuations over all beams;
+//! 3. a continuation "hits" when it ends in EOS or reaches `max_length`; the best `num_beams`
+//!    non-hitting ones (hitting ones get `-1e9`) become the running beams;
+//! 4. hitting continuations among the first `num_beams` of the top K, scored
+//!    `sum_logprobs / new_len ^ length_penalty` (minus `1e9` when the sentence may no longer
+//!    change), are merged with the finished list, keeping the best `num_beams`;
+//! 5. the early-stop heuristic (`_check_early_stop_heuristic`) decides whether the running
+//!    beams can still beat the worst finished hypothesis.
+use super::config::{EarlyStopping, ResolvedGeneration};
+use super::logits::{log_softmax_in_place, LogitsProcessor};
+use super::{length_normalised, step_logits, Decoder, Hypothesis};
+
+const NEG: f32 = -1.0e9;
+
+#[derive(Clone)]
+struct Beam {
+    /// Prompt plus generated tokens.
+    tokens: Vec<u32>,
+    /// HF `running_beam_scores`: accumulated log-probs (with `-1e9` for the placeholder beams
+    /// of the first step).
+    score: f32,
+    /// Sum of the raw (unprocessed) log-probs of the generated tokens.
+    raw_sum: f32,
+    /// The beam of the previous step this one continues (its decoder row within the item).
+    parent: usize,
+}
+
+#[derive(Clone)]
+struct Slot {
+    tokens: Vec<u32>,
+    /// HF `beam_scores`: length-normalised score of a finished hypothesis (`-1e9` when empty).
+    score: f32,
+    /// Sum of the raw (unprocessed) log-probs of the generated tokens.
+    raw_sum: f32,
+    finished: bool,
+}
+
+struct Item {
+    index: usize,
+    running: Vec<Beam>,
+    slots: Vec<Slot>,
+    /// HF `is_early_stop_heuristic_unsatisfied` (sticky once false).
+    improvable: bool,
+    done: bool,
+}
+
+/// Top-k of a stream of `(score, index)` pairs seen in increasing index order, best first;
+/// ties keep the lower index first.
+struct TopK {
+    k: usize,
+    items: Vec<(f32, usize)>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            items: Vec::with_capacity(k + 1),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, score: f32, index: usize) {
+        if self.items.len() == self.k {
+            match self.items.last() {
+                Some(&(worst, _)) if score > worst => {}
+                _ => return,
+            }
+        } else if score.is_nan() {
+            return;
+        }
+        let pos = self.items.partition_point(|&(s, _)| s >= score);
+        self.items.insert(pos, (score, index));
+        self.items.truncate(self.k);
+    }
+}
+
+/// Indices of the `n` largest values, best first, ties by lower index.
+fn top_n(values: &[f32], n: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    idx.truncate(n);
+    idx
+}
+
+pub fn beam_search<D: Decoder>(
+    decoder: &mut D,
+    prompts: &[Vec<u32>],
+    cfg: &ResolvedGeneration,
+) -> candle_core::Result<Vec<Hypothesis>> {
+    let nb = cfg.num_beams;
+    let processor = LogitsProcessor::new(cfg);
+    let beams_to_keep = 2.max(1 + cfg.eos_token_ids.len()) * nb;
+
+    let mut items: Vec<Item> = prompts
+        .iter()
+        .enumerate()
+        .map(|(index, p)| Item {
+            index,
+            running: (0..nb)
+                .map(|b| Beam {
+                    tokens: p.clone(),
+                    score: if b == 0 { 0.0 } else { NEG },
+                    raw_sum: 0.0,
+                    parent: b,
+                })
+                .collect(),
+            slots: vec![
+                Slot {
+                    tokens: Vec::new(),
+                    score: NEG,
+                    raw_sum: 0.0,
+                    finished: false,
+                };
+                nb
+            ],
+            improvable: true,
+            done: false,
+        })
+        .collect();
+    let mut results: Vec<Option<Hypothesis>> = vec![None; prompts.len()];
+
+    // Expand every prompt row into `num_beams` rows.
+    let expand: Vec<usize> = (0..prompts.len())
+        .flat_map(|i| std::iter::repeat_n(i, nb))
+        .collect();
+    decoder.select_rows(&expand)?;
+
+    let mut cur_len = cfg.prompt_len;
+    while !items.is_empty() {
+        let last: Vec<u32> = items
+            .iter()
+            .flat_map(|it| it.running.iter().map(|b| b.tokens[b.tokens.len() - 1]))
+            .collect();
+        let (mut logits, vocab) = step_logits(decoder, &last)?;
+        if vocab == 0 {
+            candle_core::bail!("the decoder returned an empty vocabulary");
+        }
+        if logits.len() != items.len() * nb * vocab {
+            candle_core::bail!("the decoder returned the wrong number of rows");
+        }
+        for (pos, item) in items.iter_mut().enumerate() {
+            let rows = &mut logits[pos * nb * vocab..(pos + 1) * nb * vocab];
+            let mut top = TopK::new(beams_to_keep);
+            // Raw log-probs are kept aside only when a processor may change kept scores.
+            let mut raw_rows: Vec<Option<Vec<f32>>> = Vec::with_capacity(nb);
+            for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks_mut(vocab)) {
+                log_softmax_in_place(row);
+                raw_rows.push(
+                    processor
+                        .alters_values(beam.tokens.len())
+                        .then(|| row.to_vec()),
+                );
+                processor.apply(&beam.tokens, row);
+                let base = b * vocab;
+                for (v, &lp) in row.iter().enumerate() {
+                    top.push(lp + beam.score, base + v);
+                }
+            }
+            let rows = &*rows;
+            let raw_logprob = |b: usize, t: usize| -> f32 {
+                raw_rows[b].as_ref().map_or(rows[b * vocab + t], |r| r[t])
+            };
+            step_item(item, &top.items, vocab, cur_len, cfg, &raw_logprob);
+        }
+        cur_len += 1;
+
+        // Rows for the next step: the parents of the surviving sentences' running beams.
+        let mut select = Vec::with_capacity(items.len() * nb);
+        let mut kept = Vec::with_capacity(items.len());
+        for (pos, item) in std::mem::take(&mut items).into_iter().enumerate() {
+            if item.done {
+                let index = item.index;
+                results[index] = Some(finish(item, cfg));
+            } else {
+                select.extend(item.running.iter().map(|b| pos * nb + b.parent));
+                kept.push(item);
+            }
+        }
+        items = kept;
+        if !items.is_empty() && !select.iter().enumerate().all(|(i, &r)| i == r) {
+            decoder.select_rows(&select)?;
+        }
+    }
+    results
+        .into_iter()
+        .map(|h| h.ok_or_else(|| candle_core::Error::Msg("beam search lost a sentence".into())))
+        .collect()
+}
+
+/// One HF beam-search step for one sentence, given its top-K `(accumulated log-prob,
+/// beam * vocab + token)` continuations, best first. `cur_len` is the length before the step.
+fn step_item(
+    item: &mut Item,
+    top: &[(f32, usize)],
+    vocab: usize,
+    cur_len: usize,
+    cfg: &ResolvedGeneration,
+    raw_logprob: &dyn Fn(usize, usize) -> f32,
+) {
+    let nb = cfg.num_beams;
+    let hits: Vec<bool> = top
+        .iter()
+        .map(|&(_, flat)| {
+            cfg.eos_token_ids.contains(&((flat % vocab) as u32)) || cur_len + 1 >= cfg.max_length
+        })
+        .collect();
+    let continuation = |c: usize| -> (usize, Vec<u32>, f32) {
+        let (_, flat) = top[c];
+        let (parent, token) = (flat / vocab, flat % vocab);
+        let mut tokens = Vec::with_capacity(cur_len + 1);
+        tokens.extend_from_slice(&item.running[parent].tokens);
+        tokens.push(token as u32);
+        let raw_sum = item.running[parent].raw_sum + raw_logprob(parent, token);
+        (parent, tokens, raw_sum)
+    };
+
+    // e. next running beams: the best non-hitting continuations.
+    let running_scores: Vec<f32> = top
+        .iter()
+        .zip(&hits)
+        .map(|(&(lp, _), &h)| if h { lp + NEG } else { lp })
+        .collect();
+    let next_running: Vec<Beam> = top_n(&running_scores, nb)
+        .into_iter()
+        .map(|c| {
+            let (parent, tokens, raw_sum) = continuation(c);
+            Beam {
+                tokens,
+                score: running_scores[c],
+                raw_sum,
+                parent,
+            }
+        })
+        .collect();
+
+    // f. merge newly finished hypotheses into the finished slots.
+    let all_finished = item.slots.iter().all(|s| s.finished);
+    let full_and_early = all_finished && cfg.early_stopping == EarlyStopping::True;
+    let new_len = cur_len + 1 - cfg.prompt_len;
+    let mut candidate_scores = Vec::with_capacity(top.len());
+    let mut did_finish = Vec::with_capacity(top.len());
+    for (c, (&(lp, _), &h)) in top.iter().zip(&hits).enumerate() {
+        let mut s = length_normalised(lp, new_len, cfg.length_penalty);
+        if full_and_early {
+            s += NEG;
+        }
+        if !item.improvable {
+            s += NEG;
+        }
+        let did = h && c < nb;
+        if !did {
+            s += NEG;
+        }
+        candidate_scores.push(s);
+        did_finish.push(did);
+    }
+    let merged: Vec<f32> = item
+        .slots
+        .iter()
+        .map(|s| s.score)
+        .chain(candidate_scores.iter().copied())
+        .collect();
+    let chosen = top_n(&merged, nb);
+    if chosen.iter().any(|&m| m >= nb) {
+        let old = std::mem::take(&mut item.slots);
+        item.slots = chosen
+            .into_iter()
+            .map(|m| {
+                if m < nb {
+                    old[m].clone()
+                } else {
+                    let c = m - nb;
+                    let (_, tokens, raw_sum) = continuation(c);
+                    Slot {
+                        tokens,
+                        score: candidate_scores[c],
+                        raw_sum,
+                        finished: did_finish[c],
+                    }
+                }
+            })
+            .collect();
+    } else if chosen.iter().enumerate().any(|(i, &m)| i != m) {
+        let old = std::mem::take(&mut item.slots);
+        item.slots = chosen.into_iter().map(|m| old[m].clone()).collect();
+    }
+    item.running = next_running;
+
+    // g. early-stop heuristic at the new length, then the sentence's stopping condition.
+    let new_cur_len = cur_len + 1;
+    let best_len = if cfg.early_stopping == EarlyStopping::Never && cfg.length_penalty > 0.0 {
+        cfg.max_length - cfg.prompt_len
+    } else {
+        new_cur_len - cfg.prompt_len
+    };
+    let best_possible = length_normalised(item.running[0].score, best_len, cfg.length_penalty);
+    let all_finished = item.slots.iter().all(|s| s.finished);
+    let worst = item
+        .slots
+        .iter()
+        .map(|s| s.score)
+        .fold(f32::INFINITY, f32::min);
+    let can_improve = item
+        .slots
+        .iter()
+        .any(|s| best_possible > if s.finished { worst } else { NEG });
+    item.improvable &= can_improve;
+    item.done = !item.improvable
+        || (all_finished && cfg.early_stopping == EarlyStopping::True)
+        || hits.iter().all(|&h| h);
+}
+
+fn finish(mut item: Item, cfg: &ResolvedGeneration) -> Hypothesis {
+    let best = if item.slots.first().is_some_and(|s| s.finished) {
+        item.slots.swap_remove(0)
+    } else {
+        // Unreachable with HF semantics (the length limit finishes the best beams); keep the
+        // best running beam rather than fail.
+        let b = item.running.swap_remove(0);
+        let n = (b.tokens.len() - cfg.prompt_len).max(1);
+        Slot {
+            score: length_normalised(b.score, n, cfg.length_penalty),
+            raw_sum: b.raw_sum,
+            tokens: b.tokens,
+            finished: true,
+        }
+    };
+    let generated = best.tokens[cfg.prompt_len..].to_vec();
+    let n = generated.len().max(1);
+    Hypothesis {
+        tokens: generated,
+        score: best.score,
+        mean_logprob: best.raw_sum / n as f32,
+    }
+}

@@ -1,0 +1,91 @@
+//! Greedy search with HF `_sample(do_sample=False)` semantics.
+//!
+//! Each row takes the first argmax of its processed logits. A row stops when it produces an
+//! EOS id or reaches `max_length`; HF keeps finished rows in the batch and pads them, we drop
+//! them from the decoder instead (rows are independent, so the result is the same). The
+//! per-token log-prob reported in [`Hypothesis`] is the log-softmax of the *raw* model
+//! logits (no processors), the model's own confidence in its output; `score` is their sum
+//! over `len ^ length_penalty`.
+use super::config::ResolvedGeneration;
+use super::logits::{argmax, log_sum_exp, LogitsProcessor};
+use super::{length_normalised, step_logits, Decoder, Hypothesis};
+
+struct Row {
+    /// Index of the prompt this row answers.
+    item: usize,
+    /// Prompt plus generated tokens (HF's `input_ids` row).
+    tokens: Vec<u32>,
+    sum_logprob: f64,
+}
+
+pub fn greedy_search<D: Decoder>(
+    decoder: &mut D,
+    prompts: &[Vec<u32>],
+    cfg: &ResolvedGeneration,
+) -> candle_core::Result<Vec<Hypothesis>> {
+    let processor = LogitsProcessor::new(cfg);
+    let mut rows: Vec<Row> = prompts
+        .iter()
+        .enumerate()
+        .map(|(item, p)| Row {
+            item,
+            tokens: p.clone(),
+            sum_logprob: 0.0,
+        })
+        .collect();
+    let mut done: Vec<Option<Hypothesis>> = vec![None; prompts.len()];
+
+    while !rows.is_empty() {
+        let last: Vec<u32> = rows.iter().map(|r| r.tokens[r.tokens.len() - 1]).collect();
+        let (mut logits, vocab) = step_logits(decoder, &last)?;
+        let mut keep = Vec::with_capacity(rows.len());
+        for (i, (row, scores)) in rows.iter_mut().zip(logits.chunks_mut(vocab)).enumerate() {
+            let lse = log_sum_exp(scores);
+            let raw = processor
+                .alters_values(row.tokens.len())
+                .then(|| scores.to_vec());
+            processor.apply(&row.tokens, scores);
+            let Some(next) = argmax(scores) else {
+                candle_core::bail!("the decoder returned an empty vocabulary");
+            };
+            let logit = raw.as_ref().map_or(scores[next], |r| r[next]);
+            row.sum_logprob += (logit - lse) as f64;
+            row.tokens.push(next as u32);
+            let finished =
+                cfg.eos_token_ids.contains(&(next as u32)) || row.tokens.len() >= cfg.max_length;
+            if finished {
+                let generated = row.tokens[cfg.prompt_len..].to_vec();
+                let n = generated.len().max(1);
+                let sum = row.sum_logprob as f32;
+                done[row.item] = Some(Hypothesis {
+                    score: length_normalised(sum, n, cfg.length_penalty),
+                    mean_logprob: (row.sum_logprob / n as f64) as f32,
+                    tokens: generated,
+                });
+            } else {
+                keep.push(i);
+            }
+        }
+        if keep.len() < rows.len() {
+            let mut old = std::mem::take(&mut rows);
+            rows = keep
+                .iter()
+                .map(|&i| std::mem::replace(&mut old[i], empty_row()))
+                .collect();
+            if !keep.is_empty() {
+                decoder.select_rows(&keep)?;
+            }
+        }
+    }
+    done.into_iter()
+        .map(|h| h.ok_or_else(|| candle_core::Error::Msg("greedy search lost a row".into())))
+        .collect()
+}
+
+fn empty_row() -> Row {
+    Row {
+        item: 0,
+        tokens: Vec::new(),
+        sum_logprob: 0.0,
+    }
+}

@@ -1,0 +1,20 @@
+//! warta: scraped Indonesian news pages in, cited English briefings out.
+//!
+//! The library is the pipeline; each module is one stage or one piece of shared machinery:
+//!
+//! - [`config`]: `models.toml` read once into typed settings.
+//! - [`hub`]: a model spec (local directory or hub repo id) resolved to local files, with the
+//!   same cache as Python's `huggingface_hub`.
+//! - [`device`]: `--device` / `--dtype` turned into a candle `Device` and `DType`.
+//! - [`weights`]: safetensors and both `pytorch_model.bin` formats loaded into a `VarBuilder`.
+//! - [`text`]: text handling shared by the stages (the sentence splitter).
+//! - [`translate`]: the Marian tokenizer and model, and the [`translate::Translator`] that
+//!   turns Indonesian segments into English.
+//! - [`generate`]: the one decoding loop (greedy and beam search) every decoder uses.
+pub mod config;
+pub mod device;
+pub mod generate;
+pub mod hub;
+pub mod text;
+pub mod translate;
+pub mod weights;

@@ -1,0 +1,2 @@
+//! Text handling shared by the stages: the one sentence splitter.
+pub mod segment;

@@ -1,0 +1,182 @@
+//! The project's one sentence splitter, for Indonesian news text.
+//!
+//! Translation uses it to cut lines longer than a model's input into sentences and clauses;
+//! ingest uses it to give every sentence its id. It returns byte ranges into the text it is
+//! given, so nothing is lost, added or reordered: the text between two ranges is whitespace.
+use std::ops::Range;
+
+/// Words that end in a period without ending a sentence (compared without the period,
+/// case-sensitively, as they appear in news text).
+const ABBREVIATIONS: &[&str] = &[
+    "Dr", "dr", "Prof", "Ir", "Drs", "Dra", "H", "Hj", "S.H", "S.E", "S.Pd", "S.Sos", "M.Si",
+    "M.Sc", "M.A", "Ph.D", "No", "no", "Nomor", "dll", "dsb", "dst", "dkk", "a.l", "al", "Rp",
+    "Jl", "Jln", "Kec", "Kab", "Kel", "Sdr", "Bpk", "Tn", "Ny", "St", "Mr", "Mrs", "Ms", "Jr",
+    "Sr", "Inc", "Ltd", "Co", "Corp", "vs", "etc", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Agu",
+    "Agt", "Aug", "Sep", "Sept", "Okt", "Oct", "Nov", "Des", "Dec", "hlm", "tgl", "Tel", "Telp",
+    "Gen", "Brigjen", "Mayjen", "Letjen", "Kol", "Pol", "Kapt", "Lt", "U.S", "A.S",
+];
+
+const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»'];
+const OPENERS: &[char] = &['"', '\'', '“', '‘', '(', '[', '«'];
+
+/// Sentence ranges of `text`, in reading order, each trimmed of surrounding whitespace.
+pub fn sentences(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (_, c) = chars[i];
+        if matches!(c, '.' | '!' | '?' | '…') {
+            // Take the whole run of terminators and closing quotes.
+            let mut j = i + 1;
+            while j < chars.len()
+                && (matches!(chars[j].1, '.' | '!' | '?' | '…') || CLOSERS.contains(&chars[j].1))
+            {
+                j += 1;
+            }
+            let end = chars.get(j).map_or(text.len(), |&(b, _)| b);
+            if is_boundary(text, &chars, i, j) {
+                push_trimmed(text, start..end, &mut out);
+                start = end;
+            }
+            i = j;
+            continue;
+        }
+        if c == '\n' && chars.get(i + 1).is_some_and(|&(_, n)| n == '\n') {
+            // A blank line always ends a sentence.
+            push_trimmed(text, start..chars[i].0, &mut out);
+            start = chars[i].0;
+        }
+        i += 1;
+    }
+    push_trimmed(text, start..text.len(), &mut out);
+    out
+}
+
+/// Clause ranges of `text`: cuts after `,` `;` `:` followed by whitespace. For lines that
+/// are still too long for a model after sentence splitting.
+pub fn clauses(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut it = text.char_indices().peekable();
+    while let Some((b, c)) = it.next() {
+        if matches!(c, ',' | ';' | ':') && it.peek().is_some_and(|&(_, n)| n.is_whitespace()) {
+            let end = b + c.len_utf8();
+            push_trimmed(text, start..end, &mut out);
+            start = end;
+        }
+    }
+    push_trimmed(text, start..text.len(), &mut out);
+    out
+}
+
+/// Word ranges of `text` (whitespace-separated), the last resort for splitting.
+pub fn words(text: &str) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (b, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push(s..b);
+                start = None;
+            }
+            (false, None) => start = Some(b),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(s..text.len());
+    }
+    out
+}
+
+fn push_trimmed(text: &str, r: Range<usize>, out: &mut Vec<Range<usize>>) {
+    let s = &text[r.clone()];
+    let lead = s.len() - s.trim_start().len();
+    let trimmed = s.trim();
+    if !trimmed.is_empty() {
+        out.push(r.start + lead..r.start + lead + trimmed.len());
+    }
+}
+
+/// Whether the terminator run `chars[i..j]` ends a sentence.
+fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize) -> bool {
+    // Must be followed by whitespace (or the end); "3.5", "a.l.", "x.com" are not ends.
+    let Some(&(_, next)) = chars.get(j) else {
+        return true;
+    };
+    if !next.is_whitespace() {
+        return false;
+    }
+    // The next visible character must start a sentence: not a lowercase letter
+    // ("?” tanya dia", "... lalu").
+    let following = chars[j..]
+        .iter()
+        .map(|&(_, c)| c)
+        .find(|c| !c.is_whitespace());
+    match following {
+        None => return true,
+        Some(f) if f.is_lowercase() => return false,
+        Some(f) if !(f.is_alphanumeric() || OPENERS.contains(&f) || f == '-' || f == '—') => {
+            return false
+        }
+        _ => {}
+    }
+    // A single period after an abbreviation or an initial is not an end.
+    if chars[i].1 == '.' && j == i + 1 {
+        let word_start = chars[..i]
+            .iter()
+            .rposition(|&(_, c)| c.is_whitespace() || OPENERS.contains(&c))
+            .map_or(0, |p| p + 1);
+        let word = &text[chars.get(word_start).map_or(0, |&(b, _)| b)..chars[i].0];
+        if ABBREVIATIONS.contains(&word) {
+            return false;
+        }
+        let mut wc = word.chars();
+        if let (Some(c), None) = (wc.next(), wc.next()) {
+            if c.is_uppercase() {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(t: &str) -> Vec<&str> {
+        sentences(t).into_iter().map(|r| &t[r]).collect()
+    }
+
+    #[test]
+    fn splits_plain_sentences_and_keeps_abbreviations() {
+        assert_eq!(
+            split("Menlu Retno tiba. Dr. Ahmad menyambutnya di Jl. Sudirman no. 5! Harga naik 3.5 persen?"),
+            vec!["Menlu Retno tiba.", "Dr. Ahmad menyambutnya di Jl. Sudirman no. 5!", "Harga naik 3.5 persen?"]
+        );
+    }
+
+    #[test]
+    fn quotes_with_attribution_stay_together() {
+        assert_eq!(
+            split("“Kami siap,” kata Lavrov. “Benarkah?” tanya dia. Lalu pergi."),
+            vec![
+                "“Kami siap,” kata Lavrov.",
+                "“Benarkah?” tanya dia.",
+                "Lalu pergi."
+            ]
+        );
+    }
+
+    #[test]
+    fn clauses_and_words_cover_the_text() {
+        let t = "satu, dua; tiga: empat";
+        let c: Vec<&str> = clauses(t).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(c, vec!["satu,", "dua;", "tiga:", "empat"]);
+        let w: Vec<&str> = words(t).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(w, vec!["satu,", "dua;", "tiga:", "empat"]);
+    }
+}

@@ -1,0 +1,161 @@
+//! Translation: Indonesian segments in, English segments out.
+//!
+//! [`Translator`] joins the Marian tokenizer ([`tokenizer`]) and model ([`marian`]) with the
+//! shared decoding loop ([`crate::generate`]). It batches segments by length so batches stay
+//! full, and cuts a segment longer than the model's input into pieces ([`chunk`]) instead of
+//! truncating it. Batching never changes a result: the model masks padding.
+pub mod chunk;
+pub mod marian;
+mod spm;
+mod spm_normalizer;
+mod spm_proto;
+mod spm_trie;
+pub mod tokenizer;
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+
+use crate::generate::GenerationConfig;
+use marian::MarianModel;
+use tokenizer::MarianTokenizer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranslateError {
+    #[error(transparent)]
+    Tokenizer(#[from] tokenizer::TokenizerError),
+    #[error(transparent)]
+    Model(#[from] marian::MarianError),
+    #[error("model {model} failed while translating: {source}")]
+    Inference {
+        model: String,
+        source: candle_core::Error,
+    },
+}
+
+/// One translated segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    pub text: String,
+    /// Mean log-probability of the generated tokens (over all pieces); 0 for an empty segment.
+    pub score: f32,
+    /// How many pieces the segment was cut into to fit the model (1 when it fit whole, 0 when
+    /// it was empty).
+    pub pieces: usize,
+    /// Generated tokens, the end-of-sequence token included.
+    pub tokens: usize,
+}
+
+pub struct Translator {
+    model: MarianModel,
+    tokenizer: MarianTokenizer,
+    generation: GenerationConfig,
+    /// Longest source, in tokens with `</s>`, that the model takes.
+    max_source_tokens: usize,
+    batch_size: usize,
+    name: String,
+}
+
+impl Translator {
+    /// Loads a model directory (config.json, generation_config.json, weights, tokenizer files).
+    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self, TranslateError> {
+        let (model, config, generation) = MarianModel::load(dir, device, dtype)?;
+        let tokenizer = MarianTokenizer::from_dir(dir)?;
+        Ok(Self {
+            max_source_tokens: config.max_position_embeddings,
+            model,
+            tokenizer,
+            generation,
+            batch_size: 32,
+            name: dir.display().to_string(),
+        })
+    }
+
+    /// The name used in errors (the model's repo id or directory).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The decoding settings; starts as the checkpoint's generation_config.json.
+    pub fn generation(&self) -> &GenerationConfig {
+        &self.generation
+    }
+
+    pub fn generation_mut(&mut self) -> &mut GenerationConfig {
+        &mut self.generation
+    }
+
+    pub fn tokenizer(&self) -> &MarianTokenizer {
+        &self.tokenizer
+    }
+
+    /// Translates `segments`, one [`Translation`] per segment in the same order.
+    pub fn translate(&self, segments: &[&str]) -> Result<Vec<Translation>, TranslateError> {
+        // Every piece of every segment, as (segment index, source ids).
+        let mut pieces: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut counts = vec![0usize; segments.len()];
+        for (i, seg) in segments.iter().enumerate() {
+            let seg = seg.trim();
+            if seg.is_empty() {
+                continue;
+            }
+            let ids = self.tokenizer.encode(seg);
+            if ids.len() <= self.max_source_tokens {
+                pieces.push((i, ids));
+                counts[i] = 1;
+                continue;
+            }
+            let fits = |s: &str| self.tokenizer.encode(s).len() <= self.max_source_tokens;
+            for r in chunk::split_to_fit(seg, &fits) {
+                pieces.push((i, self.tokenizer.encode(&seg[r])));
+                counts[i] += 1;
+            }
+        }
+        // Longest first, so each batch holds sources of similar length and little padding.
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        order.sort_by_key(|&p| std::cmp::Reverse(pieces[p].1.len()));
+        let mut outputs: Vec<Option<crate::generate::Hypothesis>> = vec![None; pieces.len()];
+        for batch in order.chunks(self.batch_size) {
+            let inputs: Vec<Vec<u32>> = batch.iter().map(|&p| pieces[p].1.clone()).collect();
+            let hyps = self
+                .model
+                .translate_batch(&inputs, &self.generation)
+                .map_err(|source| TranslateError::Inference {
+                    model: self.name.clone(),
+                    source,
+                })?;
+            for (&p, h) in batch.iter().zip(hyps) {
+                outputs[p] = Some(h);
+            }
+        }
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); segments.len()];
+        let mut logprob = vec![0f64; segments.len()];
+        let mut tokens = vec![0usize; segments.len()];
+        for ((seg, _), hyp) in pieces.iter().zip(outputs) {
+            let Some(hyp) = hyp else { continue };
+            texts[*seg].push(self.tokenizer.decode(&hyp.tokens));
+            logprob[*seg] += hyp.mean_logprob as f64 * hyp.tokens.len() as f64;
+            tokens[*seg] += hyp.tokens.len();
+        }
+        Ok(texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, parts)| Translation {
+                text: parts.join(" "),
+                score: if tokens[i] == 0 {
+                    0.0
+                } else {
+                    (logprob[i] / tokens[i] as f64) as f32
+                },
+                pieces: counts[i],
+                tokens: tokens[i],
+            })
+            .collect())
+    }
+}
