@@ -1338,6 +1338,15 @@ mod rebuild {
                 storage.len() / elem
             ));
         }
+        // Zero strides (expanded views) can make a tiny storage huge: refuse past 1 GiB.
+        let out_bytes = numel.checked_mul(elem).ok_or("element count overflows")?;
+        if out_bytes > storage.len() && out_bytes > 1 << 30 {
+            return Err(format!(
+                "view (size {size:?}, stride {stride:?}) expands a {}-byte storage to \
+                 {out_bytes} bytes",
+                storage.len()
+            ));
+        }
         // Contiguous (dims of size 1 may have any stride): one copy.
         let mut expected = 1usize;
         let mut contiguous = true;
@@ -1360,13 +1369,15 @@ mod rebuild {
             let at = pos * elem;
             out.extend_from_slice(&storage[at..at + elem]);
             // Odometer increment, last dim fastest.
+            // Wrapping arithmetic: only in-range positions (checked above) are ever read,
+            // but absurd strides of size-1 dims must not overflow on the way.
             for dim in (0..rank).rev() {
                 index[dim] += 1;
-                pos += stride[dim];
+                pos = pos.wrapping_add(stride[dim]);
                 if index[dim] < size[dim] {
                     break;
                 }
-                pos -= stride[dim] * size[dim];
+                pos = pos.wrapping_sub(stride[dim].wrapping_mul(size[dim]));
                 index[dim] = 0;
             }
         }
@@ -1502,8 +1513,9 @@ mod zipped {
             let mut entry = zip
                 .by_name(name)
                 .map_err(|e| corrupt(format!("entry `{name}`: {e}")))?;
-            let mut buf =
-                Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0).min(1 << 32));
+            // torch stores entries uncompressed: no entry is larger than the archive.
+            let capacity = usize::try_from(entry.size()).unwrap_or(0).min(data.len());
+            let mut buf = Vec::with_capacity(capacity);
             entry
                 .read_to_end(&mut buf)
                 .map_err(|e| corrupt(format!("entry `{name}`: {e}")))?;
@@ -1556,6 +1568,21 @@ mod tests {
         let storage: Vec<u8> = (0u8..6).collect();
         let out = gather(&storage, 1, 0, &[3, 2], &[1, 3]).unwrap_or_default();
         assert_eq!(out, vec![0, 3, 1, 4, 2, 5]);
+    }
+
+    #[test]
+    fn gather_odd_strides() {
+        let storage: Vec<u8> = (0u8..6).collect();
+        // Broadcast (stride 0) and a size-1 dim with an absurd stride.
+        assert_eq!(
+            gather(&storage, 1, 1, &[3], &[0]).unwrap_or_default(),
+            vec![1, 1, 1]
+        );
+        assert_eq!(
+            gather(&storage, 1, 0, &[2, 1], &[1, usize::MAX]).unwrap_or_default(),
+            vec![0, 1]
+        );
+        assert!(gather(&storage, 4, 0, &[1 << 40], &[0]).is_err());
     }
 
     #[test]
