@@ -17,7 +17,7 @@
 //! 5. the early-stop heuristic (`_check_early_stop_heuristic`) decides whether the running
 //!    beams can still beat the worst finished hypothesis.
 use super::config::{EarlyStopping, ResolvedGeneration};
-use super::logits::{log_softmax_in_place, LogitsProcessor};
+use super::logits::{log_sum_exp, LogitsProcessor};
 use super::{length_normalised, step_logits, Decoder, Hypothesis};
 
 const NEG: f32 = -1.0e9;
@@ -152,31 +152,42 @@ pub fn beam_search<D: Decoder>(
         for (pos, item) in items.iter_mut().enumerate() {
             let rows = &mut logits[pos * nb * vocab..(pos + 1) * nb * vocab];
             let mut top = TopK::new(beams_to_keep);
-            // Raw log-probs are kept aside only when a processor may change kept scores.
-            let mut raw_rows: Vec<Option<Vec<f32>>> = Vec::with_capacity(nb);
+            // HF: log_probs = processors(log_softmax(logits)). The log-softmax is folded into
+            // the top-k pass (`lp = x - logsumexp(x)`); processors see the raw row with a
+            // forced token set to the logsumexp (log-prob 0). Raw logits are kept aside only
+            // when a processor may change a kept score.
+            let mut raw_rows: Vec<(Option<Vec<f32>>, f32)> = Vec::with_capacity(nb);
             for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks_mut(vocab)) {
-                log_softmax_in_place(row);
-                raw_rows.push(
-                    processor
-                        .alters_values(beam.tokens.len())
-                        .then(|| row.to_vec()),
-                );
-                processor.apply(&beam.tokens, row);
+                let lse = log_sum_exp(row);
+                let raw = processor
+                    .alters_values(beam.tokens.len())
+                    .then(|| row.to_vec());
+                processor.apply_at_level(&beam.tokens, row, lse);
+                let norm = if processor.renormalizes() {
+                    log_sum_exp(row)
+                } else {
+                    lse
+                };
                 let base = b * vocab;
-                for (v, &lp) in row.iter().enumerate() {
-                    top.push(lp + beam.score, base + v);
+                let score = beam.score;
+                for (v, &x) in row.iter().enumerate() {
+                    let lp = x - norm;
+                    top.push(lp + score, base + v);
                 }
+                raw_rows.push((raw, lse));
             }
             let rows = &*rows;
             let raw_logprob = |b: usize, t: usize| -> f32 {
-                raw_rows[b].as_ref().map_or(rows[b * vocab + t], |r| r[t])
+                let (raw, lse) = &raw_rows[b];
+                raw.as_ref().map_or(rows[b * vocab + t], |r| r[t]) - lse
             };
             step_item(item, &top.items, vocab, cur_len, cfg, &raw_logprob);
         }
         cur_len += 1;
 
         // Rows for the next step: the parents of the surviving sentences' running beams.
-        let mut select = Vec::with_capacity(items.len() * nb);
+        let rows_now = items.len() * nb;
+        let mut select = Vec::with_capacity(rows_now);
         let mut kept = Vec::with_capacity(items.len());
         for (pos, item) in std::mem::take(&mut items).into_iter().enumerate() {
             if item.done {
@@ -188,7 +199,8 @@ pub fn beam_search<D: Decoder>(
             }
         }
         items = kept;
-        if !items.is_empty() && !select.iter().enumerate().all(|(i, &r)| i == r) {
+        let unchanged = select.len() == rows_now && select.iter().enumerate().all(|(i, &r)| i == r);
+        if !items.is_empty() && !unchanged {
             decoder.select_rows(&select)?;
         }
     }

@@ -59,6 +59,21 @@ impl LogitsProcessor {
     /// Processes `scores` (one row, `vocab` long) for a row whose tokens so far, decoder prompt
     /// included, are `tokens` (HF's `input_ids` row; its length is HF's `cur_len`).
     pub fn apply(&self, tokens: &[u32], scores: &mut [f32]) {
+        self.apply_at_level(tokens, scores, 0.0);
+        if self.renormalize {
+            log_softmax_in_place(scores);
+        }
+    }
+
+    /// Whether the final `LogitNormalization` is on.
+    pub fn renormalizes(&self) -> bool {
+        self.renormalize
+    }
+
+    /// The processors without the final renormalisation, for scores that are log-probs
+    /// shifted by `zero_level` (raw logits with `zero_level = logsumexp`): a forced token gets
+    /// `zero_level`, i.e. log-prob 0. Lets beam search skip materialising `log_softmax`.
+    pub fn apply_at_level(&self, tokens: &[u32], scores: &mut [f32], zero_level: f32) {
         let cur_len = tokens.len();
         let vocab = scores.len();
         let ban = |t: u32, scores: &mut [f32]| {
@@ -98,12 +113,9 @@ impl LogitsProcessor {
             scores.fill(f32::NEG_INFINITY);
             for &t in &self.forced_eos_token_ids {
                 if (t as usize) < vocab {
-                    scores[t as usize] = 0.0;
+                    scores[t as usize] = zero_level;
                 }
             }
-        }
-        if self.renormalize {
-            log_softmax_in_place(scores);
         }
     }
 }

@@ -35,7 +35,13 @@ impl ToyDecoder {
                 x ^= x >> 33;
                 let base = (x % 10_000) as f32 / 1000.0;
                 if v == 0 {
-                    base + history.len() as f32 * 0.8 - 4.0
+                    // prompt 9 makes EOS likely at once, so that sentence finishes first
+                    let early = if history.first() == Some(&9) {
+                        8.0
+                    } else {
+                        0.0
+                    };
+                    base + history.len() as f32 * 0.8 - 4.0 + early
                 } else {
                     base
                 }
@@ -155,4 +161,20 @@ fn empty_and_mismatched_prompts() {
     assert!(generate(&mut dec, &[], &cfg).unwrap().is_empty());
     let mut dec = ToyDecoder::new(11, 2);
     assert!(generate(&mut dec, &[vec![1], vec![1, 2]], &cfg).is_err());
+}
+
+#[test]
+fn last_sentence_finishing_first_leaves_the_batch() {
+    for nb in [1, 3] {
+        let cfg = resolved(nb, 12);
+        let prompts = vec![vec![2], vec![3], vec![9]];
+        let mut dec = ToyDecoder::new(19, 3);
+        let batch = generate(&mut dec, &prompts, &cfg).unwrap();
+        assert!(batch[2].tokens.len() < batch[0].tokens.len());
+        for (i, p) in prompts.iter().enumerate() {
+            let mut d1 = ToyDecoder::new(19, 1);
+            let single = generate(&mut d1, std::slice::from_ref(p), &cfg).unwrap();
+            assert_eq!(single[0], batch[i], "item {i}, beams {nb}");
+        }
+    }
 }

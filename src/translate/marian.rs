@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
-use candle_nn::{layer_norm, linear, Activation, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, Activation, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
 use crate::generate::{
@@ -42,6 +42,8 @@ pub enum MarianError {
     NoWeights(PathBuf),
     #[error(transparent)]
     Generation(#[from] GenerationConfigError),
+    #[error(transparent)]
+    Weights(#[from] crate::weights::WeightsError),
     #[error("model: {0}")]
     Candle(#[from] candle_core::Error),
 }
@@ -205,48 +207,128 @@ pub fn sinusoidal_positions(
     Tensor::from_vec(out, (n_pos, dim), device)
 }
 
+/// A linear layer kept as `[in, out]` (the transpose of HF's `[out, in]` weight), contiguous:
+/// `x @ w` then needs no per-call packing of the transposed weight, which dominated the
+/// decoder step with candle's CPU gemm. Several projections of the same input can be fused
+/// into one (`q|k|v`), one matmul instead of three.
 #[derive(Debug, Clone)]
-struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
-    num_heads: usize,
-    head_dim: usize,
-    scaling: f64,
+struct Dense {
+    wt: Tensor,
+    bias: Tensor,
 }
 
-impl Attention {
-    fn new(d_model: usize, num_heads: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let head_dim = d_model / num_heads;
+impl Dense {
+    fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let w = vb.get((out_dim, in_dim), "weight")?;
+        let bias = vb.get(out_dim, "bias")?;
         Ok(Self {
-            q_proj: linear(d_model, d_model, vb.pp("q_proj"))?,
-            k_proj: linear(d_model, d_model, vb.pp("k_proj"))?,
-            v_proj: linear(d_model, d_model, vb.pp("v_proj"))?,
-            out_proj: linear(d_model, d_model, vb.pp("out_proj"))?,
-            num_heads,
-            head_dim,
-            scaling: (head_dim as f64).powf(-0.5),
+            wt: w.t()?.contiguous()?,
+            bias,
         })
     }
 
-    /// `[b, s, d_model]` -> `[b, heads, s, head_dim]`, contiguous.
-    fn split_heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// One layer computing the concatenated outputs of `parts`.
+    fn fuse(parts: &[Dense]) -> candle_core::Result<Self> {
+        let wts: Vec<&Tensor> = parts.iter().map(|p| &p.wt).collect();
+        let biases: Vec<&Tensor> = parts.iter().map(|p| &p.bias).collect();
+        Ok(Self {
+            wt: Tensor::cat(&wts, 1)?,
+            bias: Tensor::cat(&biases, 0)?,
+        })
+    }
+
+    /// The same layer with outputs multiplied by `factor` (folds attention's query scaling
+    /// into the projection).
+    fn scaled(self, factor: f64) -> candle_core::Result<Self> {
+        Ok(Self {
+            wt: (self.wt * factor)?,
+            bias: (self.bias * factor)?,
+        })
+    }
+
+    fn out_dim(&self) -> candle_core::Result<usize> {
+        self.wt.dim(1)
+    }
+
+    /// `x @ w + b` for `x: [.., in]`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let dims = x.dims();
+        let in_dim = dims[dims.len() - 1];
+        let rows = x.elem_count() / in_dim.max(1);
+        let y = x
+            .reshape((rows, in_dim))?
+            .matmul(&self.wt)?
+            .broadcast_add(&self.bias)?;
+        let mut out_dims = dims.to_vec();
+        let last = out_dims.len() - 1;
+        out_dims[last] = self.out_dim()?;
+        y.reshape(out_dims)
+    }
+}
+
+/// Multi-head attention. Self-attention projects `q|k|v` in one matmul; cross-attention
+/// projects `q` from the decoder and `k|v` (once per batch) from the encoder.
+#[derive(Debug, Clone)]
+struct Attention {
+    /// `q|k|v` for self-attention, `q` alone for cross-attention.
+    q_or_qkv: Dense,
+    /// `k|v` for cross-attention.
+    kv: Option<Dense>,
+    out_proj: Dense,
+    d_model: usize,
+    num_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn new(
+        d_model: usize,
+        num_heads: usize,
+        cross: bool,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let head_dim = d_model / num_heads;
+        let scaling = (head_dim as f64).powf(-0.5);
+        // HF scales the scores `q k^T`; scaling the query projection is the same product.
+        let q = Dense::load(d_model, d_model, vb.pp("q_proj"))?.scaled(scaling)?;
+        let k = Dense::load(d_model, d_model, vb.pp("k_proj"))?;
+        let v = Dense::load(d_model, d_model, vb.pp("v_proj"))?;
+        let (q_or_qkv, kv) = if cross {
+            (q, Some(Dense::fuse(&[k, v])?))
+        } else {
+            (Dense::fuse(&[q, k, v])?, None)
+        };
+        Ok(Self {
+            q_or_qkv,
+            kv,
+            out_proj: Dense::load(d_model, d_model, vb.pp("out_proj"))?,
+            d_model,
+            num_heads,
+            head_dim,
+        })
+    }
+
+    /// Column `part` (of `d_model` columns) of `x: [b, s, n * d_model]` as
+    /// `[b, heads, s, head_dim]`, contiguous.
+    fn heads_of(&self, x: &Tensor, part: usize) -> candle_core::Result<Tensor> {
         let (b, s, _) = x.dims3()?;
-        x.reshape((b, s, self.num_heads, self.head_dim))?
+        x.narrow(2, part * self.d_model, self.d_model)?
+            .reshape((b, s, self.num_heads, self.head_dim))?
             .transpose(1, 2)?
             .contiguous()
     }
 
-    /// Keys and values of `kv` (`[b, s, d_model]`), each `[b, heads, s, head_dim]`.
+    /// Cross-attention keys and values of `kv` (`[b, s, d_model]`), each `[b, heads, s, dh]`.
     fn project_kv(&self, kv: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let k = self.split_heads(&self.k_proj.forward(kv)?)?;
-        let v = self.split_heads(&self.v_proj.forward(kv)?)?;
-        Ok((k, v))
+        let Some(proj) = &self.kv else {
+            candle_core::bail!("project_kv on a self-attention layer");
+        };
+        let kv = proj.forward(kv)?;
+        Ok((self.heads_of(&kv, 0)?, self.heads_of(&kv, 1)?))
     }
 
     /// `softmax(q k^T + mask) v` for `q: [b, h, t, dh]`, `k, v: [b, h, s, dh]`, `mask`
-    /// broadcastable to `[b, h, t, s]`. `q` must already carry the scaling.
+    /// broadcastable to `[b, h, t, s]`. `q` already carries the `1/sqrt(head_dim)` scaling.
     fn attend(
         q: &Tensor,
         k: &Tensor,
@@ -265,8 +347,10 @@ impl Attention {
     /// Encoder self-attention over `x: [b, s, d_model]` with an additive key mask `[b,1,1,s]`.
     fn forward_full(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (b, s, d) = x.dims3()?;
-        let q = self.split_heads(&(self.q_proj.forward(x)? * self.scaling)?)?;
-        let (k, v) = self.project_kv(x)?;
+        let qkv = self.q_or_qkv.forward(x)?;
+        let q = self.heads_of(&qkv, 0)?;
+        let k = self.heads_of(&qkv, 1)?;
+        let v = self.heads_of(&qkv, 2)?;
         let out = Self::attend(&q, &k, &v, mask)?
             .transpose(1, 2)?
             .reshape((b, s, d))?;
@@ -280,10 +364,10 @@ impl Attention {
         cache: &mut Option<(Tensor, Tensor)>,
     ) -> candle_core::Result<Tensor> {
         let (rows, d) = x.dims2()?;
-        let shape = (rows, self.num_heads, 1, self.head_dim);
-        let q = (self.q_proj.forward(x)? * self.scaling)?.reshape(shape)?;
-        let k = self.k_proj.forward(x)?.reshape(shape)?;
-        let v = self.v_proj.forward(x)?.reshape(shape)?;
+        let qkv = self.q_or_qkv.forward(x)?.reshape((rows, 1, 3 * d))?;
+        let q = self.heads_of(&qkv, 0)?;
+        let k = self.heads_of(&qkv, 1)?;
+        let v = self.heads_of(&qkv, 2)?;
         let (k, v) = match cache.take() {
             None => (k, v),
             Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
@@ -306,12 +390,10 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         let (rows, d) = x.dims2()?;
         let groups = rows / per;
-        let q = (self.q_proj.forward(x)? * self.scaling)?.reshape((
-            groups,
-            per,
-            self.num_heads,
-            self.head_dim,
-        ))?;
+        let q = self
+            .q_or_qkv
+            .forward(x)?
+            .reshape((groups, per, self.num_heads, self.head_dim))?;
         let q = if per == 1 {
             q.reshape((groups, self.num_heads, 1, self.head_dim))?
         } else {
@@ -331,8 +413,8 @@ impl Attention {
 struct EncoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     final_layer_norm: LayerNorm,
     activation: Activation,
 }
@@ -345,10 +427,10 @@ impl EncoderLayer {
     ) -> candle_core::Result<Self> {
         let d = cfg.d_model;
         Ok(Self {
-            self_attn: Attention::new(d, cfg.encoder_attention_heads, vb.pp("self_attn"))?,
+            self_attn: Attention::new(d, cfg.encoder_attention_heads, false, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            fc1: linear(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: linear(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })
@@ -370,8 +452,8 @@ struct DecoderLayer {
     self_attn_layer_norm: LayerNorm,
     encoder_attn: Attention,
     encoder_attn_layer_norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     final_layer_norm: LayerNorm,
     activation: Activation,
 }
@@ -385,16 +467,16 @@ impl DecoderLayer {
         let d = cfg.d_model;
         let h = cfg.decoder_attention_heads;
         Ok(Self {
-            self_attn: Attention::new(d, h, vb.pp("self_attn"))?,
+            self_attn: Attention::new(d, h, false, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            encoder_attn: Attention::new(d, h, vb.pp("encoder_attn"))?,
+            encoder_attn: Attention::new(d, h, true, vb.pp("encoder_attn"))?,
             encoder_attn_layer_norm: layer_norm(
                 d,
                 LAYER_NORM_EPS,
                 vb.pp("encoder_attn_layer_norm"),
             )?,
-            fc1: linear(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: linear(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })
@@ -406,15 +488,15 @@ impl DecoderLayer {
 #[derive(Debug, Clone)]
 pub struct MarianModel {
     cfg: MarianConfig,
-    encoder_embed: Tensor,
-    decoder_embed: Tensor,
+    encoder_embed: Embedding,
+    decoder_embed: Embedding,
     encoder_positions: Tensor,
     decoder_positions: Tensor,
     embed_scale: f64,
     encoder_layers: Vec<EncoderLayer>,
     decoder_layers: Vec<DecoderLayer>,
-    /// `[target_vocab, d_model]`.
-    lm_head: Tensor,
+    /// The output projection, transposed: `[d_model, target_vocab]`, contiguous.
+    lm_head_t: Tensor,
     /// `[target_vocab]`.
     final_logits_bias: Tensor,
     device: Device,
@@ -439,8 +521,9 @@ fn get_first(
 }
 
 /// Tied copies stored separately (old `pytorch_model.bin` files keep every copy): when they are
-/// equal, keep one tensor so the memory is paid once, as HF's tying does.
-fn dedupe(kept: &Tensor, candidate: Tensor) -> candle_core::Result<Tensor> {
+/// equal, keep one tensor so the memory is paid once, as HF's tying does. Returns the tensor
+/// to use and whether it is `kept`.
+fn dedupe(kept: &Tensor, candidate: Tensor) -> candle_core::Result<(Tensor, bool)> {
     if kept.shape() == candidate.shape()
         && kept
             .ne(&candidate)?
@@ -449,9 +532,27 @@ fn dedupe(kept: &Tensor, candidate: Tensor) -> candle_core::Result<Tensor> {
             .to_scalar::<f32>()?
             == 0.0
     {
-        Ok(kept.clone())
+        Ok((kept.clone(), true))
     } else {
-        Ok(candidate)
+        Ok((candidate, false))
+    }
+}
+
+/// A token embedding table, either as stored (`[vocab, d]`) or as the transposed output
+/// projection (`[d, vocab]`) when the two are tied, so tied weights are held once.
+#[derive(Debug, Clone)]
+enum Embedding {
+    Rows(Tensor),
+    Cols(Tensor),
+}
+
+impl Embedding {
+    /// The embeddings of `ids` (`[n]`), `[n, d]`.
+    fn lookup(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Embedding::Rows(t) => t.index_select(ids, 0),
+            Embedding::Cols(t) => t.index_select(ids, 1)?.t(),
+        }
     }
 }
 
@@ -495,8 +596,8 @@ impl MarianModel {
             dec_names.push(HEAD);
         }
         let (decoder_embed, dec_name) = get_first(&vb, (target_vocab, d), &dec_names)?;
-        let decoder_embed = if dec_name == enc_name {
-            encoder_embed.clone()
+        let (decoder_embed, enc_is_dec) = if dec_name == enc_name {
+            (encoder_embed.clone(), true)
         } else {
             dedupe(&encoder_embed, decoder_embed)?
         };
@@ -509,10 +610,30 @@ impl MarianModel {
             }
         }
         let (lm_head, head_name) = get_first(&vb, (target_vocab, d), &head_names)?;
-        let lm_head = if head_name == dec_name {
-            decoder_embed.clone()
+        let (lm_head, dec_is_head) = if head_name == dec_name {
+            (decoder_embed.clone(), true)
         } else {
             dedupe(&decoder_embed, lm_head)?
+        };
+        let lm_head_t = lm_head.t()?.contiguous()?;
+        drop(lm_head);
+        let (encoder_embed, decoder_embed) = match (enc_is_dec, dec_is_head) {
+            (true, true) => (
+                Embedding::Cols(lm_head_t.clone()),
+                Embedding::Cols(lm_head_t.clone()),
+            ),
+            (true, false) => (
+                Embedding::Rows(decoder_embed.clone()),
+                Embedding::Rows(decoder_embed),
+            ),
+            (false, true) => (
+                Embedding::Rows(encoder_embed),
+                Embedding::Cols(lm_head_t.clone()),
+            ),
+            (false, false) => (
+                Embedding::Rows(encoder_embed),
+                Embedding::Rows(decoder_embed),
+            ),
         };
 
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
@@ -553,7 +674,7 @@ impl MarianModel {
             },
             encoder_layers,
             decoder_layers,
-            lm_head,
+            lm_head_t,
             final_logits_bias,
             device: vb.device().clone(),
             dtype: vb.dtype(),
@@ -562,9 +683,8 @@ impl MarianModel {
 
     /// Loads `config.json`, the generation settings and the weights of a checkpoint directory.
     ///
-    /// Weights: `model.safetensors` (or sharded `*.safetensors`), else `pytorch_model.bin`.
-    // TODO(lead): switch to `crate::weights::load_var_builder` once it lands, which also
-    // handles the legacy (non-zip) pytorch_model.bin format.
+    /// Weights: the directory's `*.safetensors` (or `model.safetensors.index.json`), else
+    /// `pytorch_model.bin` (zip or legacy format) or its index, read by [`crate::weights`].
     pub fn load(
         dir: &Path,
         device: &Device,
@@ -573,16 +693,14 @@ impl MarianModel {
         let cfg = MarianConfig::from_file(&dir.join("config.json"))?;
         let mut gen = GenerationConfig::from_model_dir(dir)?;
         gen.fill_special_tokens_from(&cfg.generation_defaults());
-        let vb = Self::var_builder(dir, device, dtype)?;
+        let files = Self::weight_files(dir)?;
+        let vb = crate::weights::load_var_builder(&files, dtype, device)?;
         let model = Self::new(&cfg, vb)?;
         Ok((model, cfg, gen))
     }
 
-    fn var_builder(
-        dir: &Path,
-        device: &Device,
-        dtype: DType,
-    ) -> Result<VarBuilder<'static>, MarianError> {
+    /// The weight files of a checkpoint directory, safetensors first.
+    pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, MarianError> {
         let read_dir = std::fs::read_dir(dir).map_err(|source| MarianError::Read {
             path: dir.to_path_buf(),
             source,
@@ -593,14 +711,17 @@ impl MarianModel {
             .collect();
         safetensors.sort();
         if !safetensors.is_empty() {
-            // SAFETY: the files are memory-mapped read-only; like every mmap user we rely on
-            // them not being modified while the model is alive.
-            let vb = unsafe { VarBuilder::from_mmaped_safetensors(&safetensors, dtype, device)? };
-            return Ok(vb);
+            return Ok(safetensors);
         }
-        let bin = dir.join("pytorch_model.bin");
-        if bin.exists() {
-            return Ok(VarBuilder::from_pth(&bin, dtype, device)?);
+        for name in [
+            "model.safetensors.index.json",
+            "pytorch_model.bin",
+            "pytorch_model.bin.index.json",
+        ] {
+            let p = dir.join(name);
+            if p.exists() {
+                return Ok(vec![p]);
+            }
         }
         Err(MarianError::NoWeights(dir.to_path_buf()))
     }
@@ -657,10 +778,10 @@ impl MarianModel {
                 self.cfg.max_position_embeddings
             );
         }
-        let x = self
-            .encoder_embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, s, self.cfg.d_model))?;
+        let x =
+            self.encoder_embed
+                .lookup(&ids.flatten_all()?)?
+                .reshape((b, s, self.cfg.d_model))?;
         let x = (x * self.embed_scale)?;
         let mut x = x.broadcast_add(&self.encoder_positions.i(..s)?)?;
         for layer in &self.encoder_layers {
@@ -777,7 +898,7 @@ impl Decoder for MarianDecoderState<'_> {
             );
         }
         let ids = Tensor::from_vec(tokens.to_vec(), rows, &m.device)?;
-        let x = (m.decoder_embed.index_select(&ids, 0)? * m.embed_scale)?;
+        let x = (m.decoder_embed.lookup(&ids)? * m.embed_scale)?;
         let pos = m.decoder_positions.i(self.position..self.position + 1)?;
         let mut x = x.broadcast_add(&pos)?;
         for ((layer, cache), (ck, cv)) in m
@@ -802,8 +923,7 @@ impl Decoder for MarianDecoderState<'_> {
             x = layer.final_layer_norm.forward(&(x + h)?)?;
         }
         self.position += 1;
-        x.matmul(&m.lm_head.t()?)?
-            .broadcast_add(&m.final_logits_bias)
+        x.matmul(&m.lm_head_t)?.broadcast_add(&m.final_logits_bias)
     }
 
     fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {

@@ -1,0 +1,378 @@
+//! The `warta` binary as a user runs it: exit statuses, stdout/stderr discipline, formats,
+//! bad input, long input, offline errors. Uses the small fixture checkpoints.
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn reference(model: &str) -> Value {
+    let text = std::fs::read_to_string(fixture(model).join("reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The recorded HF outputs of one setting, by name.
+fn setting<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no setting {name} in reference.json"))
+}
+
+/// A `warta` command with an empty hub cache, offline, so nothing can leak in from the machine.
+fn warta(cache: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("warta").unwrap();
+    cmd.env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", cache)
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("WARTA_LOG")
+        .current_dir(cache);
+    cmd
+}
+
+fn stdout_lines(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn translate_text_matches_hf_greedy_line_for_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = reference("marian-shared");
+    let greedy = setting(&r, "greedy");
+    let inputs: Vec<&str> = r["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut stdin = inputs.join("\n");
+    stdin.push_str("\n\n"); // a trailing empty line gives an empty line
+    let out = warta(tmp.path())
+        .args(["translate", "--model"])
+        .arg(fixture("marian-shared"))
+        .args(["--beams", "1", "--batch-size", "7"])
+        .args(max_new_tokens_flag(greedy))
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), inputs.len() + 1);
+    for (i, rec) in greedy["single"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            lines[i],
+            rec["text"].as_str().unwrap(),
+            "input {i}: {}",
+            inputs[i]
+        );
+    }
+    assert_eq!(lines[inputs.len()], "");
+}
+
+/// `--max-new-tokens` as the reference setting used it, if it set one.
+fn max_new_tokens_flag(setting: &Value) -> Vec<String> {
+    let kw = &setting["generate_kwargs"];
+    match kw.get("max_new_tokens").and_then(Value::as_u64) {
+        Some(n) => vec!["--max-new-tokens".into(), n.to_string()],
+        None => vec![],
+    }
+}
+
+#[test]
+fn translate_jsonl_keeps_ids_and_reports_scores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = "{\"id\": \"a\", \"text\": \"Rusia\"}\n{\"id\": 7, \"text\": \"kata Lavrov.\"}\n";
+    let out = warta(tmp.path())
+        .args(["translate", "--format", "jsonl", "--beams", "2", "--model"])
+        .arg(fixture("marian-separate"))
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs: Vec<Value> = stdout_lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["id"], "a");
+    assert_eq!(recs[1]["id"], 7);
+    assert_eq!(recs[1]["text"], "kata Lavrov.");
+    for r in &recs {
+        assert!(
+            r["translation"].as_str().is_some_and(|t| !t.is_empty()),
+            "{r}"
+        );
+        let s = r["score"].as_f64().unwrap();
+        assert!(s < 0.0 && s > -20.0, "{r}");
+    }
+}
+
+#[test]
+fn invalid_utf8_line_is_reported_and_the_rest_translated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("in.txt");
+    std::fs::write(&file, b"Rusia\nbad \xff\xfe line\nkata Lavrov.\n").unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--beams", "1", "--model"])
+        .arg(fixture("marian-shared"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in.txt:2"), "{stderr}");
+    assert!(stderr.contains("UTF-8"), "{stderr}");
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 3);
+    assert!(
+        !lines[0].is_empty() && lines[1].is_empty() && !lines[2].is_empty(),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn empty_input_gives_empty_output_and_success() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--model"])
+        .arg(fixture("marian-shared"))
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_input_file_is_reported_and_the_others_translated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("ok.txt");
+    std::fs::write(&file, "Rusia\n").unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--beams", "1", "--model"])
+        .arg(fixture("marian-shared"))
+        .arg(tmp.path().join("missing.txt"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.txt"));
+    assert_eq!(stdout_lines(&out).len(), 1);
+}
+
+#[test]
+fn a_line_longer_than_the_model_is_split_not_truncated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = reference("marian-shared");
+    let inputs: Vec<&str> = r["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    // Far more than max_position_embeddings tokens on one line.
+    let long: String = inputs
+        .iter()
+        .filter(|s| !s.starts_with(">>"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = warta(tmp.path())
+        .args(["translate", "--beams", "1", "--model"])
+        .arg(fixture("marian-shared"))
+        .write_stdin(format!("{long}\n"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("<stdin>:1") && stderr.contains("pieces"),
+        "{stderr}"
+    );
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), 1);
+    // The copy-task model roughly reproduces its input. Truncating the line to the model's
+    // 128 source positions would leave well under half of its words.
+    let words_in = long.split_whitespace().count();
+    let words_out = lines[0].split_whitespace().count();
+    assert!(
+        words_out * 2 >= words_in,
+        "{words_out} words out of {words_in}: {}",
+        lines[0]
+    );
+}
+
+#[test]
+fn tokenize_prints_hf_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = reference("marian-separate");
+    let greedy = setting(&r, "greedy");
+    let inputs: Vec<&str> = r["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let out = warta(tmp.path())
+        .args(["tokenize", "--model"])
+        .arg(fixture("marian-separate"))
+        .write_stdin(inputs.join("\n") + "\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stdout_lines(&out);
+    for (i, rec) in greedy["single"].as_array().unwrap().iter().enumerate() {
+        let ids: Vec<String> = rec["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        assert_eq!(lines[i], ids.join(" "), "input {i}");
+    }
+}
+
+#[test]
+fn cuda_in_a_cpu_build_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--device", "cuda", "--model"])
+        .arg(fixture("marian-shared"))
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--features cuda") && stderr.contains("--device cpu"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn f16_on_cpu_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--device", "cpu", "--dtype", "f16", "--model"])
+        .arg(fixture("marian-shared"))
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dtype f32"));
+}
+
+#[test]
+fn an_uncached_repo_offline_names_repo_file_and_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--model", "Helsinki-NLP/opus-mt-id-en"])
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Helsinki-NLP/opus-mt-id-en"), "{stderr}");
+    assert!(stderr.contains("config.json"), "{stderr}");
+    assert!(stderr.contains("warta models fetch"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn the_default_model_comes_from_local_models_toml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = fixture("marian-shared");
+    std::fs::write(
+        tmp.path().join("models.toml"),
+        format!("[translation]\nmodel = {:?}\n", model.display().to_string()),
+    )
+    .unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--beams", "1"])
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_lines(&out).len(), 1);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--beams", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn batch_size_does_not_change_beam_search_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = reference("marian-separate");
+    let inputs: Vec<&str> = r["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let run = |batch: &str| {
+        let out = warta(tmp.path())
+            .args([
+                "translate",
+                "--beams",
+                "4",
+                "--batch-size",
+                batch,
+                "--model",
+            ])
+            .arg(fixture("marian-separate"))
+            .write_stdin(inputs.join("\n") + "\n")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout_lines(&out)
+    };
+    let one = run("1");
+    assert_eq!(one.len(), inputs.len());
+    assert_eq!(one, run("5"));
+    assert_eq!(one, run("64"));
+}

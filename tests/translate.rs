@@ -1,0 +1,212 @@
+//! Parity of our Marian model and decoding loop with HF transformers `generate`.
+//!
+//! Each fixture directory (`tests/fixtures/marian-shared`, `tests/fixtures/marian-separate`,
+//! plus any listed in `WARTA_MARIAN_FIXTURES`, colon-separated) holds a small checkpoint and
+//! `reference.json` written by `tests/fixtures/make_fixtures.py`: for every recorded decoding
+//! setting, HF's outputs for each input alone ("single") and for all inputs in one padded
+//! batch. We require, for every setting:
+//! - one sentence at a time: the same token ids as HF's single run, `sequences_scores` (beam)
+//!   and the mean raw log-prob within [`SCORE_TOL`];
+//! - all inputs in one padded batch: the same as HF's *single* runs (padding must not change
+//!   anything); where HF's own batch output differs from its singles, that is reported.
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use serde::Deserialize;
+use warta::generate::{EarlyStopping, GenerationConfig, Hypothesis};
+use warta::translate::marian::MarianModel;
+use warta::translate::tokenizer::MarianTokenizer;
+
+const SCORE_TOL: f64 = 1e-4;
+
+#[derive(Deserialize)]
+struct Reference {
+    settings: Vec<Setting>,
+}
+
+#[derive(Deserialize)]
+struct Setting {
+    name: String,
+    generate_kwargs: serde_json::Map<String, serde_json::Value>,
+    single: Vec<Case>,
+    batch: Vec<Case>,
+    #[serde(default)]
+    batch_differs_from_single: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    input_ids: Vec<u32>,
+    /// Decoder start first, cut after EOS.
+    output_ids_trimmed: Vec<u32>,
+    mean_logprob: f64,
+    #[serde(default)]
+    sequences_score: Option<f64>,
+    /// `tokenizer.decode(output_ids, skip_special_tokens=True)`, when recorded.
+    #[serde(default)]
+    text: Option<String>,
+}
+
+fn apply_kwargs(
+    base: &GenerationConfig,
+    kwargs: &serde_json::Map<String, serde_json::Value>,
+) -> GenerationConfig {
+    let mut g = base.clone();
+    let usize_of = |v: &serde_json::Value| v.as_u64().map(|n| n as usize);
+    for (k, v) in kwargs {
+        match k.as_str() {
+            "num_beams" => g.num_beams = usize_of(v),
+            "length_penalty" => g.length_penalty = v.as_f64(),
+            "no_repeat_ngram_size" => g.no_repeat_ngram_size = usize_of(v),
+            "min_new_tokens" => g.min_new_tokens = usize_of(v),
+            "max_new_tokens" => g.max_new_tokens = usize_of(v),
+            "max_length" => g.max_length = usize_of(v),
+            "min_length" => g.min_length = usize_of(v),
+            "early_stopping" => {
+                g.early_stopping = Some(match v {
+                    serde_json::Value::Bool(true) => EarlyStopping::True,
+                    serde_json::Value::Bool(false) => EarlyStopping::False,
+                    serde_json::Value::String(s) if s == "never" => EarlyStopping::Never,
+                    other => panic!("unexpected early_stopping {other}"),
+                })
+            }
+            "do_sample" | "output_scores" | "return_dict_in_generate" => {}
+            other => panic!("reference uses generate kwarg {other:?} the test does not map"),
+        }
+    }
+    g
+}
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut dirs = vec![root.join("marian-shared"), root.join("marian-separate")];
+    if let Ok(extra) = std::env::var("WARTA_MARIAN_FIXTURES") {
+        dirs.extend(
+            extra
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        );
+    }
+    dirs
+}
+
+/// Compares one of our hypotheses with HF's reference; returns a description of any mismatch.
+fn compare(ours: &Hypothesis, want: &Case, tok: Option<&MarianTokenizer>) -> Option<String> {
+    let want_tokens = &want.output_ids_trimmed[1..];
+    if ours.tokens != want_tokens {
+        return Some(format!(
+            "ids differ\n      ours {:?}\n      hf   {:?}",
+            ours.tokens, want_tokens
+        ));
+    }
+    if let Some(s) = want.sequences_score {
+        if (ours.score as f64 - s).abs() > SCORE_TOL {
+            return Some(format!("sequences_score {} vs hf {s}", ours.score));
+        }
+    }
+    if (ours.mean_logprob as f64 - want.mean_logprob).abs() > SCORE_TOL {
+        return Some(format!(
+            "mean_logprob {} vs hf {}",
+            ours.mean_logprob, want.mean_logprob
+        ));
+    }
+    if let (Some(tok), Some(text)) = (tok, &want.text) {
+        let ours_text = tok.decode(&ours.tokens);
+        if &ours_text != text {
+            return Some(format!("text {ours_text:?} vs hf {text:?}"));
+        }
+    }
+    None
+}
+
+struct Tally {
+    passed: usize,
+    failures: Vec<String>,
+}
+
+fn check_fixture(dir: &Path, tally: &mut Tally) {
+    let reference: Reference = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("reference.json")).expect("read reference.json"),
+    )
+    .expect("parse reference.json");
+    let (model, _cfg, gen) = match MarianModel::load(dir, &Device::Cpu, DType::F32) {
+        Ok(m) => m,
+        Err(e) => {
+            tally
+                .failures
+                .push(format!("{}: cannot load the model: {e}", dir.display()));
+            return;
+        }
+    };
+    // Texts are compared when the fixture has tokenizer files.
+    let tok = MarianTokenizer::from_dir(dir).ok();
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    for setting in &reference.settings {
+        let g = apply_kwargs(&gen, &setting.generate_kwargs);
+        if !setting.batch_differs_from_single.is_empty() {
+            eprintln!(
+                "note: {name}/{}: HF's own padded batch differs from its singles for inputs {:?}",
+                setting.name, setting.batch_differs_from_single
+            );
+        }
+        let inputs: Vec<Vec<u32>> = setting.single.iter().map(|c| c.input_ids.clone()).collect();
+        for (i, case) in setting.single.iter().enumerate() {
+            let ours = model
+                .translate_batch(std::slice::from_ref(&case.input_ids), &g)
+                .expect("translate one");
+            match compare(&ours[0], case, tok.as_ref()) {
+                None => tally.passed += 1,
+                Some(m) => tally
+                    .failures
+                    .push(format!("{name}/{} single #{i}: {m}", setting.name)),
+            }
+        }
+        let ours = model.translate_batch(&inputs, &g).expect("translate batch");
+        assert_eq!(ours.len(), inputs.len());
+        for (i, (h, case)) in ours.iter().zip(&setting.single).enumerate() {
+            match compare(h, case, tok.as_ref()) {
+                None => tally.passed += 1,
+                Some(m) => tally
+                    .failures
+                    .push(format!("{name}/{} padded batch #{i}: {m}", setting.name)),
+            }
+        }
+        assert_eq!(setting.batch.len(), inputs.len());
+    }
+}
+
+#[test]
+fn marian_matches_hf_generate() {
+    let mut tally = Tally {
+        passed: 0,
+        failures: Vec::new(),
+    };
+    let mut checked = 0;
+    for dir in fixture_dirs() {
+        if !dir.join("reference.json").exists() {
+            eprintln!(
+                "skipping {}: no reference.json (run make_fixtures.py)",
+                dir.display()
+            );
+            continue;
+        }
+        checked += 1;
+        check_fixture(&dir, &mut tally);
+    }
+    eprintln!(
+        "parity: {} comparisons passed, {} failed, over {checked} fixture(s)",
+        tally.passed,
+        tally.failures.len()
+    );
+    for f in &tally.failures {
+        eprintln!("  FAIL {f}");
+    }
+    assert!(
+        tally.failures.is_empty(),
+        "{} parity failures",
+        tally.failures.len()
+    );
+}
