@@ -376,3 +376,105 @@ fn batch_size_does_not_change_beam_search_results() {
     assert_eq!(one, run("5"));
     assert_eq!(one, run("64"));
 }
+
+/// Copies a fixture checkpoint into `dir` so a test can damage it.
+fn copy_fixture(name: &str, dir: &Path) -> PathBuf {
+    let dst = dir.join(name);
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
+    }
+    dst
+}
+
+#[test]
+fn a_config_missing_a_field_names_the_file_and_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = copy_fixture("marian-shared", tmp.path());
+    let path = model.join("config.json");
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cfg.as_object_mut().unwrap().remove("d_model");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--model"])
+        .arg(&model)
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("config.json") && stderr.contains("d_model"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_truncated_weights_file_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = copy_fixture("marian-separate", tmp.path());
+    let path = model.join("pytorch_model.bin");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--model"])
+        .arg(&model)
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pytorch_model.bin"), "{stderr}");
+}
+
+#[test]
+fn models_list_shows_the_python_layout_cache_and_fetch_offline_fails_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let repo = tmp.path().join("hub/models--Helsinki-NLP--opus-mt-id-en");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::create_dir_all(repo.join("blobs")).unwrap();
+    std::fs::create_dir_all(repo.join("snapshots").join(commit)).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    std::fs::write(repo.join("blobs/abc123"), "{}").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(
+        "../../blobs/abc123",
+        repo.join("snapshots").join(commit).join("config.json"),
+    )
+    .unwrap();
+    #[cfg(not(unix))]
+    std::fs::write(
+        repo.join("snapshots").join(commit).join("config.json"),
+        "{}",
+    )
+    .unwrap();
+    let out = warta(tmp.path()).args(["models", "list"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Helsinki-NLP/opus-mt-id-en") && stdout.contains(commit),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("config.json") && stdout.contains("main"),
+        "{stdout}"
+    );
+
+    let out = warta(tmp.path())
+        .args(["models", "fetch"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HF_HUB_OFFLINE") || stderr.contains("offline"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Helsinki-NLP/opus-mt-id-en"), "{stderr}");
+}
