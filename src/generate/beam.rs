@@ -149,40 +149,23 @@ pub fn beam_search<D: Decoder>(
         if logits.len() != items.len() * nb * vocab {
             candle_core::bail!("the decoder returned the wrong number of rows");
         }
-        for (pos, item) in items.iter_mut().enumerate() {
-            let rows = &mut logits[pos * nb * vocab..(pos + 1) * nb * vocab];
-            let mut top = TopK::new(beams_to_keep);
-            // HF: log_probs = processors(log_softmax(logits)). The log-softmax is folded into
-            // the top-k pass (`lp = x - logsumexp(x)`); processors see the raw row with a
-            // forced token set to the logsumexp (log-prob 0). Raw logits are kept aside only
-            // when a processor may change a kept score.
-            let mut raw_rows: Vec<(Option<Vec<f32>>, f32)> = Vec::with_capacity(nb);
-            for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks_mut(vocab)) {
-                let lse = log_sum_exp(row);
-                let raw = processor
-                    .alters_values(beam.tokens.len())
-                    .then(|| row.to_vec());
-                processor.apply_at_level(&beam.tokens, row, lse);
-                let norm = if processor.renormalizes() {
-                    log_sum_exp(row)
-                } else {
-                    lse
-                };
-                let base = b * vocab;
-                let score = beam.score;
-                for (v, &x) in row.iter().enumerate() {
-                    let lp = x - norm;
-                    top.push(lp + score, base + v);
-                }
-                raw_rows.push((raw, lse));
+        // Sentences are independent: spread them over the CPU threads (the row work is a
+        // full pass of exp over the vocabulary per beam, ~20% of a step on one core).
+        let threads = candle_core::utils::get_num_threads().clamp(1, items.len());
+        let per_thread = items.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let jobs = items
+                .chunks_mut(per_thread)
+                .zip(logits.chunks_mut(per_thread * nb * vocab));
+            for (chunk, chunk_logits) in jobs {
+                let processor = &processor;
+                scope.spawn(move || {
+                    for (item, rows) in chunk.iter_mut().zip(chunk_logits.chunks_mut(nb * vocab)) {
+                        process_item(item, rows, vocab, cur_len, beams_to_keep, processor, cfg);
+                    }
+                });
             }
-            let rows = &*rows;
-            let raw_logprob = |b: usize, t: usize| -> f32 {
-                let (raw, lse) = &raw_rows[b];
-                raw.as_ref().map_or(rows[b * vocab + t], |r| r[t]) - lse
-            };
-            step_item(item, &top.items, vocab, cur_len, cfg, &raw_logprob);
-        }
+        });
         cur_len += 1;
 
         // Rows for the next step: the parents of the surviving sentences' running beams.
@@ -208,6 +191,49 @@ pub fn beam_search<D: Decoder>(
         .into_iter()
         .map(|h| h.ok_or_else(|| candle_core::Error::Msg("beam search lost a sentence".into())))
         .collect()
+}
+
+/// HF: `log_probs = processors(log_softmax(logits))` for the sentence's beams (`rows`, one
+/// per running beam), the top-K continuations, then [`step_item`]. The log-softmax is folded
+/// into the top-k pass (`lp = x - logsumexp(x)`); processors see the raw row with a forced
+/// token set to the logsumexp (log-prob 0). Raw logits are kept aside only when a processor
+/// may change a kept score.
+fn process_item(
+    item: &mut Item,
+    rows: &mut [f32],
+    vocab: usize,
+    cur_len: usize,
+    beams_to_keep: usize,
+    processor: &LogitsProcessor,
+    cfg: &ResolvedGeneration,
+) {
+    let mut top = TopK::new(beams_to_keep);
+    let mut raw_rows: Vec<(Option<Vec<f32>>, f32)> = Vec::with_capacity(item.running.len());
+    for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks_mut(vocab)) {
+        let lse = log_sum_exp(row);
+        let raw = processor
+            .alters_values(beam.tokens.len())
+            .then(|| row.to_vec());
+        processor.apply_at_level(&beam.tokens, row, lse);
+        let norm = if processor.renormalizes() {
+            log_sum_exp(row)
+        } else {
+            lse
+        };
+        let base = b * vocab;
+        let score = beam.score;
+        for (v, &x) in row.iter().enumerate() {
+            let lp = x - norm;
+            top.push(lp + score, base + v);
+        }
+        raw_rows.push((raw, lse));
+    }
+    let rows = &*rows;
+    let raw_logprob = |b: usize, t: usize| -> f32 {
+        let (raw, lse) = &raw_rows[b];
+        raw.as_ref().map_or(rows[b * vocab + t], |r| r[t]) - lse
+    };
+    step_item(item, &top.items, vocab, cur_len, cfg, &raw_logprob);
 }
 
 /// One HF beam-search step for one sentence, given its top-K `(accumulated log-prob,

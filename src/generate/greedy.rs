@@ -38,18 +38,35 @@ pub fn greedy_search<D: Decoder>(
     while !rows.is_empty() {
         let last: Vec<u32> = rows.iter().map(|r| r.tokens[r.tokens.len() - 1]).collect();
         let (mut logits, vocab) = step_logits(decoder, &last)?;
+        if vocab == 0 {
+            candle_core::bail!("the decoder returned an empty vocabulary");
+        }
+        // Per row: (next token, its raw log-prob). Rows are independent, so they are spread
+        // over the CPU threads (a full exp pass over the vocabulary each).
+        let mut picks = vec![(0usize, 0f32); rows.len()];
+        let threads = candle_core::utils::get_num_threads().clamp(1, rows.len());
+        let per_thread = rows.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let jobs = rows
+                .chunks(per_thread)
+                .zip(logits.chunks_mut(per_thread * vocab))
+                .zip(picks.chunks_mut(per_thread));
+            for ((rows, logits), picks) in jobs {
+                let processor = &processor;
+                scope.spawn(move || {
+                    for ((row, scores), pick) in rows
+                        .iter()
+                        .zip(logits.chunks_mut(vocab))
+                        .zip(picks.iter_mut())
+                    {
+                        *pick = pick_token(processor, &row.tokens, scores);
+                    }
+                });
+            }
+        });
         let mut keep = Vec::with_capacity(rows.len());
-        for (i, (row, scores)) in rows.iter_mut().zip(logits.chunks_mut(vocab)).enumerate() {
-            let lse = log_sum_exp(scores);
-            let raw = processor
-                .alters_values(row.tokens.len())
-                .then(|| scores.to_vec());
-            processor.apply(&row.tokens, scores);
-            let Some(next) = argmax(scores) else {
-                candle_core::bail!("the decoder returned an empty vocabulary");
-            };
-            let logit = raw.as_ref().map_or(scores[next], |r| r[next]);
-            row.sum_logprob += (logit - lse) as f64;
+        for (i, (row, &(next, logprob))) in rows.iter_mut().zip(&picks).enumerate() {
+            row.sum_logprob += logprob as f64;
             row.tokens.push(next as u32);
             let finished =
                 cfg.eos_token_ids.contains(&(next as u32)) || row.tokens.len() >= cfg.max_length;
@@ -80,6 +97,19 @@ pub fn greedy_search<D: Decoder>(
     done.into_iter()
         .map(|h| h.ok_or_else(|| candle_core::Error::Msg("greedy search lost a row".into())))
         .collect()
+}
+
+/// Greedy choice for one row: the first argmax of the processed scores, and the raw log-prob
+/// of that token. `scores` is not empty.
+fn pick_token(processor: &LogitsProcessor, tokens: &[u32], scores: &mut [f32]) -> (usize, f32) {
+    let lse = log_sum_exp(scores);
+    let raw = processor
+        .alters_values(tokens.len())
+        .then(|| scores.to_vec());
+    processor.apply(tokens, scores);
+    let next = argmax(scores).unwrap_or(0);
+    let logit = raw.as_ref().map_or(scores[next], |r| r[next]);
+    (next, logit - lse)
 }
 
 fn empty_row() -> Row {

@@ -130,7 +130,10 @@ fn exp_nonpositive(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     let small = x < -87.0;
     let x = x.max(-87.0);
-    let k = (x * LOG2E).round();
+    // Round to nearest with the 1.5 * 2^23 trick: plain float ops, so the loop vectorises
+    // (`f32::round` is a libm call on baseline x86-64).
+    const SHIFTER: f32 = 12_582_912.0;
+    let k = (x * LOG2E + SHIFTER) - SHIFTER;
     let r = (x - k * LN2_HI) - k * LN2_LO;
     // Minimax-quality Taylor polynomial up to r^7 on the reduced range.
     let p = 1.0
