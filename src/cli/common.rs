@@ -112,6 +112,14 @@ impl RuntimeArgs {
             // candle's CPU kernels size their thread pools from this variable on first use.
             std::env::set_var("RAYON_NUM_THREADS", n.to_string());
         }
+        // candle runs element-wise ops on its own pool, whose idle workers spin for a while
+        // before sleeping; matmuls run on the rayon pool. With both pools on few cores the
+        // spinning workers take the cores the matmul needs (a quarter of all CPU time at
+        // beam 4 on 2 cores, see BENCHMARKS.md), so idle workers sleep at once unless the
+        // user chose otherwise.
+        if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+            std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
+        }
     }
 
     pub fn device(&self) -> anyhow::Result<(candle_core::Device, candle_core::DType)> {

@@ -146,7 +146,7 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
     progress.finish_and_clear();
     failures += lines.failed.len();
     tracing::info!(
-        "{done} lines, {tokens} tokens in {:.1}s, {failures} failed",
+        "{done} lines, {tokens} tokens in {:.3}s, {failures} failed",
         started.elapsed().as_secs_f64()
     );
     Ok(Outcome::from_failures(failures))
