@@ -37,6 +37,22 @@ fn warta(cache: &Path) -> Command {
     cmd
 }
 
+/// Runs `warta ARGS --model <fixture>` on `stdin`, with an empty offline cache.
+fn run_on_fixture(
+    cache: &Path,
+    args: &[&str],
+    model: &str,
+    stdin: impl Into<Vec<u8>>,
+) -> std::process::Output {
+    warta(cache)
+        .args(args)
+        .arg("--model")
+        .arg(fixture(model))
+        .write_stdin(stdin)
+        .output()
+        .unwrap()
+}
+
 fn stdout_lines(out: &std::process::Output) -> Vec<String> {
     String::from_utf8(out.stdout.clone())
         .unwrap()
@@ -97,12 +113,12 @@ fn max_new_tokens_flag(setting: &Value) -> Vec<String> {
 fn translate_jsonl_keeps_ids_and_reports_scores() {
     let tmp = tempfile::tempdir().unwrap();
     let input = "{\"id\": \"a\", \"text\": \"Rusia\"}\n{\"id\": 7, \"text\": \"kata Lavrov.\"}\n";
-    let out = warta(tmp.path())
-        .args(["translate", "--format", "jsonl", "--beams", "2", "--model"])
-        .arg(fixture("marian-separate"))
-        .write_stdin(input)
-        .output()
-        .unwrap();
+    let out = run_on_fixture(
+        tmp.path(),
+        &["translate", "--format", "jsonl", "--beams", "2"],
+        "marian-separate",
+        input,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -152,12 +168,7 @@ fn invalid_utf8_line_is_reported_and_the_rest_translated() {
 #[test]
 fn empty_input_gives_empty_output_and_success() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = warta(tmp.path())
-        .args(["translate", "--model"])
-        .arg(fixture("marian-shared"))
-        .write_stdin("")
-        .output()
-        .unwrap();
+    let out = run_on_fixture(tmp.path(), &["translate"], "marian-shared", "");
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
@@ -196,12 +207,12 @@ fn a_line_longer_than_the_model_is_split_not_truncated() {
         .cloned()
         .collect::<Vec<_>>()
         .join(" ");
-    let out = warta(tmp.path())
-        .args(["translate", "--beams", "1", "--model"])
-        .arg(fixture("marian-shared"))
-        .write_stdin(format!("{long}\n"))
-        .output()
-        .unwrap();
+    let out = run_on_fixture(
+        tmp.path(),
+        &["translate", "--beams", "1"],
+        "marian-shared",
+        format!("{long}\n"),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -236,12 +247,12 @@ fn tokenize_prints_hf_ids() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    let out = warta(tmp.path())
-        .args(["tokenize", "--model"])
-        .arg(fixture("marian-separate"))
-        .write_stdin(inputs.join("\n") + "\n")
-        .output()
-        .unwrap();
+    let out = run_on_fixture(
+        tmp.path(),
+        &["tokenize"],
+        "marian-separate",
+        inputs.join("\n") + "\n",
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -262,12 +273,12 @@ fn tokenize_prints_hf_ids() {
 #[test]
 fn cuda_in_a_cpu_build_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = warta(tmp.path())
-        .args(["translate", "--device", "cuda", "--model"])
-        .arg(fixture("marian-shared"))
-        .write_stdin("Rusia\n")
-        .output()
-        .unwrap();
+    let out = run_on_fixture(
+        tmp.path(),
+        &["translate", "--device", "cuda"],
+        "marian-shared",
+        "Rusia\n",
+    );
     if cfg!(feature = "cuda") {
         return;
     }
@@ -282,12 +293,12 @@ fn cuda_in_a_cpu_build_is_a_clear_error() {
 #[test]
 fn f16_on_cpu_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = warta(tmp.path())
-        .args(["translate", "--device", "cpu", "--dtype", "f16", "--model"])
-        .arg(fixture("marian-shared"))
-        .write_stdin("Rusia\n")
-        .output()
-        .unwrap();
+    let out = run_on_fixture(
+        tmp.path(),
+        &["translate", "--device", "cpu", "--dtype", "f16"],
+        "marian-shared",
+        "Rusia\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dtype f32"));
 }

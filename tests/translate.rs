@@ -210,3 +210,56 @@ fn marian_matches_hf_generate() {
         tally.failures.len()
     );
 }
+
+/// A segment longer than the model's input is cut by the project's splitter into pieces that
+/// each fit, every piece is translated, and the translations are joined in order: the result
+/// is exactly the pieces translated one at a time, whatever the batching.
+#[test]
+fn translator_cuts_long_segments_and_joins_the_pieces_in_order() {
+    use warta::translate::{chunk, Translator};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-shared");
+    let mut translator = Translator::load(&dir, &Device::Cpu, DType::F32)
+        .expect("load marian-shared")
+        .with_batch_size(3);
+    translator.generation_mut().num_beams = Some(1);
+    translator.generation_mut().max_new_tokens = Some(24);
+    let max_source = 128; // the fixture's max_position_embeddings
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles/000_cfc653e25564df65.txt"),
+    )
+    .expect("seed page");
+    let long = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(translator.tokenizer().encode(&long).len() > 3 * max_source);
+
+    let out = translator
+        .translate(&["Rusia", &long, ""])
+        .expect("translate");
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[0].pieces, 1);
+    assert_eq!(out[2].pieces, 0);
+    assert_eq!(out[2].text, "");
+
+    let fits = |s: &str| translator.tokenizer().encode(s).len() <= max_source;
+    let pieces = chunk::split_to_fit(&long, &fits);
+    assert!(pieces.len() > 3, "{} pieces", pieces.len());
+    assert_eq!(out[1].pieces, pieces.len());
+    let words: Vec<&str> = pieces
+        .iter()
+        .flat_map(|r| long[r.clone()].split_whitespace())
+        .collect();
+    assert_eq!(
+        words,
+        long.split_whitespace().collect::<Vec<_>>(),
+        "pieces lose or reorder text"
+    );
+    let one_by_one: Vec<String> = pieces
+        .iter()
+        .map(|r| {
+            translator.translate(&[&long[r.clone()]]).expect("piece")[0]
+                .text
+                .clone()
+        })
+        .collect();
+    assert_eq!(out[1].text, one_by_one.join(" "));
+}
