@@ -63,6 +63,7 @@ struct Item {
 
 pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
     args.runtime.apply_threads();
+    args.runtime.tune_allocator();
     let (device, dtype) = args.runtime.device()?;
     let model = super::models::resolve_translation(&args.model)?;
     let mut translator = Translator::load(&model.dir, &device, dtype)

@@ -497,8 +497,10 @@ pub struct MarianModel {
     decoder_layers: Vec<DecoderLayer>,
     /// The output projection, transposed: `[d_model, target_vocab]`, contiguous.
     lm_head_t: Tensor,
-    /// `[target_vocab]`.
-    final_logits_bias: Tensor,
+    /// `[target_vocab]`; `None` when all zeros (as in OPUS-MT checkpoints), since adding it
+    /// changes no logit but costs a pass over (and a fresh allocation of) `[rows, vocab]`
+    /// every step.
+    final_logits_bias: Option<Tensor>,
     device: Device,
     dtype: DType,
 }
@@ -637,10 +639,19 @@ impl MarianModel {
         };
 
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
-            vb.get((1, target_vocab), "final_logits_bias")?
-                .reshape(target_vocab)?
+            let bias = vb
+                .get((1, target_vocab), "final_logits_bias")?
+                .reshape(target_vocab)?;
+            // Skipped when every entry is exactly zero: `x + 0.0 == x` for every logit (a
+            // NaN or infinity makes the sum nonzero, so such a bias is kept and applied).
+            let magnitude = bias
+                .to_dtype(DType::F32)?
+                .abs()?
+                .sum_all()?
+                .to_scalar::<f32>()?;
+            (magnitude != 0.0).then_some(bias)
         } else {
-            Tensor::zeros(target_vocab, vb.dtype(), vb.device())?
+            None
         };
 
         let positions = |name: &str| -> candle_core::Result<Tensor> {
@@ -923,7 +934,11 @@ impl Decoder for MarianDecoderState<'_> {
             x = layer.final_layer_norm.forward(&(x + h)?)?;
         }
         self.position += 1;
-        x.matmul(&m.lm_head_t)?.broadcast_add(&m.final_logits_bias)
+        let logits = x.matmul(&m.lm_head_t)?;
+        match &m.final_logits_bias {
+            Some(bias) => logits.broadcast_add(bias),
+            None => Ok(logits),
+        }
     }
 
     fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
