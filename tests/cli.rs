@@ -16,6 +16,16 @@ fn reference(model: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The input sentences of a reference file.
+fn reference_inputs(r: &Value) -> Vec<&str> {
+    r["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 /// The recorded HF outputs of one setting, by name.
 fn setting<'a>(r: &'a Value, name: &str) -> &'a Value {
     r["settings"]
@@ -66,12 +76,7 @@ fn translate_text_matches_hf_greedy_line_for_line() {
     let tmp = tempfile::tempdir().unwrap();
     let r = reference("marian-shared");
     let greedy = setting(&r, "greedy");
-    let inputs: Vec<&str> = r["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let inputs = reference_inputs(&r);
     let mut stdin = inputs.join("\n");
     stdin.push_str("\n\n"); // a trailing empty line gives an empty line
     let out = warta(tmp.path())
@@ -194,12 +199,7 @@ fn a_missing_input_file_is_reported_and_the_others_translated() {
 fn a_line_longer_than_the_model_is_split_not_truncated() {
     let tmp = tempfile::tempdir().unwrap();
     let r = reference("marian-shared");
-    let inputs: Vec<&str> = r["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let inputs = reference_inputs(&r);
     // Far more than max_position_embeddings tokens on one line.
     let long: String = inputs
         .iter()
@@ -241,12 +241,7 @@ fn tokenize_prints_hf_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let r = reference("marian-separate");
     let greedy = setting(&r, "greedy");
-    let inputs: Vec<&str> = r["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let inputs = reference_inputs(&r);
     let out = run_on_fixture(
         tmp.path(),
         &["tokenize"],
@@ -355,12 +350,7 @@ fn usage_errors_exit_2() {
 fn batch_size_does_not_change_beam_search_results() {
     let tmp = tempfile::tempdir().unwrap();
     let r = reference("marian-separate");
-    let inputs: Vec<&str> = r["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let inputs = reference_inputs(&r);
     let run = |batch: &str| {
         let out = warta(tmp.path())
             .args([
