@@ -169,7 +169,7 @@ fn check_dtype(device: &Device, dtype: DTypeChoice) -> Result<(), DeviceError> {
     }
 }
 
-/// A short name for logs and provenance: `cpu`, `cuda:0`, `metal:0`.
+/// A short name for logs and provenance: `cpu`, `cuda` or `metal`.
 pub fn describe(device: &Device) -> String {
     match device {
         Device::Cpu => "cpu".into(),

@@ -53,33 +53,36 @@ fn spec_from(model: &str, revision: Option<&str>) -> anyhow::Result<ModelSpec> {
 
 /// The translation model of this run, with its weights, ready to load.
 pub fn resolve_translation(args: &ModelArgs) -> anyhow::Result<Resolved> {
-    let (model, revision) = args.translation_spec()?;
-    let spec = spec_from(&model, revision.as_deref())?;
-    let files = hub::resolve_with_weights(
-        &spec,
-        &HubSettings::from_env(),
-        MARIAN_FILES,
-        MARIAN_OPTIONAL,
-    )?;
-    Ok(Resolved {
-        name: files.provenance(),
-        dir: files.dir,
-    })
+    resolve_role(args, MARIAN_FILES, MARIAN_OPTIONAL, true)
 }
 
 /// The translation model's tokenizer files only.
 pub fn resolve_tokenizer(args: &ModelArgs) -> anyhow::Result<Resolved> {
-    let (model, revision) = args.translation_spec()?;
-    let spec = spec_from(&model, revision.as_deref())?;
-    let files = hub::resolve(
-        &spec,
-        &HubSettings::from_env(),
+    resolve_role(
+        args,
         MARIAN_TOKENIZER_FILES,
         &["target_vocab.json", "tokenizer_config.json"],
-    )?;
+        false,
+    )
+}
+
+fn resolve_role(
+    args: &ModelArgs,
+    files: &[&str],
+    optional: &[&str],
+    weights: bool,
+) -> anyhow::Result<Resolved> {
+    let (model, revision) = args.translation_spec()?;
+    let spec = spec_from(&model, revision.as_deref())?;
+    let settings = HubSettings::from_env();
+    let found = if weights {
+        hub::resolve_with_weights(&spec, &settings, files, optional)?
+    } else {
+        hub::resolve(&spec, &settings, files, optional)?
+    };
     Ok(Resolved {
-        name: files.provenance(),
-        dir: files.dir,
+        name: found.provenance(),
+        dir: found.dir,
     })
 }
 

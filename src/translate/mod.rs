@@ -122,7 +122,11 @@ impl Translator {
         order.sort_by_key(|&p| std::cmp::Reverse(pieces[p].1.len()));
         let mut outputs: Vec<Option<crate::generate::Hypothesis>> = vec![None; pieces.len()];
         for batch in order.chunks(self.batch_size) {
-            let inputs: Vec<Vec<u32>> = batch.iter().map(|&p| pieces[p].1.clone()).collect();
+            // The ids are not needed after this batch: move them instead of copying.
+            let inputs: Vec<Vec<u32>> = batch
+                .iter()
+                .map(|&p| std::mem::take(&mut pieces[p].1))
+                .collect();
             let hyps = self
                 .model
                 .translate_batch(&inputs, &self.generation)
