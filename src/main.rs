@@ -31,6 +31,8 @@ enum Command {
     Translate(cli::translate::TranslateArgs),
     /// Print the source token ids of each input line.
     Tokenize(cli::tokenize::TokenizeArgs),
+    /// Read scraped pages into clean articles with sentence ids (JSONL on stdout).
+    Ingest(cli::ingest::IngestArgs),
     /// Fetch or list the models named in models.toml.
     Models(cli::models::ModelsArgs),
 }
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Translate(a) => cli::translate::run(a),
         Command::Tokenize(a) => cli::tokenize::run(a),
+        Command::Ingest(a) => cli::ingest::run(a),
         Command::Models(a) => cli::models::run(a),
     };
     match result {

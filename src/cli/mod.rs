@@ -1,6 +1,7 @@
 //! The subcommands, one file each. Each turns its parsed flags into validated settings once,
 //! runs the library, and reports an [`Outcome`]; `main` maps outcomes and errors to exit codes.
 pub mod common;
+pub mod ingest;
 pub mod input;
 pub mod models;
 pub mod tokenize;

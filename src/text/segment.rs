@@ -5,15 +5,24 @@
 //! given, so nothing is lost, added or reordered: the text between two ranges is whitespace.
 use std::ops::Range;
 
-/// Words that end in a period without ending a sentence (compared without the period,
-/// case-sensitively, as they appear in news text).
-const ABBREVIATIONS: &[&str] = &[
-    "Dr", "dr", "Prof", "Ir", "Drs", "Dra", "H", "Hj", "S.H", "S.E", "S.Pd", "S.Sos", "M.Si",
-    "M.Sc", "M.A", "Ph.D", "No", "no", "Nomor", "dll", "dsb", "dst", "dkk", "a.l", "al", "Rp",
-    "Jl", "Jln", "Kec", "Kab", "Kel", "Sdr", "Bpk", "Tn", "Ny", "St", "Mr", "Mrs", "Ms", "Jr",
-    "Sr", "Inc", "Ltd", "Co", "Corp", "vs", "etc", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Agu",
-    "Agt", "Aug", "Sep", "Sept", "Okt", "Oct", "Nov", "Des", "Dec", "hlm", "tgl", "Tel", "Telp",
-    "Gen", "Brigjen", "Mayjen", "Letjen", "Kol", "Pol", "Kapt", "Lt", "U.S", "A.S",
+/// Abbreviations that stand before a name, a number or a place (titles, "No.", "Rp.",
+/// "Jl.", month names): a period after them never ends a sentence. Compared without the
+/// final period, case-sensitively, as they appear in news text.
+const PREFIX_ABBREVIATIONS: &[&str] = &[
+    "Dr", "dr", "drg", "Prof", "Ir", "Drs", "Dra", "H", "Hj", "KH", "Sdr", "Sdri", "Bpk", "Tn",
+    "Ny", "Nn", "Mr", "Mrs", "Ms", "St", "Yth", "Pdt", "Mgr", "No", "no", "Nomor", "Nmr", "Jl",
+    "Jln", "Kec", "Kab", "Kel", "Prov", "Rp", "Gen", "Jend", "Brigjen", "Mayjen", "Letjen", "Kol",
+    "Pol", "Kapt", "Lt", "a.l", "vs", "hlm", "tgl", "Tel", "Telp", "Tlp", "Jan", "Feb", "Mar",
+    "Apr", "Jun", "Jul", "Agu", "Agt", "Aug", "Sep", "Sept", "Okt", "Oct", "Nov", "Des", "Dec",
+    "Pasal", "psl", "ayat",
+];
+
+/// Abbreviations that close a phrase ("dll.", "Tbk.", degrees after a name): a period after
+/// them ends the sentence only when a capitalised word follows, as any period does.
+const SUFFIX_ABBREVIATIONS: &[&str] = &[
+    "dll", "dsb", "dst", "dkk", "etc", "al", "Inc", "Ltd", "Co", "Corp", "Tbk", "Jr", "Sr", "S.H",
+    "S.E", "S.Pd", "S.Sos", "S.Kom", "S.T", "S.Ag", "S.Ip", "M.Si", "M.Sc", "M.A", "M.H", "M.M",
+    "M.Kom", "M.Pd", "Ph.D", "Sp.A", "Sp.PD",
 ];
 
 const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»'];
@@ -123,24 +132,39 @@ fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize) -> bool 
         }
         _ => {}
     }
-    // A single period after an abbreviation or an initial is not an end.
+    // A single period after a title, an initial or a list number is not an end.
     if chars[i].1 == '.' && j == i + 1 {
         let word_start = chars[..i]
             .iter()
             .rposition(|&(_, c)| c.is_whitespace() || OPENERS.contains(&c))
             .map_or(0, |p| p + 1);
         let word = &text[chars.get(word_start).map_or(0, |&(b, _)| b)..chars[i].0];
-        if ABBREVIATIONS.contains(&word) {
+        if SUFFIX_ABBREVIATIONS.contains(&word) {
+            return true;
+        }
+        if PREFIX_ABBREVIATIONS.contains(&word) || is_initials(word) {
             return false;
         }
-        let mut wc = word.chars();
-        if let (Some(c), None) = (wc.next(), wc.next()) {
-            if c.is_uppercase() {
-                return false;
-            }
+        // "1. Akses pengaturan": a number alone at the start of a line is a list marker.
+        let line_start = chars[..word_start]
+            .iter()
+            .rposition(|&(_, c)| c == '\n')
+            .map_or(0, |p| p + 1);
+        let before = &text[chars.get(line_start).map_or(0, |&(b, _)| b)..chars[i].0];
+        if !word.is_empty() && word.chars().all(|c| c.is_ascii_digit()) && before.trim() == word {
+            return false;
         }
     }
     true
+}
+
+/// "H", "B", "A.S", "J.K": one capital letter, or capitals joined by periods.
+fn is_initials(word: &str) -> bool {
+    !word.is_empty()
+        && word.split('.').all(|part| {
+            let mut cs = part.chars();
+            matches!((cs.next(), cs.next()), (Some(c), None) if c.is_uppercase())
+        })
 }
 
 #[cfg(test)]

@@ -1,0 +1,304 @@
+//! The article inside an HTML page: its text as lines, plus what the page's metadata says
+//! (title, date, site name, author, address).
+//!
+//! Parsing is html5ever's (through `scraper`), so broken markup reads as browsers read it.
+//! The main text is the element whose paragraphs hold the most text (an `<article>` or
+//! `itemprop="articleBody"` when the page marks one); navigation, scripts, forms, asides and
+//! figures are skipped. What comes out is lines, the same as a text page, so one set of
+//! cleaning rules serves both.
+use scraper::{ElementRef, Html, Node, Selector};
+use std::collections::HashMap;
+
+/// What an HTML page gives.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct HtmlPage {
+    /// The page's `<h1>` (or `og:title`, or `<title>`) then the main text, one block a line.
+    pub lines: Vec<String>,
+    pub title: Option<String>,
+    pub date: Option<String>,
+    pub outlet: Option<String>,
+    pub author: Option<String>,
+    pub url: Option<String>,
+}
+
+/// Elements whose text is never article text.
+const SKIPPED: &[&str] = &[
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "button",
+    "select",
+    "iframe",
+    "svg",
+    "figure",
+    "figcaption",
+    "head",
+    "title",
+    "menu",
+];
+
+/// Elements that start and end a line of text.
+const BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "blockquote",
+    "pre",
+    "td",
+    "th",
+    "tr",
+    "section",
+    "article",
+    "main",
+    "dd",
+    "dt",
+    "ul",
+    "ol",
+    "table",
+    "body",
+    "hr",
+    "address",
+];
+
+/// Reads `html` into lines and metadata.
+pub fn extract(html: &str) -> HtmlPage {
+    let doc = Html::parse_document(html);
+    let meta = |selectors: &[&str], attr: &str| {
+        selectors.iter().find_map(|s| {
+            let sel = Selector::parse(s).ok()?;
+            doc.select(&sel)
+                .find_map(|e| e.value().attr(attr).map(collapse))
+                .filter(|v| !v.is_empty())
+        })
+    };
+    let h1 = Selector::parse("h1").ok().and_then(|sel| {
+        doc.select(&sel)
+            .map(|e| collapse(&e.text().collect::<String>()))
+            .find(|t| !t.is_empty())
+    });
+    let title = meta(
+        &["meta[property='og:title']", "meta[name='twitter:title']"],
+        "content",
+    )
+    .or_else(|| h1.clone())
+    .or_else(|| {
+        let sel = Selector::parse("title").ok()?;
+        doc.select(&sel)
+            .map(|e| collapse(&e.text().collect::<String>()))
+            .find(|t| !t.is_empty())
+    });
+    let date = meta(
+        &[
+            "meta[property='article:published_time']",
+            "meta[name='pubdate']",
+            "meta[name='publishdate']",
+            "meta[itemprop='datePublished']",
+            "meta[name='date']",
+        ],
+        "content",
+    )
+    .or_else(|| meta(&["article time[datetime]", "time[pubdate]"], "datetime"));
+    let outlet = meta(
+        &[
+            "meta[property='og:site_name']",
+            "meta[name='application-name']",
+        ],
+        "content",
+    );
+    let author = meta(
+        &["meta[name='author']", "meta[property='article:author']"],
+        "content",
+    )
+    .filter(|a| !a.starts_with("http"));
+    let url = meta(&["link[rel='canonical']"], "href")
+        .or_else(|| meta(&["meta[property='og:url']"], "content"));
+
+    let mut lines = Vec::new();
+    if let Some(h) = &h1 {
+        lines.push(h.clone());
+    }
+    if let Some(main) = main_element(&doc) {
+        let mut current = String::new();
+        walk(main, &mut current, &mut lines);
+        flush(&mut current, &mut lines);
+    }
+    HtmlPage {
+        lines,
+        title,
+        date,
+        outlet,
+        author,
+        url,
+    }
+}
+
+/// The element that holds the article: a marked one, else the one whose `<p>` children
+/// hold the most text, else `<body>`.
+fn main_element(doc: &Html) -> Option<ElementRef<'_>> {
+    for s in ["[itemprop='articleBody']", "article"] {
+        let sel = Selector::parse(s).ok()?;
+        if let Some(e) = doc
+            .select(&sel)
+            .max_by_key(|e| paragraph_text_len(*e))
+            .filter(|e| paragraph_text_len(*e) > 0)
+        {
+            return Some(e);
+        }
+    }
+    let p = Selector::parse("p").ok()?;
+    let mut scores: HashMap<ego_tree::NodeId, usize> = HashMap::new();
+    for para in doc.select(&p) {
+        if inside_skipped(para) {
+            continue;
+        }
+        let len = para.text().map(str::len).sum::<usize>();
+        if let Some(parent) = para.parent() {
+            *scores.entry(parent.id()).or_default() += len;
+        }
+    }
+    let best = scores
+        .into_iter()
+        .max_by_key(|&(id, score)| (score, std::cmp::Reverse(id_order(doc, id))))
+        .and_then(|(id, _)| doc.tree.get(id))
+        .and_then(ElementRef::wrap);
+    best.or_else(|| {
+        let body = Selector::parse("body").ok()?;
+        doc.select(&body).next()
+    })
+}
+
+/// Position of a node in document order, so ties go to the earlier element.
+fn id_order(doc: &Html, id: ego_tree::NodeId) -> usize {
+    doc.tree
+        .root()
+        .descendants()
+        .position(|n| n.id() == id)
+        .unwrap_or(usize::MAX)
+}
+
+fn paragraph_text_len(e: ElementRef) -> usize {
+    let Ok(p) = Selector::parse("p") else {
+        return 0;
+    };
+    e.select(&p)
+        .filter(|p| !inside_skipped(*p))
+        .map(|p| p.text().map(str::len).sum::<usize>())
+        .sum()
+}
+
+fn inside_skipped(e: ElementRef) -> bool {
+    e.ancestors().any(|a| match a.value() {
+        Node::Element(el) => SKIPPED.contains(&el.name()),
+        _ => false,
+    })
+}
+
+fn walk(e: ElementRef, current: &mut String, lines: &mut Vec<String>) {
+    for child in e.children() {
+        match child.value() {
+            Node::Text(t) => current.push_str(t),
+            Node::Element(el) => {
+                let name = el.name();
+                if SKIPPED.contains(&name) || name == "h1" {
+                    continue;
+                }
+                if name == "br" {
+                    flush(current, lines);
+                    continue;
+                }
+                let Some(child) = ElementRef::wrap(child) else {
+                    continue;
+                };
+                let block = BLOCKS.contains(&name);
+                if block {
+                    flush(current, lines);
+                }
+                walk(child, current, lines);
+                if block {
+                    flush(current, lines);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn flush(current: &mut String, lines: &mut Vec<String>) {
+    let line = collapse(current);
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    current.clear();
+}
+
+/// Whitespace runs (including no-break spaces) as one space, trimmed.
+fn collapse(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"<!doctype html><html><head>
+        <title>Judul | Situs</title>
+        <meta property="og:site_name" content="Kabar Contoh">
+        <meta property="article:published_time" content="2022-02-14T10:00:00+07:00">
+        <meta name="author" content="Budi Santoso">
+        <link rel="canonical" href="https://contoh.id/a/1">
+        <script>var x = "Jangan dibaca.";</script></head>
+        <body><nav><ul><li>Beranda</li><li>Politik</li></ul></nav>
+        <div class="sidebar"><p>Terpopuler hari ini</p></div>
+        <div class="content"><h1>Rusia Minta Jaminan</h1>
+          <p>JAKARTA - Paragraf pertama yang cukup panjang untuk menjadi isi berita ini.</p>
+          <figure><img src="a.jpg"><figcaption>Foto: AFP</figcaption></figure>
+          <p>Paragraf kedua<br>dengan baris baru &amp; entitas.</p>
+          <aside><p>BACA JUGA: Berita lain</p></aside>
+        </div><footer><p>Hak cipta</p></footer></body></html>"#;
+
+    #[test]
+    fn takes_the_main_text_and_the_metadata() {
+        let page = extract(PAGE);
+        assert_eq!(
+            page.lines,
+            vec![
+                "Rusia Minta Jaminan",
+                "JAKARTA - Paragraf pertama yang cukup panjang untuk menjadi isi berita ini.",
+                "Paragraf kedua",
+                "dengan baris baru & entitas.",
+            ]
+        );
+        assert_eq!(page.outlet.as_deref(), Some("Kabar Contoh"));
+        assert_eq!(page.date.as_deref(), Some("2022-02-14T10:00:00+07:00"));
+        assert_eq!(page.author.as_deref(), Some("Budi Santoso"));
+        assert_eq!(page.url.as_deref(), Some("https://contoh.id/a/1"));
+        assert_eq!(page.title.as_deref(), Some("Rusia Minta Jaminan"));
+    }
+
+    #[test]
+    fn prefers_a_marked_article_element() {
+        let page = extract(
+            "<body><div><p>Menu satu dua tiga empat lima enam tujuh delapan sembilan</p></div>\
+             <article><p>Isi.</p></article></body>",
+        );
+        assert_eq!(page.lines, vec!["Isi."]);
+    }
+
+    #[test]
+    fn survives_broken_markup() {
+        let page = extract("<p>Satu <b>dua</p><p>tiga");
+        assert_eq!(page.lines, vec!["Satu dua", "tiga"]);
+    }
+}

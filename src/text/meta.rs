@@ -1,0 +1,363 @@
+//! What a page says about its article beyond the text: the dateline ("MOSKOW -",
+//! "Rusia, ARRAHMAHNEWS.COM –", "Moskow:", "Jakarta (ANTARA) -"), the outlet, and a date
+//! written in the body when the header gives none.
+//!
+//! Every reading here is conservative: a value the page does not clearly give stays `None`.
+use super::clean::{Dropped, Line};
+use super::dates::{self, PageDate};
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// The dateline at the head of the first paragraph.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dateline {
+    pub city: Option<String>,
+    pub outlet: Option<String>,
+}
+
+/// Places printed as datelines that are more than one word or not in capitals, so a
+/// two-word capitalised head ("POROS PERLAWANAN –") that is not one of them reads as an
+/// outlet. Single capitalised words ("MOSKOW -") read as places without being listed.
+const PLACES: &[&str] = &[
+    "jakarta",
+    "jakarta pusat",
+    "jakarta selatan",
+    "jakarta barat",
+    "jakarta timur",
+    "jakarta utara",
+    "bandar lampung",
+    "banda aceh",
+    "kuala lumpur",
+    "bandar seri begawan",
+    "new york",
+    "new delhi",
+    "hong kong",
+    "tel aviv",
+    "abu dhabi",
+    "buenos aires",
+    "rio de janeiro",
+    "den haag",
+    "los angeles",
+    "san francisco",
+    "washington dc",
+    "palangka raya",
+    "tanjung pinang",
+    "pangkal pinang",
+    "tanjung selor",
+    "sungai penuh",
+    "kota kinabalu",
+    "phnom penh",
+    "ho chi minh",
+    "addis ababa",
+    "cape town",
+    "st petersburg",
+    "saint petersburg",
+    "sankt peterburg",
+    "moskow",
+    "moskwa",
+    "moscow",
+    "kyiv",
+    "kiev",
+    "beijing",
+    "washington",
+    "london",
+    "paris",
+    "berlin",
+    "tokyo",
+    "seoul",
+    "canberra",
+    "singapura",
+    "bangkok",
+    "manila",
+    "hanoi",
+    "teheran",
+    "tehran",
+    "riyadh",
+    "kairo",
+    "ankara",
+    "brussel",
+    "brussels",
+    "jenewa",
+    "wina",
+    "roma",
+    "madrid",
+    "surabaya",
+    "bandung",
+    "medan",
+    "semarang",
+    "yogyakarta",
+    "makassar",
+    "denpasar",
+    "palembang",
+    "pekanbaru",
+    "pontianak",
+    "balikpapan",
+    "samarinda",
+    "manado",
+    "kupang",
+    "jayapura",
+    "ambon",
+    "mataram",
+    "padang",
+    "malang",
+    "solo",
+    "bogor",
+    "depok",
+    "tangerang",
+    "bekasi",
+    "batam",
+    "jambi",
+    "bengkulu",
+    "kendari",
+    "palu",
+    "gorontalo",
+    "mamuju",
+    "ternate",
+    "sofifi",
+    "manokwari",
+    "sorong",
+    "merauke",
+    "serang",
+    "cilegon",
+    "cirebon",
+    "tasikmalaya",
+    "sukabumi",
+    "kediri",
+    "jember",
+    "banyuwangi",
+    "rusia",
+    "ukraina",
+    "amerika serikat",
+    "as",
+    "china",
+    "tiongkok",
+    "jepang",
+    "inggris",
+    "prancis",
+    "jerman",
+    "iran",
+    "irak",
+    "suriah",
+    "israel",
+    "palestina",
+    "gaza",
+    "tepi barat",
+    "arab saudi",
+    "turki",
+    "mesir",
+    "india",
+    "pakistan",
+    "afghanistan",
+    "korea selatan",
+    "korea utara",
+    "australia",
+    "malaysia",
+    "thailand",
+    "filipina",
+    "vietnam",
+    "myanmar",
+    "kamboja",
+    "belanda",
+    "belgia",
+    "swiss",
+    "italia",
+    "spanyol",
+    "kanada",
+    "brasil",
+    "meksiko",
+    "vatikan",
+    "qatar",
+    "yaman",
+    "lebanon",
+    "yordania",
+    "taiwan",
+    "timor leste",
+    "brunei",
+    "polandia",
+    "finlandia",
+    "swedia",
+    "norwegia",
+    "denmark",
+    "austria",
+    "yunani",
+    "portugal",
+    "irlandia",
+    "skotlandia",
+];
+
+fn is_place(s: &str) -> bool {
+    let s = s.to_lowercase();
+    PLACES.contains(&s.as_str())
+        || ["barat", "timur", "utara", "selatan", "tengah", "pusat"]
+            .iter()
+            .any(|d| s.ends_with(&format!(" {d}")) && s.split_whitespace().count() <= 3)
+        || s.starts_with("kota ")
+        || s.starts_with("kabupaten ")
+}
+
+fn is_domain(s: &str) -> bool {
+    static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^[\p{L}\d-]+(\.[\p{L}\d-]+)*\.(com|co\.id|id|net|org|news|tv|co|info|or\.id|go\.id)$")
+            .expect("valid")
+    });
+    DOMAIN.is_match(s)
+}
+
+fn is_caps(s: &str) -> bool {
+    s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_lowercase)
+}
+
+/// Reads the dateline at the start of `paragraph`.
+pub fn dateline(paragraph: &str) -> Dateline {
+    static HEAD: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(?P<head>[\p{L}\d.,' ]{2,60}?)\s*(?:\((?P<agency>[\p{L}.]{2,20})\)\s*)?(?P<sep>[-–—]|:)\s+[\p{Lu}\d“\x22]")
+            .expect("valid")
+    });
+    let Some(c) = HEAD.captures(paragraph) else {
+        return Dateline::default();
+    };
+    let head = c["head"].trim();
+    let parts: Vec<&str> = head.split(',').map(str::trim).collect();
+    let short = |p: &str| {
+        !p.is_empty()
+            && p.split_whitespace().count() <= 4
+            && p.split_whitespace()
+                .all(|w| w.starts_with(|ch: char| ch.is_uppercase() || ch.is_ascii_digit()))
+    };
+    if parts.len() > 2 || !parts.iter().all(|p| short(p)) {
+        return Dateline::default();
+    }
+    let first = parts[0];
+    let plausible = parts
+        .iter()
+        .any(|p| is_caps(p) || is_place(p) || is_domain(p));
+    if !plausible || (&c["sep"] == ":" && !(is_caps(first) || is_place(first))) {
+        return Dateline::default();
+    }
+    let mut out = Dateline::default();
+    let unknown_name = parts.len() == 1
+        && c.name("agency").is_none()
+        && first.split_whitespace().count() >= 2
+        && !is_place(first);
+    if is_domain(first) || unknown_name {
+        out.outlet = Some(first.to_string());
+    } else {
+        out.city = Some(first.to_string());
+    }
+    if let Some(second) = parts.get(1) {
+        out.outlet = Some(second.to_string());
+    }
+    if let Some(agency) = c.name("agency") {
+        out.outlet.get_or_insert(agency.as_str().to_string());
+    }
+    out
+}
+
+/// The site's own name from its footer ("Powered by Medcom.id"), when it is a domain and
+/// not the publishing software's.
+pub fn site_name(dropped: &[Dropped]) -> Option<String> {
+    static POWERED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(?:powered by|didukung oleh)\s+(?P<name>\S+)$").expect("valid")
+    });
+    const SOFTWARE: &[&str] = &["wordpress", "blogger", "blogspot", "ghost", "medium", "wix"];
+    dropped.iter().find_map(|d| {
+        let c = POWERED.captures(&d.text)?;
+        let name = c["name"].trim_end_matches('.');
+        let lower = name.to_lowercase();
+        (is_domain(name) && !SOFTWARE.iter().any(|s| lower.contains(s))).then(|| name.to_string())
+    })
+}
+
+/// A date the body gives as the day of the report, Indonesian style: a weekday with the
+/// date after it ("Rabu (7/12/2022)", "Kamis, 23 Desember 2021"), the weekday agreeing with
+/// the date. Taken only when every such date in the body is the same day.
+pub fn body_date(paragraphs: &[Line]) -> Option<PageDate> {
+    let mut found: Vec<PageDate> = paragraphs
+        .iter()
+        .flat_map(|p| dates::find_all(&p.text))
+        .map(|(_, d)| d)
+        .filter(|d| d.weekday.is_some() && d.weekday_agrees())
+        .collect();
+    let first = found.first()?.date;
+    if found.iter().any(|d| d.date != first) {
+        return None;
+    }
+    let mut d = found.swap_remove(0);
+    d.weekday = None;
+    Some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dl(s: &str) -> (Option<String>, Option<String>) {
+        let d = dateline(s);
+        (d.city, d.outlet)
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn reads_datelines() {
+        assert_eq!(dl("MOSKOW - Masalah jaminan"), (some("MOSKOW"), None));
+        assert_eq!(dl("Moskow: Menteri Luar Negeri"), (some("Moskow"), None));
+        assert_eq!(
+            dl("Rusia, ARRAHMAHNEWS.COM – Amerika Serikat"),
+            (some("Rusia"), some("ARRAHMAHNEWS.COM"))
+        );
+        assert_eq!(
+            dl("Kyiv, Reuters - Pasukan"),
+            (some("Kyiv"), some("Reuters"))
+        );
+        assert_eq!(
+            dl("POROS PERLAWANAN – Menlu Rusia"),
+            (None, some("POROS PERLAWANAN"))
+        );
+        assert_eq!(
+            dl("JAKARTA, KOMPAS.com - Presiden"),
+            (some("JAKARTA"), some("KOMPAS.com"))
+        );
+        assert_eq!(
+            dl("Jakarta (ANTARA) - Presiden"),
+            (some("Jakarta"), some("ANTARA"))
+        );
+        assert_eq!(
+            dl("BANDAR LAMPUNG - Gubernur"),
+            (some("BANDAR LAMPUNG"), None)
+        );
+    }
+
+    #[test]
+    fn leaves_ordinary_sentences_alone() {
+        for s in [
+            "Presiden Rusia, Vladimir Putin - yang hadir - berkata",
+            "Lavrov: Kami siap",
+            "Menurut dia, hal itu - katanya - benar",
+            "Rusia masih memiliki kesempatan",
+        ] {
+            assert_eq!(dl(s), (None, None), "{s}");
+        }
+    }
+
+    #[test]
+    fn body_dates_must_agree() {
+        let p = |t: &str| Line {
+            number: 1,
+            text: t.to_string(),
+        };
+        let one = [
+            p("kata dia, Rabu (7/12/2022)."),
+            p("Dia menambahkan, Rabu (7/12/2022)."),
+        ];
+        assert_eq!(body_date(&one).unwrap().iso(), "2022-12-07");
+        let two = [
+            p("kata dia, Rabu (7/12/2022)."),
+            p("Kamis, 23 Desember 2021 lalu."),
+        ];
+        assert_eq!(body_date(&two), None);
+        assert_eq!(body_date(&[p("Pada 17 Desember 2021, dia pergi.")]), None);
+    }
+}
