@@ -45,7 +45,7 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
                 j += 1;
             }
             let end = chars.get(j).map_or(text.len(), |&(b, _)| b);
-            if is_boundary(text, &chars, i, j) {
+            if is_boundary(text, &chars, i, j, start) {
                 push_trimmed(text, start..end, &mut out);
                 start = end;
             }
@@ -110,7 +110,7 @@ fn push_trimmed(text: &str, r: Range<usize>, out: &mut Vec<Range<usize>>) {
 }
 
 /// Whether the terminator run `chars[i..j]` ends a sentence.
-fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize) -> bool {
+fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize, start: usize) -> bool {
     // Must be followed by whitespace (or the end); "3.5", "a.l.", "x.com" are not ends.
     let Some(&(_, next)) = chars.get(j) else {
         return true;
@@ -145,14 +145,15 @@ fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize) -> bool 
         if PREFIX_ABBREVIATIONS.contains(&word) || is_initials(word) {
             return false;
         }
-        // "1. Akses pengaturan": a number alone at the start of a line is a list marker.
-        let line_start = chars[..word_start]
-            .iter()
-            .rposition(|&(_, c)| c == '\n')
-            .map_or(0, |p| p + 1);
-        let before = &text[chars.get(line_start).map_or(0, |&(b, _)| b)..chars[i].0];
-        if !word.is_empty() && word.chars().all(|c| c.is_ascii_digit()) && before.trim() == word {
-            return false;
+        // "1. Akses pengaturan", "Caranya: 2. Klik": a small number opening a sentence or
+        // following a colon is a list marker.
+        let before = text.get(start..chars[i].0).unwrap_or("");
+        if (1..=3).contains(&word.len()) && word.chars().all(|c| c.is_ascii_digit()) {
+            if let Some(lead) = before.strip_suffix(word).map(str::trim_end) {
+                if lead.is_empty() || lead.ends_with(':') {
+                    return false;
+                }
+            }
         }
     }
     true
