@@ -477,3 +477,170 @@ fn models_list_shows_the_python_layout_cache_and_fetch_offline_fails_clearly() {
     );
     assert!(stderr.contains("Helsinki-NLP/opus-mt-id-en"), "{stderr}");
 }
+
+/// Runs `warta ingest ARGS` in `dir` with `stdin`.
+fn ingest_in(dir: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    warta(dir)
+        .arg("ingest")
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .unwrap()
+}
+
+fn articles(out: &std::process::Output) -> Vec<Value> {
+    stdout_lines(out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+const PAGE: &str = "Judul Berita Contoh\n\nJAKARTA - Presiden tiba di istana pada pagi hari ini bersama rombongan menteri.\n\nBACA JUGA: Berita lain\n";
+
+#[test]
+fn ingest_writes_one_article_a_line_with_the_issue_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = warta(dir.path())
+        .arg("ingest")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arts = articles(&out);
+    assert_eq!(arts.len(), 5);
+    let keys: Vec<&str> = arts[3]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for k in [
+        "id",
+        "source",
+        "title",
+        "date",
+        "outlet",
+        "author",
+        "dateline",
+        "paragraphs",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {keys:?}");
+    }
+    assert_eq!(arts[3]["id"], "003_f4c10fb78911145e");
+    assert_eq!(arts[3]["date"], "2022-12-07T21:24:00+07:00");
+    let s = &arts[3]["paragraphs"][0]["sentences"][0];
+    assert_eq!(s["id"], "003_f4c10fb78911145e:1");
+    assert_eq!(s["start"], 0);
+    assert!(s["text"].as_str().unwrap().starts_with("MOSKOW - Masalah"));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ingest_json_format_is_one_array_and_explain_goes_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), PAGE).unwrap();
+    let out = ingest_in(dir.path(), &["a.txt", "--format", "json", "--explain"], "");
+    assert_eq!(out.status.code(), Some(0));
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["title"], "Judul Berita Contoh");
+    assert_eq!(all[0]["dateline"], "JAKARTA");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a.txt line 1: title:"), "{err}");
+    assert!(
+        err.contains("a.txt line 5: related-link: \"BACA JUGA: Berita lain\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn ingest_reports_bad_inputs_and_ingests_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("good.txt"), PAGE).unwrap();
+    std::fs::write(d.join("empty.txt"), "").unwrap();
+    std::fs::write(
+        d.join("binary.txt"),
+        b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0",
+    )
+    .unwrap();
+    std::fs::write(d.join("big.txt"), "kata ".repeat(400)).unwrap();
+    let out = ingest_in(
+        d,
+        &[
+            "empty.txt",
+            "binary.txt",
+            "missing.txt",
+            "big.txt",
+            "good.txt",
+            "--max-size",
+            "1KB",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let arts = articles(&out);
+    assert_eq!(arts.len(), 1);
+    assert_eq!(arts[0]["id"], "good");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("empty.txt: the file is empty"), "{err}");
+    assert!(
+        err.contains("binary.txt: this looks like a binary file"),
+        "{err}"
+    );
+    assert!(err.contains("missing.txt: cannot read it"), "{err}");
+    assert!(
+        err.contains("big.txt: it is 2000 bytes, over the limit of 1000"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ingest_reads_jsonl_from_stdin_and_makes_clashing_ids_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "Presiden tiba di istana pada pagi hari ini bersama rombongan menteri.";
+    let stdin = format!(
+        "{}\n{}\n",
+        serde_json::json!({"id": "x", "text": body, "title": "Diberikan", "date": "2022-01-05", "outlet": "Kabar", "url": "https://contoh.id/x"}),
+        serde_json::json!({"id": "x", "text": body}),
+    );
+    let out = ingest_in(dir.path(), &["-"], &stdin);
+    assert_eq!(out.status.code(), Some(0));
+    let arts = articles(&out);
+    assert_eq!(arts.len(), 2);
+    assert_eq!(arts[0]["id"], "x");
+    assert_eq!(arts[0]["source"], "-:1");
+    assert_eq!(arts[0]["title"], "Diberikan");
+    assert_eq!(arts[0]["date"], "2022-01-05");
+    assert_eq!(arts[0]["outlet"], "Kabar");
+    assert_eq!(arts[0]["url"], "https://contoh.id/x");
+    assert_eq!(arts[1]["id"], "x-2");
+    assert_eq!(arts[1]["paragraphs"][0]["sentences"][0]["id"], "x-2:1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the id \"x\" is already taken"), "{err}");
+}
+
+#[test]
+fn ingest_reads_plain_text_and_html_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ingest_in(dir.path(), &["-"], PAGE);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(articles(&out)[0]["id"], "stdin");
+    let html = "<html><body><article><h1>Judul</h1><p>Presiden tiba di istana pada pagi hari ini bersama rombongan.</p></article></body></html>";
+    let out = ingest_in(dir.path(), &["-"], html);
+    let a = &articles(&out)[0];
+    assert_eq!(a["title"], "Judul");
+    assert_eq!(
+        a["paragraphs"][0]["sentences"][0]["text"],
+        "Presiden tiba di istana pada pagi hari ini bersama rombongan."
+    );
+}
