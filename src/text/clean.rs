@@ -13,6 +13,7 @@
 use super::dates::{self, PageDate};
 use super::segment;
 use regex::Regex;
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -208,7 +209,7 @@ pub struct Dropped {
     pub text: String,
     /// A rule name from [`RULES`], or "title", "title-repeat", "repeat".
     pub rule: &'static str,
-    pub why: String,
+    pub why: Cow<'static, str>,
 }
 
 /// A page cut into metadata lines and body paragraphs.
@@ -346,7 +347,11 @@ pub fn clean(lines: &[Line]) -> Cleaned {
             None => candidates.push(line),
         }
     }
-    let count = |t: &str| lines.iter().filter(|l| key(&l.text) == key(t)).count();
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for l in lines {
+        *counts.entry(key(&l.text)).or_default() += 1;
+    }
+    let count = |t: &str| counts.get(&key(t)).copied().unwrap_or(0);
     let title = candidates
         .iter()
         .enumerate()
@@ -381,7 +386,7 @@ pub fn clean(lines: &[Line]) -> Cleaned {
                 line: line.number,
                 text: line.text.clone(),
                 rule: name,
-                why: format!("after line {at}, where the {name} starts"),
+                why: Cow::Owned(format!("after line {at}, where the {name} starts")),
             });
             continue;
         }
@@ -402,7 +407,7 @@ pub fn clean(lines: &[Line]) -> Cleaned {
                         line: line.number,
                         text: m.as_str().to_string(),
                         rule: rule.name,
-                        why: rule.why.to_string(),
+                        why: Cow::Borrowed(rule.why),
                     });
                     text = text[..m.start()].trim_end().to_string();
                 }
@@ -450,12 +455,12 @@ pub fn clean(lines: &[Line]) -> Cleaned {
     out
 }
 
-fn drop(line: &Line, rule: &'static str, why: &str) -> Dropped {
+fn drop(line: &Line, rule: &'static str, why: &'static str) -> Dropped {
     Dropped {
         line: line.number,
         text: line.text.clone(),
         rule,
-        why: why.to_string(),
+        why: Cow::Borrowed(why),
     }
 }
 

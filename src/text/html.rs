@@ -74,7 +74,8 @@ const BLOCKS: &[&str] = &[
 
 /// Reads `html` into lines and metadata.
 pub fn extract(html: &str) -> HtmlPage {
-    let doc = Html::parse_document(html);
+    let flat = flatten_deep(html);
+    let doc = Html::parse_document(flat.as_deref().unwrap_or(html));
     let meta = |selectors: &[&str], attr: &str| {
         selectors.iter().find_map(|s| {
             let sel = Selector::parse(s).ok()?;
@@ -144,6 +145,88 @@ pub fn extract(html: &str) -> HtmlPage {
     }
 }
 
+/// Deeper than this, start and end tags are dropped and their text kept, as browsers stop
+/// nesting (Chromium at 512). The HTML parser's scope checks cost time in proportion to the
+/// depth, so a page nested 100,000 levels deep would otherwise take minutes.
+const MAX_DEPTH: usize = 512;
+
+/// Elements that never hold children or close themselves; they do not add depth.
+const NO_DEPTH: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "option", "tr", "td", "th",
+];
+
+/// `html` with the tags below [`MAX_DEPTH`] removed, or `None` when it is not that deep.
+/// The depth is estimated from start and end tags alone; it only needs to be right for
+/// well-nested pages, since real pages are nowhere near the limit.
+fn flatten_deep(html: &str) -> Option<String> {
+    let bytes = html.as_bytes();
+    let mut depth = 0usize;
+    let mut dropped = 0usize;
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(off) = bytes[i..].iter().position(|&b| b == b'<') {
+        let start = i + off;
+        let Some(len) = bytes[start..].iter().position(|&b| b == b'>') else {
+            break;
+        };
+        let end = start + len + 1;
+        let tag = &html[start + 1..end - 1];
+        i = end;
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty()
+            || !tag
+                .trim_start_matches('/')
+                .starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            continue;
+        }
+        if !closing && matches!(name.as_str(), "script" | "style" | "textarea" | "title") {
+            // Raw text: skip to its end tag.
+            let close = format!("</{name}");
+            i = bytes[end..]
+                .windows(close.len())
+                .position(|w| w.eq_ignore_ascii_case(close.as_bytes()))
+                .map_or(bytes.len(), |p| end + p);
+            continue;
+        }
+        if NO_DEPTH.contains(&name.as_str()) || tag.ends_with('/') {
+            continue;
+        }
+        let drop_tag = if closing {
+            if dropped > 0 {
+                dropped -= 1;
+                true
+            } else {
+                depth = depth.saturating_sub(1);
+                false
+            }
+        } else if depth >= MAX_DEPTH {
+            dropped += 1;
+            true
+        } else {
+            depth += 1;
+            false
+        };
+        if drop_tag {
+            let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            o.push_str(&html[copied..start]);
+            copied = end;
+        }
+    }
+    out.map(|mut o| {
+        o.push_str(&html[copied..]);
+        o
+    })
+}
+
 /// The element that holds the article: a marked one, else the one whose `<p>` children
 /// hold the most text, else `<body>`.
 fn main_element(doc: &Html) -> Option<ElementRef<'_>> {
@@ -158,34 +241,33 @@ fn main_element(doc: &Html) -> Option<ElementRef<'_>> {
         }
     }
     let p = Selector::parse("p").ok()?;
-    let mut scores: HashMap<ego_tree::NodeId, usize> = HashMap::new();
+    // Parents of paragraphs in document order, with the text their paragraphs hold.
+    let mut order: HashMap<ego_tree::NodeId, usize> = HashMap::new();
+    let mut scores: Vec<(ego_tree::NodeId, usize)> = Vec::new();
     for para in doc.select(&p) {
         if inside_skipped(para) {
             continue;
         }
         let len = para.text().map(str::len).sum::<usize>();
         if let Some(parent) = para.parent() {
-            *scores.entry(parent.id()).or_default() += len;
+            let at = *order.entry(parent.id()).or_insert_with(|| {
+                scores.push((parent.id(), 0));
+                scores.len() - 1
+            });
+            scores[at].1 += len;
         }
     }
+    // The most text wins; a tie goes to the earlier element.
     let best = scores
-        .into_iter()
-        .max_by_key(|&(id, score)| (score, std::cmp::Reverse(id_order(doc, id))))
-        .and_then(|(id, _)| doc.tree.get(id))
+        .iter()
+        .enumerate()
+        .max_by_key(|&(at, &(_, score))| (score, std::cmp::Reverse(at)))
+        .and_then(|(_, &(id, _))| doc.tree.get(id))
         .and_then(ElementRef::wrap);
     best.or_else(|| {
         let body = Selector::parse("body").ok()?;
         doc.select(&body).next()
     })
-}
-
-/// Position of a node in document order, so ties go to the earlier element.
-fn id_order(doc: &Html, id: ego_tree::NodeId) -> usize {
-    doc.tree
-        .root()
-        .descendants()
-        .position(|n| n.id() == id)
-        .unwrap_or(usize::MAX)
 }
 
 fn paragraph_text_len(e: ElementRef) -> usize {
@@ -205,9 +287,23 @@ fn inside_skipped(e: ElementRef) -> bool {
     })
 }
 
+/// Appends the text under `e` to `lines`, one block element a line. Iterative, so deeply
+/// nested markup cannot overflow the stack.
 fn walk(e: ElementRef, current: &mut String, lines: &mut Vec<String>) {
-    for child in e.children() {
-        match child.value() {
+    enum Step<'a> {
+        Enter(ego_tree::NodeRef<'a, Node>),
+        Leave,
+    }
+    let mut stack: Vec<Step> = e.children().rev().map(Step::Enter).collect();
+    while let Some(step) = stack.pop() {
+        let node = match step {
+            Step::Leave => {
+                flush(current, lines);
+                continue;
+            }
+            Step::Enter(node) => node,
+        };
+        match node.value() {
             Node::Text(t) => current.push_str(t),
             Node::Element(el) => {
                 let name = el.name();
@@ -218,17 +314,12 @@ fn walk(e: ElementRef, current: &mut String, lines: &mut Vec<String>) {
                     flush(current, lines);
                     continue;
                 }
-                let Some(child) = ElementRef::wrap(child) else {
-                    continue;
-                };
                 let block = BLOCKS.contains(&name);
                 if block {
                     flush(current, lines);
+                    stack.push(Step::Leave);
                 }
-                walk(child, current, lines);
-                if block {
-                    flush(current, lines);
-                }
+                stack.extend(node.children().rev().map(Step::Enter));
             }
             _ => {}
         }
@@ -294,6 +385,19 @@ mod tests {
              <article><p>Isi.</p></article></body>",
         );
         assert_eq!(page.lines, vec!["Isi."]);
+    }
+
+    #[test]
+    fn flattens_pathologically_deep_pages_and_keeps_their_text() {
+        let deep = format!(
+            "<html><body>{}<p>Isi berita.</p>{}</body></html>",
+            "<div>".repeat(5000),
+            "</div>".repeat(5000)
+        );
+        let flat = flatten_deep(&deep).expect("deeper than the limit");
+        assert_eq!(flat.matches("<div>").count(), MAX_DEPTH - 2);
+        assert_eq!(extract(&deep).lines, vec!["Isi berita."]);
+        assert_eq!(flatten_deep(PAGE), None);
     }
 
     #[test]

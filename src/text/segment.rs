@@ -32,35 +32,33 @@ const OPENERS: &[char] = &['"', '\'', '“', '‘', '(', '[', '«'];
 pub fn sentences(text: &str) -> Vec<Range<usize>> {
     let mut out = Vec::new();
     let mut start = 0;
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let (_, c) = chars[i];
-        if matches!(c, '.' | '!' | '?' | '…') {
+    let mut pos = 0;
+    while let Some(c) = text[pos..].chars().next() {
+        if is_terminator(c) {
             // Take the whole run of terminators and closing quotes.
-            let mut j = i + 1;
-            while j < chars.len()
-                && (matches!(chars[j].1, '.' | '!' | '?' | '…') || CLOSERS.contains(&chars[j].1))
-            {
-                j += 1;
+            let run_end = text[pos..]
+                .find(|ch: char| !(is_terminator(ch) || CLOSERS.contains(&ch)))
+                .map_or(text.len(), |n| pos + n);
+            if is_boundary(text, pos, run_end, start) {
+                push_trimmed(text, start..run_end, &mut out);
+                start = run_end;
             }
-            let end = chars.get(j).map_or(text.len(), |&(b, _)| b);
-            if is_boundary(text, &chars, i, j, start) {
-                push_trimmed(text, start..end, &mut out);
-                start = end;
-            }
-            i = j;
+            pos = run_end;
             continue;
         }
-        if c == '\n' && chars.get(i + 1).is_some_and(|&(_, n)| n == '\n') {
+        if c == '\n' && text[pos + 1..].starts_with('\n') {
             // A blank line always ends a sentence.
-            push_trimmed(text, start..chars[i].0, &mut out);
-            start = chars[i].0;
+            push_trimmed(text, start..pos, &mut out);
+            start = pos;
         }
-        i += 1;
+        pos += c.len_utf8();
     }
     push_trimmed(text, start..text.len(), &mut out);
     out
+}
+
+fn is_terminator(c: char) -> bool {
+    matches!(c, '.' | '!' | '?' | '…')
 }
 
 /// Clause ranges of `text`: cuts after `,` `;` `:` followed by whitespace. For lines that
@@ -109,10 +107,12 @@ fn push_trimmed(text: &str, r: Range<usize>, out: &mut Vec<Range<usize>>) {
     }
 }
 
-/// Whether the terminator run `chars[i..j]` ends a sentence.
-fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize, start: usize) -> bool {
+/// Whether the run of terminators and closers `text[i..j]` ends a sentence that began at
+/// byte `start`.
+fn is_boundary(text: &str, i: usize, j: usize, start: usize) -> bool {
     // Must be followed by whitespace (or the end); "3.5", "a.l.", "x.com" are not ends.
-    let Some(&(_, next)) = chars.get(j) else {
+    let rest = &text[j..];
+    let Some(next) = rest.chars().next() else {
         return true;
     };
     if !next.is_whitespace() {
@@ -120,11 +120,7 @@ fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize, start: u
     }
     // The next visible character must start a sentence: not a lowercase letter
     // ("?” tanya dia", "... lalu").
-    let following = chars[j..]
-        .iter()
-        .map(|&(_, c)| c)
-        .find(|c| !c.is_whitespace());
-    match following {
+    match rest.chars().find(|c| !c.is_whitespace()) {
         None => return true,
         Some(f) if f.is_lowercase() => return false,
         Some(f) if !(f.is_alphanumeric() || OPENERS.contains(&f) || f == '-' || f == '—') => {
@@ -133,12 +129,13 @@ fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize, start: u
         _ => {}
     }
     // A single period after a title, an initial or a list number is not an end.
-    if chars[i].1 == '.' && j == i + 1 {
-        let word_start = chars[..i]
-            .iter()
-            .rposition(|&(_, c)| c.is_whitespace() || OPENERS.contains(&c))
-            .map_or(0, |p| p + 1);
-        let word = &text[chars.get(word_start).map_or(0, |&(b, _)| b)..chars[i].0];
+    if &text[i..j] == "." {
+        let word_start = text[..i]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| c.is_whitespace() || OPENERS.contains(&c))
+            .map_or(0, |(p, c)| p + c.len_utf8());
+        let word = &text[word_start..i];
         if SUFFIX_ABBREVIATIONS.contains(&word) {
             return true;
         }
@@ -147,7 +144,7 @@ fn is_boundary(text: &str, chars: &[(usize, char)], i: usize, j: usize, start: u
         }
         // "1. Akses pengaturan", "Caranya: 2. Klik": a small number opening a sentence or
         // following a colon is a list marker.
-        let before = text.get(start..chars[i].0).unwrap_or("");
+        let before = text.get(start..i).unwrap_or("");
         if (1..=3).contains(&word.len()) && word.chars().all(|c| c.is_ascii_digit()) {
             if let Some(lead) = before.strip_suffix(word).map(str::trim_end) {
                 if lead.is_empty() || lead.ends_with(':') {
