@@ -7,7 +7,8 @@
 //!   same cache as Python's `huggingface_hub`.
 //! - [`device`]: `--device` / `--dtype` turned into a candle `Device` and `DType`.
 //! - [`weights`]: safetensors and both `pytorch_model.bin` formats loaded into a `VarBuilder`.
-//! - [`text`]: text handling shared by the stages (the sentence splitter).
+//! - [`text`]: the ingest stage (scraped pages in, [`text::Article`]s with sentence ids out)
+//!   and the one sentence splitter every stage shares.
 //! - [`translate`]: the Marian tokenizer and model, and the [`translate::Translator`] that
 //!   turns Indonesian segments into English.
 //! - [`generate`]: the one decoding loop (greedy and beam search) every decoder uses.
