@@ -592,7 +592,7 @@ fn ingest_reports_bad_inputs_and_ingests_the_rest() {
     assert_eq!(arts.len(), 1);
     assert_eq!(arts[0]["id"], "good");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("empty.txt: the file is empty"), "{err}");
+    assert!(err.contains("empty.txt: there is no text"), "{err}");
     assert!(
         err.contains("binary.txt: this looks like a binary file"),
         "{err}"

@@ -246,3 +246,141 @@ fn oversized_records_are_refused_without_stopping_the_stream() {
         .contains("over the limit of 1000"));
     assert_eq!(items[1].as_ref().unwrap().id, "ok");
 }
+
+/// What one unseen-style page must give: its metadata, text that must be gone, and text
+/// that must stay.
+struct Expect {
+    file: &'static str,
+    title: &'static str,
+    date: Option<&'static str>,
+    outlet: Option<&'static str>,
+    author: Option<&'static str>,
+    dateline: Option<&'static str>,
+    gone: &'static [&'static str],
+    kept: &'static [&'static str],
+}
+
+/// Pages in the styles of other outlets (Kompas, Tempo, Detik, CNN Indonesia, Republika,
+/// Liputan6), written to test ingest on chrome the seed pages do not have.
+const PAGES: &[Expect] = &[
+    Expect {
+        file: "01_kompas.txt",
+        title: "Harga Minyak Goreng Curah Naik Lagi, Pedagang di Pasar Kramat Jati Mengeluh",
+        date: Some("2022-03-10T14:05:00+07:00"),
+        outlet: Some("KOMPAS.com"),
+        author: Some("Ahmad Naufal Dzulfaroh"),
+        dateline: Some("JAKARTA"),
+        gone: &["GARRY LOTULUNG", "ADVERTISEMENT", "WhatsApp", "telah tayang", "Banjir Rendam", "minyak goreng\n"],
+        kept: &["\"Kami minta masyarakat tidak panik... stok aman sampai Lebaran,\" ujar"],
+    },
+    Expect {
+        file: "03_tempo.txt",
+        title: "KPK Periksa Dua Saksi Kasus Suap Pengadaan Satelit Kemhan",
+        date: Some("2022-03-10T14:05:00+07:00"),
+        outlet: Some("TEMPO.CO"),
+        author: None,
+        dateline: Some("Jakarta"),
+        gone: &["Imam Sukamto", "Pilihan Editor", "Berita Terkait", "Terpopuler", "Selanjutnya"],
+        kept: &["Laksamana Muda (Purn.) Agus Purwoto"],
+    },
+    Expect {
+        file: "07_detik.html",
+        title: "Gempa M 5,6 Guncang Cianjur, Warga Berhamburan Keluar Rumah",
+        date: Some("2022-11-21T14:05:33+07:00"),
+        outlet: Some("detiknews"),
+        author: Some("Rahmat Fiansyah"),
+        dateline: Some("Jakarta"),
+        gone: &["Bagikan", "SCROLL", "Gambas", "Simak Video", "(rfs/imk)", "Halaman", "Tag ", "Pertalite"],
+        kept: &["\"Saya lagi di lantai 3, tiba-tiba meja bergoyang."],
+    },
+    Expect {
+        file: "08_cnn.html",
+        title: "Jokowi Resmikan Tol Cibitung-Cilincing Seksi 4",
+        date: Some("2022-08-05T10:30:00+07:00"),
+        outlet: Some("CNN Indonesia"),
+        author: None,
+        dateline: Some("Jakarta"),
+        gone: &["Lihat Juga", "ADVERTISEMENT", "(fby/sfr)", "Jasa Marga", "Laily Rachev"],
+        kept: &["Jakarta, CNN Indonesia -- Presiden Joko Widodo (Jokowi) meresmikan"],
+    },
+    Expect {
+        file: "09_republika.html",
+        title: "Menag: Sidang Isbat Awal Ramadhan Digelar 1 April",
+        date: Some("2022-03-10T14:05:00+07:00"),
+        outlet: Some("REPUBLIKA.CO.ID"),
+        author: Some("Fuji E Permana"),
+        dateline: Some("JAKARTA"),
+        gone: &["BACA JUGA", "Halaman", "Doa Berbuka", "Copyright"],
+        kept: &["“Dengan demikian, kemungkinan awal Ramadhan jatuh bersamaan,” ujarnya."],
+    },
+    Expect {
+        file: "19_bodytraps.txt",
+        title: "DPR Kritik Kebijakan Impor Beras",
+        date: Some("2022-03-08T10:15:00+07:00"),
+        outlet: None,
+        author: None,
+        dateline: Some("JAKARTA"),
+        gone: &["(ANT)", "Foto: Ketua Komisi"],
+        kept: &[
+            "“Tidak.”",
+            "Komentar Menteri Perdagangan itu memicu",
+            "Loading data gudang Bulog",
+            "Baca juga buku putih Kementan",
+            "Berikut kronologinya:\n\nSenin, 7 Maret 2022\n\nRapat kerja digelar tertutup.\n\nSelasa, 8 Maret 2022",
+            "Tinggalkan komentar di media sosial tidak cukup",
+        ],
+    },
+    Expect {
+        file: "22_liputan6.txt",
+        title: "Sri Mulyani Pastikan Subsidi Energi Tak Dipangkas",
+        date: Some("2022-03-10T09:00:00+07:00"),
+        outlet: Some("Liputan6.com"),
+        author: None,
+        dateline: Some("Jakarta"),
+        gone: &["Tira Santia", "Dok Kemenkeu", "Pertalite", "Simak video", "Halaman"],
+        kept: &["\"Subsidi tetap kami jaga."],
+    },
+    Expect {
+        file: "23_sidebar_first.txt",
+        title: "Polisi Amankan Pengedar Sabu di Depok",
+        date: None,
+        outlet: None,
+        author: None,
+        dateline: Some("DEPOK"),
+        gone: &["Banjir Rendam", "Harga Cabai"],
+        kept: &["DEPOK - Satresnarkoba Polres Metro Depok"],
+    },
+];
+
+#[test]
+fn pages_in_other_outlets_styles_give_their_metadata_and_body() {
+    let mut failures = Vec::new();
+    for e in PAGES {
+        let path = Path::new("tests/pages").join(e.file);
+        let doc = Sources::new(&[path], 10_000_000).next().unwrap().unwrap();
+        let a = ingest(&doc, &doc.id).unwrap().article;
+        let got = (
+            a.title.as_deref(),
+            a.date.as_deref(),
+            a.outlet.as_deref(),
+            a.author.as_deref(),
+            a.dateline.as_deref(),
+        );
+        let want = (Some(e.title), e.date, e.outlet, e.author, e.dateline);
+        if got != want {
+            failures.push(format!("{}: metadata {got:?}, want {want:?}", e.file));
+        }
+        let text = format!("{}\n", a.text);
+        for g in e.gone {
+            if text.contains(g) {
+                failures.push(format!("{}: {g:?} should be gone", e.file));
+            }
+        }
+        for k in e.kept {
+            if !text.contains(k) {
+                failures.push(format!("{}: {k:?} should be kept", e.file));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

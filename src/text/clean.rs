@@ -9,12 +9,14 @@
 //!
 //! A page has two parts. The header runs from the top to the first line of prose (a line of
 //! eight words or more that ends a sentence, or a long one) that no rule drops; the body is
-//! the rest. Quoted speech and datelines are body text and stay.
+//! the rest. Quoted speech and datelines are body text and stay. In the header, a date under
+//! a headline that is not this article's title belongs to a list of other articles and is
+//! not taken as this article's date.
 use super::dates::{self, PageDate};
 use super::segment;
 use regex::Regex;
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 /// One line of the page (after hard-wrapped lines are joined), with its 1-based line number.
@@ -39,6 +41,9 @@ pub enum Zone {
 pub enum Action {
     /// Drop this line.
     Drop,
+    /// Drop this line and the lines after it up to the next line of prose (a "Baca Juga"
+    /// or "Terpopuler" label and the headlines listed under it).
+    DropList,
     /// Drop this line and every line after it (comment sections, push-notification blurbs).
     Cut,
     /// Remove the part the pattern's `cut` group matches and go on with the rest.
@@ -57,6 +62,8 @@ pub enum Test {
     OnlyDate,
     /// The line is a byline: "Name - date", "Oleh: Name".
     Byline,
+    /// The line is a photo caption or credit (see [`is_photo_credit`]).
+    PhotoCredit,
     /// Every line (the header's last resort).
     Always,
 }
@@ -75,28 +82,62 @@ pub struct Rule {
 /// (a `Strip` rule edits the line and lets the later rules look at what is left).
 pub static RULES: &[Rule] = &[
     Rule {
-        name: "site-chrome",
+        name: "related-list",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)^(headline news|berita utama|breaking news|loading|loading\.\.\.|memuat\.*|ketik untuk mencari|ketik dan tekan enter|cari|search|menu|home|beranda|comscore|to top|back to top|kembali ke atas|share|bagikan|share this article|advertisement|iklan|scroll to continue with content|scroll untuk melanjutkan|lanjutkan membaca|read more|selengkapnya|tags?|topik|topics?|terpopuler|populer|trending|terkini|berita terkini|print|cetak|copy link|salin tautan|ikuti kami|follow us|whatsapp|facebook|twitter|telegram|line|email)\s*:?$",
+            r"(?i)^(\S+\.(co|com|id|net|org)\S*\s+)?(baca juga|lihat juga|simak juga|berita terkait|artikel terkait|artikel selanjutnya|artikel lainnya|berita lainnya|berita lain|berita populer|berita terpopuler|terpopuler|populer|most viewed|most popular|trending|terkini|berita terkini|topik terkait|tag|tags|topik|rekomendasi|pilihan editor|lainnya)\s*:?$",
         ),
+        action: Action::DropList,
+        why: "a list of other articles or tags: the label and the lines under it, up to the next paragraph",
+    },
+    Rule {
+        name: "tags",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(r"(?i)^(tags?|topik terkait|topik)\s*:?\s+[^.!?]{1,80}$"),
         action: Action::Drop,
-        why: "a navigation, search or widget label, not article text",
+        why: "the article's tags",
     },
     Rule {
         name: "related-link",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)^(baca juga|lihat juga|simak juga|tonton juga|artikel terkait|berita terkait|baca selengkapnya|read also|also read|related)\s*[:：\-–]",
+            r"(?i)^(baca juga|lihat juga|simak juga|tonton juga|artikel terkait|berita terkait|baca selengkapnya|read also|also read|related|pilihan editor|rekomendasi)\s*[:：\-–]\s*\S",
         ),
         action: Action::Drop,
         why: "a link to another article",
     },
     Rule {
+        name: "site-chrome",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(
+            r"(?i)^(headline news|berita utama|breaking news|loading|loading\.\.\.|memuat\.*|ketik untuk mencari|ketik dan tekan enter|cari|cari berita|search|menu|home|beranda|masuk|daftar|login|logout|comscore|to top|back to top|kembali ke atas|advertisement|iklan|scroll to continue with content|scroll untuk melanjutkan|lanjutkan membaca|read more|selengkapnya|lihat semua|print|cetak|copy link|salin tautan|url telah tercopy|ikuti kami|follow us|whatsapp|facebook|twitter|telegram|line|email)\s*:?$",
+        ),
+        action: Action::Drop,
+        why: "a navigation, search or widget label, not article text",
+    },
+    Rule {
+        name: "share-bar",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(
+            r"(?i)^(bagikan|share|bagikan artikel ini|share this article)\s*:?(\s+(facebook|twitter|whatsapp|telegram|line|linkedin|email|e-mail|copy link|salin tautan|url telah tercopy|x))*\s*$",
+        ),
+        action: Action::Drop,
+        why: "share buttons",
+    },
+    Rule {
+        name: "breadcrumb",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(
+            r"^[\p{L}\d.&' -]{1,30}(\s*[>»›]\s*|\s+/\s+)[\p{L}\d.&' -]{1,30}((\s*[>»›]\s*|\s+/\s+)[\p{L}\d.&' -]{1,30}){0,4}$",
+        ),
+        action: Action::Drop,
+        why: "a breadcrumb trail of site sections",
+    },
+    Rule {
         name: "comment-section",
         zone: Zone::Body,
         test: Test::Pattern(
-            r"(?i)^((tinggalkan (komentar|balasan)|leave a (reply|comment)|your email address will not be published|alamat email anda tidak akan dipublikasikan|%d (blogger menyukai ini|bloggers like this)|bagaimana tanggapan anda mengenai artikel ini|posting komentar|post a comment|tulis komentar)\b.*|(no comments|\d+ (comments?|komentar)|comments?|komentar|share this|bagikan ini|like this|suka ini)\s*:?)$",
+            r"(?i)^((tinggalkan (komentar|balasan)|leave a (reply|comment)|your email address will not be published|alamat email anda tidak akan dipublikasikan|%d (blogger menyukai ini|bloggers like this)|bagaimana tanggapan anda mengenai artikel ini|posting komentar|post a comment|tulis komentar|lihat semua komentar)\b.*|(no comments|\d+ (comments?|komentar)|comments?|komentar|share this|bagikan ini|like this|suka ini)\s*:?)$",
         ),
         action: Action::Cut,
         why: "the start of the comment section; it and everything after it are dropped",
@@ -111,13 +152,49 @@ pub static RULES: &[Rule] = &[
         why: "instructions for browser notifications; they and everything after them are dropped",
     },
     Rule {
+        name: "syndication-footer",
+        zone: Zone::Body,
+        test: Test::Pattern(
+            r"(?i)^(artikel ini telah (tayang|terbit|dimuat) di|simak breaking news dan berita pilihan|dapatkan update berita pilihan|ikuti (berita|kami|saluran|update)\b.{0,60}\b(whatsapp|google news|telegram)|dilarang keras (mengambil|menyalin))",
+        ),
+        action: Action::Cut,
+        why: "the site's syndication, channel or copyright notice; it and everything after it are dropped",
+    },
+    Rule {
         name: "site-footer",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)^(powered by|didukung oleh|copyright|hak cipta|all rights reserved|\(c\)\s*\d{4}|©\s*\d{4})\b",
+            r"(?i)(^(powered by|didukung oleh|copyright|hak cipta|all rights reserved|redaksi \||pedoman media siber)\b|(©|\(c\))\s*\d{4}|\ball rights reserved\b)",
         ),
         action: Action::Drop,
         why: "the site's footer",
+    },
+    Rule {
+        name: "pagination",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(
+            r"(?i)^((halaman|page)\s*:?(\s*\d+)+(\s+(selanjutnya|berikutnya|next))?|(halaman|page)\s+(selanjutnya|berikutnya|sebelumnya|next|previous)|selanjutnya|berikutnya|sebelumnya|load more|muat lebih banyak)\s*$",
+        ),
+        action: Action::Drop,
+        why: "page navigation",
+    },
+    Rule {
+        name: "video-embed",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(
+            r"(?i)^(\[(gambas|vidio|video|embed)[^\]]*\]|(simak|tonton|saksikan|lihat)\s+(juga\s+)?(video|vidio)\b.*)$",
+        ),
+        action: Action::Drop,
+        why: "an embedded video or a pointer to one",
+    },
+    Rule {
+        name: "paywall",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(
+            r"(?i)^(your premium period|berlangganan sekarang|langganan sekarang|subscribe now|sudah berlangganan|masuk untuk membaca)",
+        ),
+        action: Action::Drop,
+        why: "a subscription notice",
     },
     Rule {
         name: "sign-off-line",
@@ -138,29 +215,34 @@ pub static RULES: &[Rule] = &[
     Rule {
         name: "photo-credit",
         zone: Zone::Anywhere,
-        test: Test::Pattern(
-            r"(?i)(^(©|foto\s*:|photo\s*:|gambar\s*:|ilustrasi\s*:|sumber foto\s*:|\((foto|photo)\s*:)|/\s*(afp|reuters|ap|antara|antara foto|getty images|epa|epa-efe|tass|sputnik|anadolu|xinhua|ist|istimewa|shutterstock|dok|net)\s*\)?\s*$)",
-        ),
+        test: Test::PhotoCredit,
         action: Action::Drop,
         why: "a photo caption or credit",
     },
     Rule {
-        name: "photo-caption",
+        name: "author-line",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"\((?:[^()/]*\p{L}[^()/]*/){2,}[^()/]*\p{L}[^()/]*\)\s*$",
+            r"(?i)^(oleh|penulis|reporter|wartawan|pewarta|kontributor|author|by)\s*[:：]",
         ),
-        action: Action::Drop,
-        why: "a photo caption ending in a credit (Photographer/Agency/…)",
+        action: Action::Byline,
+        why: "the author's credit: kept as metadata",
     },
     Rule {
         name: "credit-line",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)^(editor|penyunting|redaktur|sumber|source)\s*[:：]\s*\S.{0,60}$",
+            r"(?i)^(editor|penyunting|redaktur|sumber|source|fotografer|videografer|tim riset\b.*|redaksi)\s*[:：]?\s*\S.{0,60}$",
         ),
         action: Action::Drop,
-        why: "an editor or source credit",
+        why: "an editor, source or research credit",
+    },
+    Rule {
+        name: "caps-label",
+        zone: Zone::Body,
+        test: Test::Pattern(r"^[\p{Lu}\d][\p{Lu}\d &.,'/-]{0,60}$"),
+        action: Action::Drop,
+        why: "a short label in capitals between paragraphs (a widget title or a credit)",
     },
     Rule {
         name: "date-line",
@@ -181,7 +263,7 @@ pub static RULES: &[Rule] = &[
         zone: Zone::Body,
         test: Test::OnlyDate,
         action: Action::Drop,
-        why: "a date alone between paragraphs belongs to a sidebar or a related link, not to this article",
+        why: "a date alone between paragraphs belongs to a sidebar or a related link, not to this article (unless it follows a line ending in a colon: a timeline)",
     },
     Rule {
         name: "header-line",
@@ -226,23 +308,29 @@ pub struct Cleaned {
     pub dropped: Vec<Dropped>,
 }
 
-/// Splits `text` into lines, joins hard-wrapped ones and collapses whitespace.
-pub fn lines(text: &str) -> Vec<Line> {
+/// Splits `text` into lines and collapses whitespace. A dateline alone on its line
+/// ("Jakarta, CNN Indonesia --") is joined to the paragraph after it; with `unwrap`,
+/// hard-wrapped lines are joined too (plain text only: HTML blocks are never wrapped).
+pub fn lines(text: &str, unwrap: bool) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::new();
     let mut previous_blank = true;
+    let mut pending_dateline = false;
     for (i, raw) in text.lines().enumerate() {
         let t = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         if t.is_empty() {
             previous_blank = true;
             continue;
         }
-        if let Some(last) = out.last_mut().filter(|_| !previous_blank) {
-            if is_wrapped(&last.text, &t) {
+        if let Some(last) = out.last_mut() {
+            if pending_dateline || (unwrap && !previous_blank && is_wrapped(&last.text, &t)) {
                 last.text.push(' ');
                 last.text.push_str(&t);
+                pending_dateline = false;
+                previous_blank = false;
                 continue;
             }
         }
+        pending_dateline = super::meta::is_dateline_only(&t);
         out.push(Line {
             number: i + 1,
             text: t,
@@ -272,10 +360,12 @@ fn is_prose(text: &str) -> bool {
     (words >= 8 && ends_sentence) || words >= 30
 }
 
-/// Reads "Name - date", "Name | date" or "Oleh: Name" into an author and maybe a date.
-pub fn byline(text: &str) -> Option<(String, Option<PageDate>)> {
+/// Reads a byline into an author (when it names a person rather than the site) and maybe
+/// a date: "Marcheilla Ariesta - 23 Desember 2021 12:30 WIB", "Penulis: Ahmad | Editor: Budi",
+/// "Oleh: Ahmad", "Kompas.com - 10/03/2022, 14:05 WIB".
+pub fn byline(text: &str) -> Option<(Option<String>, Option<PageDate>)> {
     static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(oleh|penulis|reporter|wartawan|pewarta|author|by)\s*[:：]?\s+(?P<name>\p{Lu}[\p{L}.'’ ]{1,60})$")
+        Regex::new(r"(?i)^(oleh|penulis|reporter|wartawan|pewarta|kontributor|author|by)\s*[:：]?\s+(?P<name>\p{Lu}[\p{L}.'’ ,]{1,80}?)\s*$")
             .expect("valid")
     });
     static DATED: LazyLock<Regex> = LazyLock::new(|| {
@@ -284,19 +374,67 @@ pub fn byline(text: &str) -> Option<(String, Option<PageDate>)> {
         )
         .expect("valid")
     });
-    if let Some(c) = LABELLED.captures(text) {
-        return Some((c["name"].trim().to_string(), None));
+    let person = |name: &str| {
+        let name = name.trim().trim_end_matches(',').trim();
+        (!name.is_empty() && !super::meta::is_domain(name)).then(|| name.to_string())
+    };
+    // "Penulis: A | Editor: B": the first part that names an author.
+    for part in text.split('|') {
+        if let Some(c) = LABELLED.captures(part.trim()) {
+            return Some((person(&c["name"]), None));
+        }
     }
     let c = DATED.captures(text)?;
     let date = dates::parse(&c["date"])?;
-    Some((c["name"].trim().to_string(), Some(date)))
+    Some((person(&c["name"]), Some(date)))
+}
+
+/// A photo caption or credit: "Foto: …", "©…", "(Foto: Istimewa)" at the end,
+/// "… ANTARA FOTO/Hafidz Mubarak A/foc.", "…(KOMPAS.com/GARRY LOTULUNG)", "… Lavrov./AFP",
+/// or a caption ending in a "(Photographer/Agency/…)" credit.
+pub fn is_photo_credit(text: &str) -> bool {
+    static CREDIT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(concat!(
+            r"(?i)(^(©|foto\s*:|photo\s*:|gambar\s*:|ilustrasi\s*:|sumber foto\s*:|\((foto|photo)\s*:)",
+            r"|\bantara foto/",
+            r"|/\s*(afp|reuters|ap|antara|getty images|epa|epa-efe|tass|sputnik|anadolu|xinhua|ist|istimewa|shutterstock|dok|net)\s*\)?\s*$",
+            r"|\((foto|photo|dok)\s*[:.][^()]*\)\s*$)",
+        ))
+        .expect("valid")
+    });
+    // An agency or photographer credit closing the line, not a sentence: "TEMPO/Imam
+    // Sukamto", "(KOMPAS.com/GARRY LOTULUNG)", "…/foc.".
+    static TAIL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?:^|[\s.(])\p{Lu}[\p{L}\d.-]*(?: \p{Lu}[\p{L}\d.-]*)?/\p{Lu}[\p{L} .'-]*(?:/[a-z]{2,5}\.?)?\)?$")
+            .expect("valid")
+    });
+    static CAPTION: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\((?:[^()/]*\p{L}[^()/]*/){2,}[^()/]*\p{L}[^()/]*\)\s*$").expect("valid")
+    });
+    CREDIT.is_match(text) || TAIL.is_match(text) || CAPTION.is_match(text)
+}
+
+/// Whether a header line could be a headline: a few words, not a sentence, caption, credit
+/// or label.
+fn is_title_like(text: &str) -> bool {
+    static LABEL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(ilustrasi|foto|editor|penulis|reporter|redaksi|bagikan|share)\b|\b(editor|penulis|reporter|redaksi)\b\s*[:：]")
+            .expect("valid")
+    });
+    let words = text.split_whitespace().count();
+    (2..=30).contains(&words)
+        && !text.ends_with(['.', ',', ':', ';', ')'])
+        && !is_photo_credit(text)
+        && !LABEL.is_match(text)
+        && !super::meta::is_dateline_only(text)
 }
 
 fn matches(index: usize, text: &str) -> bool {
     match RULES[index].test {
         Test::Pattern(_) => COMPILED[index].as_ref().is_some_and(|re| re.is_match(text)),
-        Test::OnlyDate => dates::parse(text).is_some(),
+        Test::OnlyDate => dates::parse_labelled(text).is_some(),
         Test::Byline => byline(text).is_some(),
+        Test::PhotoCredit => is_photo_credit(text),
         Test::Always => true,
     }
 }
@@ -306,7 +444,8 @@ fn key(text: &str) -> String {
 }
 
 /// Sorts a page's lines into title, metadata, body paragraphs and dropped lines.
-pub fn clean(lines: &[Line]) -> Cleaned {
+/// `known_title` is the title the page's markup gives (an HTML `<h1>`), if any.
+pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
     let mut out = Cleaned::default();
     let drops_anywhere = |text: &str| {
         RULES
@@ -314,72 +453,123 @@ pub fn clean(lines: &[Line]) -> Cleaned {
             .enumerate()
             .any(|(i, r)| r.zone == Zone::Anywhere && r.action != Action::Strip && matches(i, text))
     };
-    let meta_line = |text: &str| dates::parse(text).is_some() || byline(text).is_some();
+    let meta_line = |text: &str| dates::parse_labelled(text).is_some() || byline(text).is_some();
     // Where the body starts; a page with no prose at all is all body.
     let body_start = lines
         .iter()
         .position(|l| is_prose(&l.text) && !drops_anywhere(&l.text) && !meta_line(&l.text))
         .unwrap_or(0);
+    let header = &lines[..body_start];
 
-    // The header: rules first, then the title from what no rule took.
-    let mut candidates = Vec::new();
-    for line in &lines[..body_start] {
-        let decided = RULES.iter().enumerate().find(|(i, r)| {
-            matches!(r.zone, Zone::Anywhere | Zone::Header)
-                && r.action != Action::Strip
-                && !matches!(r.test, Test::Always)
-                && matches(*i, &line.text)
-        });
-        match decided {
-            Some((_, rule)) => {
-                match rule.action {
-                    Action::Date => out.header_dates.extend(dates::parse(&line.text)),
-                    Action::Byline => {
-                        if let Some((name, date)) = byline(&line.text) {
-                            out.author.get_or_insert(name);
-                            out.header_dates.extend(date);
-                        }
-                    }
-                    _ => {}
-                }
-                out.dropped.push(drop(line, rule.name, rule.why));
-            }
-            None => candidates.push(line),
-        }
-    }
-    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    // The header: what each rule takes, then the title from what no rule took.
+    let decisions: Vec<Option<&Rule>> = header
+        .iter()
+        .map(|line| {
+            RULES
+                .iter()
+                .enumerate()
+                .find(|(i, r)| {
+                    matches!(r.zone, Zone::Anywhere | Zone::Header)
+                        && r.action != Action::Strip
+                        && !matches!(r.test, Test::Always)
+                        && matches(*i, &line.text)
+                })
+                .map(|(_, r)| r)
+        })
+        .collect();
+    let mut counts: HashMap<String, usize> = HashMap::new();
     for l in lines {
         *counts.entry(key(&l.text)).or_default() += 1;
     }
     let count = |t: &str| counts.get(&key(t)).copied().unwrap_or(0);
-    let title = candidates
-        .iter()
-        .enumerate()
-        .max_by_key(|(i, l)| (count(&l.text), l.text.split_whitespace().count() >= 3, *i))
-        .map(|(_, l)| l.text.clone());
+    // The title: the headline printed most often, then the longer (up to five words, so a
+    // headline beats an author's name), then the one nearest the body.
+    out.title = match known_title {
+        Some(t) => Some(t.to_string()),
+        None => header
+            .iter()
+            .enumerate()
+            .filter(|&(i, l)| decisions[i].is_none() && is_title_like(&l.text))
+            .max_by_key(|&(i, l)| (count(&l.text), l.text.split_whitespace().count().min(5), i))
+            .map(|(_, l)| l.text.clone()),
+    };
+    let is_title = |t: &str| {
+        out.title
+            .as_deref()
+            .is_some_and(|title| key(title) == key(t))
+    };
     let header_line = RULES
         .iter()
         .find(|r| matches!(r.test, Test::Always))
         .expect("the table has a last-resort header rule");
-    for line in candidates {
-        if title.as_deref().is_some_and(|t| key(t) == key(&line.text)) {
-            let first = !out.dropped.iter().any(|d| d.rule == "title");
-            out.dropped.push(if first {
-                drop(line, "title", "the article's title: kept as metadata")
-            } else {
-                drop(line, "title-repeat", "the title printed again")
-            });
-        } else {
-            out.dropped
-                .push(drop(line, header_line.name, header_line.why));
+    // Dates each printed under a headline that is not the title, twice or more: a list of
+    // other articles.
+    let under_headline = |i: usize| {
+        i > 0
+            && decisions[i].is_some_and(|r| r.action == Action::Date)
+            && decisions[i - 1].is_none()
+            && !is_title(&header[i - 1].text)
+            && is_title_like(&header[i - 1].text)
+    };
+    let listed_dates = (0..header.len()).filter(|&i| under_headline(i)).count() >= 2;
+    let mut title_seen = false;
+    let mut listing = false;
+    for (i, line) in header.iter().enumerate() {
+        let dropped = match decisions[i] {
+            None if is_title(&line.text) => {
+                let first = !std::mem::replace(&mut title_seen, true);
+                if first {
+                    drop(line, "title", "the article's title: kept as metadata")
+                } else {
+                    drop(line, "title-repeat", "the title printed again")
+                }
+            }
+            None => drop(line, header_line.name, header_line.why),
+            Some(rule) if rule.action == Action::Date => match dates::parse_labelled(&line.text) {
+                Some(_) if listing || (listed_dates && under_headline(i)) => drop(
+                    line,
+                    "list-date",
+                    "the date of another article listed above this one",
+                ),
+                Some((_, true)) => drop(
+                    line,
+                    "updated-date",
+                    "when the article was last updated, not when it was published",
+                ),
+                Some((date, false)) => {
+                    out.header_dates.push(date);
+                    drop(line, rule.name, rule.why)
+                }
+                None => drop(line, rule.name, rule.why),
+            },
+            Some(rule) if rule.action == Action::Byline => {
+                if let Some((name, date)) = byline(&line.text) {
+                    if out.author.is_none() {
+                        out.author = name;
+                    }
+                    out.header_dates.extend(date);
+                }
+                drop(line, rule.name, rule.why)
+            }
+            Some(rule) => {
+                if rule.action == Action::DropList {
+                    listing = true;
+                }
+                drop(line, rule.name, rule.why)
+            }
+        };
+        if decisions[i].is_none() && is_title(&line.text) {
+            listing = false;
         }
+        out.dropped.push(dropped);
     }
-    out.title = title;
 
     // The body: rules, then repeats.
     let mut seen_paragraphs: HashSet<String> = HashSet::new();
     let mut seen_sentences: HashSet<String> = HashSet::new();
     let mut cut: Option<(usize, &'static str)> = None;
+    let mut list: Option<(usize, &'static str)> = None;
+    let mut timeline = false;
     for line in &lines[body_start..] {
         if let Some((at, name)) = cut {
             out.dropped.push(Dropped {
@@ -388,6 +578,34 @@ pub fn clean(lines: &[Line]) -> Cleaned {
                 rule: name,
                 why: Cow::Owned(format!("after line {at}, where the {name} starts")),
             });
+            continue;
+        }
+        if let Some((at, name)) = list {
+            // A new section (a comment section, another list) ends the list.
+            let ruled = RULES.iter().enumerate().any(|(i, r)| {
+                matches!(r.zone, Zone::Anywhere | Zone::Body)
+                    && matches!(r.action, Action::Cut | Action::DropList)
+                    && matches(i, &line.text)
+            });
+            if is_prose(&line.text) || ruled {
+                list = None;
+            } else {
+                out.dropped.push(Dropped {
+                    line: line.number,
+                    text: line.text.clone(),
+                    rule: name,
+                    why: Cow::Owned(format!("listed under the label on line {at}")),
+                });
+                continue;
+            }
+        }
+        // A date alone under "Berikut kronologinya:" starts a timeline: its dates are
+        // article text, not sidebar dates.
+        if dates::parse_labelled(&line.text).is_some()
+            && (timeline || out.paragraphs.last().is_some_and(|p| p.text.ends_with(':')))
+        {
+            timeline = true;
+            out.paragraphs.push(line.clone());
             continue;
         }
         let mut text = line.text.clone();
@@ -417,17 +635,24 @@ pub fn clean(lines: &[Line]) -> Cleaned {
             break;
         }
         if let Some(rule) = decided {
+            match rule.action {
+                Action::Cut => cut = Some((line.number, rule.name)),
+                Action::DropList => list = Some((line.number, rule.name)),
+                Action::Byline => {
+                    if let Some((Some(name), _)) = byline(&text) {
+                        out.author.get_or_insert(name);
+                    }
+                }
+                _ => {}
+            }
             if rule.name == "sign-off-line" {
                 out.sign_offs.push(sign_off_letters(&text));
-            }
-            if rule.action == Action::Cut {
-                cut = Some((line.number, rule.name));
             }
             out.dropped.push(drop(line, rule.name, rule.why));
             continue;
         }
         let k = key(&text);
-        if out.title.as_deref().is_some_and(|t| key(t) == k) {
+        if is_title(&text) {
             out.dropped
                 .push(drop(line, "title-repeat", "the title printed again"));
             continue;
@@ -474,7 +699,7 @@ mod tests {
     use super::*;
 
     fn page(text: &str) -> Cleaned {
-        clean(&lines(text))
+        clean(&lines(text, true), None)
     }
 
     fn rule_of(c: &Cleaned, text: &str) -> &'static str {
@@ -550,7 +775,10 @@ mod tests {
 
     #[test]
     fn joins_hard_wrapped_lines() {
-        let l = lines("Ini adalah sebuah kalimat yang\ndipotong oleh pengikis.\n\nBaris baru.");
+        let l = lines(
+            "Ini adalah sebuah kalimat yang\ndipotong oleh pengikis.\n\nBaris baru.",
+            true,
+        );
         assert_eq!(l.len(), 2);
         assert_eq!(
             l[0].text,

@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageDate {
     pub date: NaiveDate,
-    /// Hour and minute, when given.
-    pub time: Option<(u32, u32)>,
+    /// Hour, minute and second, when given.
+    pub time: Option<(u32, u32, u32)>,
     /// Offset from UTC in minutes, when a zone (WIB, WITA, WIT, GMT, UTC, +07:00) is given.
     pub offset_minutes: Option<i32>,
     /// The weekday the page names, if any.
@@ -24,7 +24,7 @@ impl PageDate {
     /// ISO 8601: the day alone, or day and time, with the offset when the page gave a zone.
     pub fn iso(&self) -> String {
         let day = self.date.format("%Y-%m-%d").to_string();
-        let Some((h, m)) = self.time else {
+        let Some((h, m, sec)) = self.time else {
             return day;
         };
         let zone = match self.offset_minutes {
@@ -35,7 +35,7 @@ impl PageDate {
                 format!("{sign}{:02}:{:02}", off.abs() / 60, off.abs() % 60)
             }
         };
-        format!("{day}T{h:02}:{m:02}:00{zone}")
+        format!("{day}T{h:02}:{m:02}:{sec:02}{zone}")
     }
 
     /// False when the page names a weekday that the date does not fall on.
@@ -128,7 +128,7 @@ static FORMS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     let wd = alternation(WEEKDAYS.iter().map(|w| w.0));
     let mon = alternation(MONTHS.iter().map(|m| m.0));
     let weekday = format!(r"(?:(?P<wd>{wd})\.?\s*,?\s*)?");
-    let time = r"(?:\s*(?:[-–—|,]|pukul|jam|at)?\s*(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)(?::[0-5]\d)?\s*(?P<zone>WIB|WITA|WIT|GMT|UTC)?)?";
+    let time = r"(?:\s*(?:[-–—|,]|pukul|jam|at)?\s*(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)(?::(?P<s>[0-5]\d))?\s*(?P<ampm>[ap]\.?m\.?)?\s*(?P<zone>WIB|WITA|WIT|GMT|UTC)?)?";
     let forms = [
         // 07 Desember 2022 - 21:24 WIB; Monday 14 February 2022
         format!(r"(?i){weekday}(?P<d>\d{{1,2}})\s+(?P<mon>{mon})\.?\s+(?P<y>\d{{4}}){time}"),
@@ -136,8 +136,8 @@ static FORMS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         format!(r"(?i){weekday}(?P<mon>{mon})\.?\s+(?P<d>\d{{1,2}}),?\s+(?P<y>\d{{4}}){time}"),
         // (7/12/2022), 07-12-2022: day first
         format!(r"(?i){weekday}\(?(?P<d>\d{{1,2}})[/.-](?P<m>\d{{1,2}})[/.-](?P<y>\d{{4}})\)?{time}"),
-        // 2022-12-07, 2022-12-07T21:24:00+07:00
-        r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?:[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::\d{2}(?:\.\d+)?)?(?P<iso>Z|[+-]\d{2}:?\d{2})?)?".to_string(),
+        // 2022-12-07, 2022-12-07T21:24:00+07:00, 2022/11/21 14:05:33
+        r"(?P<y>\d{4})[-/](?P<m>\d{2})[-/](?P<d>\d{2})(?:[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?(?P<iso>Z|[+-]\d{2}:?\d{2})?)?".to_string(),
     ];
     forms
         .iter()
@@ -157,6 +157,30 @@ pub fn parse(s: &str) -> Option<PageDate> {
             .then(|| from_captures(&caps))
             .flatten()
     })
+}
+
+/// Reads a date line that may carry a label or a place: "Diterbitkan 10 Mar 2022, 09:00
+/// WIB", "Posted on 10 Maret 2022 by admin", "Jakarta ● Thu, March 10, 2022". The flag says
+/// the label marks an update ("Diperbarui", "Updated"), not the publication.
+pub fn parse_labelled(s: &str) -> Option<(PageDate, bool)> {
+    static LABEL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^\s*(?:(?P<upd>diperbarui|updated(?: on)?|update|last updated|pembaruan)|posted(?: on)?|published(?: on)?|diterbitkan|dipublikasikan|terbit|dimuat|tanggal|tgl\.?)\s*[:：]?\s*")
+            .expect("valid")
+    });
+    static PLACE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\s*\p{Lu}[\p{L} ]{1,30}?\s*[●•·|]\s*").expect("valid"));
+    static BY: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?i)\s+(?:by|oleh)\s+\S.{0,40}$").expect("valid"));
+    if let Some(d) = parse(s) {
+        return Some((d, false));
+    }
+    let (rest, updated) = match LABEL.captures(s) {
+        Some(c) => (&s[c.get(0)?.end()..], c.name("upd").is_some()),
+        None => (s, false),
+    };
+    let rest = PLACE.find(rest).map_or(rest, |m| &rest[m.end()..]);
+    let rest = BY.find(rest).map_or(rest, |m| &rest[..m.start()]);
+    parse(rest).map(|d| (d, updated))
 }
 
 /// Every date written in `s`, in order, with its byte range.
@@ -194,7 +218,19 @@ fn from_captures(caps: &regex::Captures) -> Option<PageDate> {
         return None;
     }
     let date = NaiveDate::from_ymd_opt(year, month, num("d")?)?;
-    let time = num("h").zip(num("mi"));
+    let pm = caps
+        .name("ampm")
+        .map(|m| m.as_str().to_lowercase().starts_with('p'));
+    let time = num("h")
+        .zip(num("mi"))
+        .and_then(|(h, m)| match pm {
+            None => Some((h, m)),
+            Some(_) if !(1..=12).contains(&h) => None,
+            Some(true) => Some((h % 12 + 12, m)),
+            Some(false) => Some((h % 12, m)),
+        })
+        .map(|(h, m)| (h, m, num("s").unwrap_or(0)))
+        .filter(|&(h, m, s)| h < 24 && m < 60 && s < 60);
     let offset_minutes = if let Some(z) = caps.name("zone") {
         Some(match z.as_str().to_uppercase().as_str() {
             "WIB" => 7 * 60,
@@ -260,10 +296,39 @@ mod tests {
             ("2022-02-14", "2022-02-14"),
             ("14 Feb 2022 10:00", "2022-02-14T10:00:00"),
             ("Sept 1, 2021", "2021-09-01"),
+            ("March 10, 2022 at 2:05 pm", "2022-03-10T14:05:00"),
+            ("March 10, 2022 12:30 a.m.", "2022-03-10T00:30:00"),
         ];
         for (text, want) in cases {
             assert_eq!(iso(text).as_deref(), Some(want), "{text}");
         }
+    }
+
+    #[test]
+    fn reads_labelled_date_lines() {
+        let read = |s: &str| parse_labelled(s).map(|(d, updated)| (d.iso(), updated));
+        let day = |s: &str, u| Some((s.to_string(), u));
+        assert_eq!(
+            read("Diterbitkan 10 Mar 2022, 09:00 WIB"),
+            day("2022-03-10T09:00:00+07:00", false)
+        );
+        assert_eq!(
+            read("Diperbarui 10 Mar 2022, 12:00 WIB"),
+            day("2022-03-10T12:00:00+07:00", true)
+        );
+        assert_eq!(
+            read("Posted on 10 Maret 2022 by admin"),
+            day("2022-03-10", false)
+        );
+        assert_eq!(
+            read("Jakarta ● Thu, March 10, 2022"),
+            day("2022-03-10", false)
+        );
+        assert_eq!(
+            read("2022/11/21 14:05:33"),
+            day("2022-11-21T14:05:33", false)
+        );
+        assert_eq!(read("Posted on Tuesday"), None);
     }
 
     #[test]

@@ -6,8 +6,10 @@ use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 /// Why bytes could not be read as text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("the file is empty (nothing but whitespace)")]
+    #[error("there is no text (it is empty or only whitespace)")]
     Empty,
+    #[error("there is no text (not one letter or digit)")]
+    NoLetters,
     #[error("this looks like a binary file, not text or HTML (it holds {0})")]
     Binary(&'static str),
 }
@@ -46,6 +48,9 @@ pub fn decode(bytes: &[u8], html: bool) -> Result<Decoded, DecodeError> {
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     if text.trim().is_empty() {
         return Err(DecodeError::Empty);
+    }
+    if !text.chars().any(char::is_alphanumeric) {
+        return Err(DecodeError::NoLetters);
     }
     Ok(Decoded {
         text,
@@ -114,6 +119,8 @@ mod tests {
     fn refuses_empty_and_binary_input() {
         assert_eq!(decode(b" \n\r\n ", false), Err(DecodeError::Empty));
         assert_eq!(decode(b"", false), Err(DecodeError::Empty));
+        assert_eq!(decode(b"\xFF\xFE\x00", false), Err(DecodeError::NoLetters));
+        assert_eq!(decode(b"... ---", false), Err(DecodeError::NoLetters));
         assert!(matches!(
             decode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", false),
             Err(DecodeError::Binary(_))

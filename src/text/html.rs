@@ -12,13 +12,25 @@ use std::collections::HashMap;
 /// What an HTML page gives.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct HtmlPage {
-    /// The page's `<h1>` (or `og:title`, or `<title>`) then the main text, one block a line.
+    /// The page's `<h1>` then the main text, one block a line.
     pub lines: Vec<String>,
+    /// The headline: `<h1>`, else `og:title`, JSON-LD `headline` or `<title>`.
     pub title: Option<String>,
-    pub date: Option<String>,
+    /// Publication dates the markup gives, most trusted first (`article:published_time`,
+    /// JSON-LD `datePublished`, other meta tags, `<time>`), as written.
+    pub dates: Vec<String>,
     pub outlet: Option<String>,
     pub author: Option<String>,
     pub url: Option<String>,
+}
+
+/// What a page's JSON-LD (schema.org `NewsArticle` and kin) says.
+#[derive(Debug, Default)]
+struct LinkedData {
+    headline: Option<String>,
+    date: Option<String>,
+    author: Option<String>,
+    publisher: Option<String>,
 }
 
 /// Elements whose text is never article text.
@@ -84,45 +96,67 @@ pub fn extract(html: &str) -> HtmlPage {
                 .filter(|v| !v.is_empty())
         })
     };
-    let h1 = Selector::parse("h1").ok().and_then(|sel| {
+    let first_text = |selector: &str| {
+        let sel = Selector::parse(selector).ok()?;
         doc.select(&sel)
             .map(|e| collapse(&e.text().collect::<String>()))
             .find(|t| !t.is_empty())
-    });
-    let title = meta(
-        &["meta[property='og:title']", "meta[name='twitter:title']"],
-        "content",
-    )
-    .or_else(|| h1.clone())
-    .or_else(|| {
-        let sel = Selector::parse("title").ok()?;
-        doc.select(&sel)
-            .map(|e| collapse(&e.text().collect::<String>()))
-            .find(|t| !t.is_empty())
-    });
-    let date = meta(
-        &[
-            "meta[property='article:published_time']",
-            "meta[name='pubdate']",
-            "meta[name='publishdate']",
-            "meta[itemprop='datePublished']",
-            "meta[name='date']",
-        ],
-        "content",
-    )
-    .or_else(|| meta(&["article time[datetime]", "time[pubdate]"], "datetime"));
+    };
+    let ld = linked_data(&doc);
+    let h1 = first_text("h1");
+    let title = h1
+        .clone()
+        .or_else(|| {
+            meta(
+                &["meta[property='og:title']", "meta[name='twitter:title']"],
+                "content",
+            )
+        })
+        .or_else(|| ld.headline.clone())
+        .or_else(|| first_text("title"));
+    let dates = [
+        meta(&["meta[property='article:published_time']"], "content"),
+        ld.date.clone(),
+        meta(
+            &[
+                "meta[itemprop='datePublished']",
+                "meta[name='pubdate']",
+                "meta[name='publishdate']",
+                "meta[name='publish-date']",
+                "meta[name='date']",
+            ],
+            "content",
+        ),
+        meta(
+            &[
+                "article time[datetime]",
+                "time[pubdate]",
+                "time[itemprop='datePublished']",
+            ],
+            "datetime",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let outlet = meta(
         &[
             "meta[property='og:site_name']",
             "meta[name='application-name']",
         ],
         "content",
-    );
-    let author = meta(
-        &["meta[name='author']", "meta[property='article:author']"],
-        "content",
     )
-    .filter(|a| !a.starts_with("http"));
+    .or_else(|| ld.publisher.clone());
+    let author = ld
+        .author
+        .clone()
+        .or_else(|| {
+            meta(
+                &["meta[name='author']", "meta[property='article:author']"],
+                "content",
+            )
+        })
+        .filter(|a| !a.starts_with("http"));
     let url = meta(&["link[rel='canonical']"], "href")
         .or_else(|| meta(&["meta[property='og:url']"], "content"));
 
@@ -138,11 +172,51 @@ pub fn extract(html: &str) -> HtmlPage {
     HtmlPage {
         lines,
         title,
-        date,
+        dates,
         outlet,
         author,
         url,
     }
+}
+
+/// Reads the first JSON-LD object that describes an article (looking inside arrays and
+/// `@graph`). Malformed JSON-LD is ignored.
+fn linked_data(doc: &Html) -> LinkedData {
+    fn text(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => Some(collapse(s)).filter(|s| !s.is_empty()),
+            serde_json::Value::Object(o) => o.get("name").and_then(text),
+            serde_json::Value::Array(a) => a.iter().find_map(text),
+            _ => None,
+        }
+    }
+    fn find(v: &serde_json::Value, depth: usize) -> Option<LinkedData> {
+        if depth > 8 {
+            return None;
+        }
+        match v {
+            serde_json::Value::Array(a) => a.iter().find_map(|x| find(x, depth + 1)),
+            serde_json::Value::Object(o) => {
+                if o.contains_key("datePublished") || o.contains_key("headline") {
+                    return Some(LinkedData {
+                        headline: o.get("headline").and_then(text),
+                        date: o.get("datePublished").and_then(text),
+                        author: o.get("author").and_then(text),
+                        publisher: o.get("publisher").and_then(text),
+                    });
+                }
+                o.get("@graph").and_then(|g| find(g, depth + 1))
+            }
+            _ => None,
+        }
+    }
+    let Ok(sel) = Selector::parse("script[type='application/ld+json']") else {
+        return LinkedData::default();
+    };
+    doc.select(&sel)
+        .filter_map(|e| serde_json::from_str(&e.text().collect::<String>()).ok())
+        .find_map(|v: serde_json::Value| find(&v, 0))
+        .unwrap_or_default()
 }
 
 /// Deeper than this, start and end tags are dropped and their text kept, as browsers stop
@@ -372,10 +446,25 @@ mod tests {
             ]
         );
         assert_eq!(page.outlet.as_deref(), Some("Kabar Contoh"));
-        assert_eq!(page.date.as_deref(), Some("2022-02-14T10:00:00+07:00"));
+        assert_eq!(page.dates, vec!["2022-02-14T10:00:00+07:00"]);
         assert_eq!(page.author.as_deref(), Some("Budi Santoso"));
         assert_eq!(page.url.as_deref(), Some("https://contoh.id/a/1"));
         assert_eq!(page.title.as_deref(), Some("Rusia Minta Jaminan"));
+    }
+
+    #[test]
+    fn reads_json_ld() {
+        let page = extract(
+            r#"<html><head><script type="application/ld+json">
+            {"@context":"https://schema.org","@graph":[{"@type":"WebSite","name":"X"},
+             {"@type":"NewsArticle","headline":"Judul LD","datePublished":"2022-03-10T14:05:00+07:00",
+              "author":[{"@type":"Person","name":"Ahmad"}],"publisher":{"name":"Republika"}}]}
+            </script></head><body><p>Isi.</p></body></html>"#,
+        );
+        assert_eq!(page.title.as_deref(), Some("Judul LD"));
+        assert_eq!(page.dates, vec!["2022-03-10T14:05:00+07:00"]);
+        assert_eq!(page.author.as_deref(), Some("Ahmad"));
+        assert_eq!(page.outlet.as_deref(), Some("Republika"));
     }
 
     #[test]

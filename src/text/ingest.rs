@@ -67,11 +67,11 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
     let (lines, page) = match doc.format {
         Format::Html => {
             let page = html::extract(&decoded.text);
-            (clean::lines(&page.lines.join("\n")), Some(page))
+            (clean::lines(&page.lines.join("\n"), false), Some(page))
         }
-        Format::Text => (clean::lines(&decoded.text), None),
+        Format::Text => (clean::lines(&decoded.text, true), None),
     };
-    let cleaned = clean::clean(&lines);
+    let cleaned = clean::clean(&lines, page.as_ref().and_then(|p| p.title.as_deref()));
     if cleaned.paragraphs.is_empty() {
         return Err(fail(Reason::NoText {
             dropped: cleaned.dropped.len(),
@@ -103,42 +103,32 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
         paragraphs.push(Paragraph { sentences });
     }
 
-    // Metadata: given fields, then the page's own metadata, then what the text shows.
+    // Metadata: given fields, then the page's own markup, then what the text shows.
     let page_meta =
         |f: fn(&html::HtmlPage) -> &Option<String>| page.as_ref().and_then(|p| f(p).clone());
     let dateline = meta::dateline(&cleaned.paragraphs[0].text);
-    let date = match doc
+    if let Some(given) = &doc.given.date {
+        if dates::parse_labelled(given).is_none() {
+            warnings.push(format!(
+                "{}: could not read the given date {given:?} as a date; using what the page shows",
+                doc.source
+            ));
+        }
+    }
+    let markup_dates = page.iter().flat_map(|p| p.dates.iter());
+    let date = doc
         .given
         .date
-        .as_deref()
-        .or(page_meta(|p| &p.date).as_deref())
-    {
-        Some(given) => match dates::parse(given) {
-            Some(d) => Some(d.iso()),
-            None => {
-                warnings.push(format!(
-                    "{}: could not read the date {given:?}; kept as given",
-                    doc.source
-                ));
-                Some(given.to_string())
-            }
-        },
-        None => cleaned
-            .header_dates
-            .first()
-            .cloned()
-            .or_else(|| meta::body_date(&cleaned.paragraphs))
-            .map(|d| d.iso()),
-    };
+        .iter()
+        .chain(markup_dates)
+        .find_map(|d| dates::parse_labelled(d).map(|(d, _)| d))
+        .or_else(|| cleaned.header_dates.first().cloned())
+        .or_else(|| meta::body_date(&cleaned.paragraphs))
+        .map(|d| d.iso());
     let article = Article {
         id: id.to_string(),
         source: doc.source.clone(),
-        title: doc
-            .given
-            .title
-            .clone()
-            .or(cleaned.title.clone())
-            .or(page_meta(|p| &p.title)),
+        title: doc.given.title.clone().or(cleaned.title.clone()),
         date,
         outlet: doc
             .given
@@ -147,7 +137,7 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
             .or(page_meta(|p| &p.outlet))
             .or(dateline.outlet)
             .or_else(|| meta::site_name(&cleaned.dropped)),
-        author: page_meta(|p| &p.author).or(cleaned.author.clone()),
+        author: cleaned.author.clone().or(page_meta(|p| &p.author)),
         dateline: dateline.city,
         url: doc.given.url.clone().or(page_meta(|p| &p.url)),
         text,

@@ -195,7 +195,8 @@ fn is_place(s: &str) -> bool {
         || s.starts_with("kabupaten ")
 }
 
-fn is_domain(s: &str) -> bool {
+/// "KOMPAS.com", "REPUBLIKA.CO.ID", "Medcom.id".
+pub fn is_domain(s: &str) -> bool {
     static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?i)^[\p{L}\d-]+(\.[\p{L}\d-]+)*\.(com|co\.id|id|net|org|news|tv|co|info|or\.id|go\.id)$")
             .expect("valid")
@@ -207,15 +208,29 @@ fn is_caps(s: &str) -> bool {
     s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_lowercase)
 }
 
+static HEAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^(?P<head>[\p{L}\d.,' ]{2,60}?)\s*(?:\((?P<agency>[\p{L}.]{2,20})\)\s*)?(?P<sep>-{1,2}|–|—|:)(?:\s+[\p{Lu}\d“"]|\s*$)"#)
+        .expect("valid")
+});
+
 /// Reads the dateline at the start of `paragraph`.
 pub fn dateline(paragraph: &str) -> Dateline {
-    static HEAD: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"^(?P<head>[\p{L}\d.,' ]{2,60}?)\s*(?:\((?P<agency>[\p{L}.]{2,20})\)\s*)?(?P<sep>[-–—]|:)\s+[\p{Lu}\d“\x22]")
-            .expect("valid")
-    });
-    let Some(c) = HEAD.captures(paragraph) else {
-        return Dateline::default();
-    };
+    HEAD.captures(paragraph)
+        .and_then(|c| read_head(&c))
+        .unwrap_or_default()
+}
+
+/// Whether `line` is a dateline and nothing else ("Jakarta, CNN Indonesia --"), as pages
+/// print it on a line of its own above the first paragraph.
+pub fn is_dateline_only(line: &str) -> bool {
+    HEAD.captures(line).is_some_and(|c| {
+        c.get(0).is_some_and(|m| m.end() == line.len())
+            && &c["sep"] != ":"
+            && read_head(&c).is_some()
+    })
+}
+
+fn read_head(c: &regex::Captures) -> Option<Dateline> {
     let head = c["head"].trim();
     let parts: Vec<&str> = head.split(',').map(str::trim).collect();
     let short = |p: &str| {
@@ -225,32 +240,42 @@ pub fn dateline(paragraph: &str) -> Dateline {
                 .all(|w| w.starts_with(|ch: char| ch.is_uppercase() || ch.is_ascii_digit()))
     };
     if parts.len() > 2 || !parts.iter().all(|p| short(p)) {
-        return Dateline::default();
+        return None;
     }
     let first = parts[0];
     let plausible = parts
         .iter()
         .any(|p| is_caps(p) || is_place(p) || is_domain(p));
     if !plausible || (&c["sep"] == ":" && !(is_caps(first) || is_place(first))) {
-        return Dateline::default();
+        return None;
     }
     let mut out = Dateline::default();
-    let unknown_name = parts.len() == 1
-        && c.name("agency").is_none()
-        && first.split_whitespace().count() >= 2
-        && !is_place(first);
-    if is_domain(first) || unknown_name {
-        out.outlet = Some(first.to_string());
-    } else {
-        out.city = Some(first.to_string());
-    }
-    if let Some(second) = parts.get(1) {
-        out.outlet = Some(second.to_string());
+    match parts.get(1) {
+        // "TEMPO.CO, Jakarta -": the outlet first, then the city.
+        Some(second) if is_domain(first) => {
+            out.outlet = Some(first.to_string());
+            out.city = Some(second.to_string());
+        }
+        // "JAKARTA, KOMPAS.com -", "Jakarta, CNN Indonesia --".
+        Some(second) => {
+            out.city = Some(first.to_string());
+            out.outlet = Some(second.to_string());
+        }
+        None => {
+            let unknown_name = c.name("agency").is_none()
+                && first.split_whitespace().count() >= 2
+                && !is_place(first);
+            if is_domain(first) || unknown_name {
+                out.outlet = Some(first.to_string());
+            } else {
+                out.city = Some(first.to_string());
+            }
+        }
     }
     if let Some(agency) = c.name("agency") {
         out.outlet.get_or_insert(agency.as_str().to_string());
     }
-    out
+    Some(out)
 }
 
 /// The site's own name from its footer ("Powered by Medcom.id"), when it is a domain and

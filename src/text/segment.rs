@@ -14,7 +14,9 @@ const PREFIX_ABBREVIATIONS: &[&str] = &[
     "Jln", "Kec", "Kab", "Kel", "Prov", "Rp", "Gen", "Jend", "Brigjen", "Mayjen", "Letjen", "Kol",
     "Pol", "Kapt", "Lt", "a.l", "vs", "hlm", "tgl", "Tel", "Telp", "Tlp", "Jan", "Feb", "Mar",
     "Apr", "Jun", "Jul", "Agu", "Agt", "Aug", "Sep", "Sept", "Okt", "Oct", "Nov", "Des", "Dec",
-    "Pasal", "psl", "ayat",
+    "psl", "Kav", "Ust", "Ustaz", "Ustadz", "PT", "CV", "UD", "Inf", "Dg", "Th", "Thn", "Purn",
+    "s.d", "s/d", "e.g", "i.e", "cf", "Bp", "Komjen", "Irjen", "Kombes", "AKBP", "Ipda", "Iptu",
+    "Aiptu", "Bripka", "Brigpol", "Serka", "Sertu", "Koptu", "Praka", "Pratu",
 ];
 
 /// Abbreviations that close a phrase ("dll.", "Tbk.", degrees after a name): a period after
@@ -128,8 +130,9 @@ fn is_boundary(text: &str, i: usize, j: usize, start: usize) -> bool {
         }
         _ => {}
     }
-    // A single period after a title, an initial or a list number is not an end.
-    if &text[i..j] == "." {
+    // A single period (perhaps inside brackets, "(Purn.)") after a title, an initial or a
+    // list number is not an end.
+    if text[i..j].starts_with('.') && text[i + 1..j].chars().all(|c| c == ')' || c == ']') {
         let word_start = text[..i]
             .char_indices()
             .rev()

@@ -240,7 +240,17 @@ impl Iterator for Sources {
 }
 
 fn record(source: &str, line: usize, name: &str, buf: &[u8]) -> Result<Document, IngestError> {
-    let r: Record = serde_json::from_slice(buf)
+    let value: serde_json::Value = serde_json::from_slice(buf)
+        .map_err(|e| IngestError::new(source, Reason::Json(e.to_string())))?;
+    if !value.is_object() {
+        return Err(IngestError::new(
+            source,
+            Reason::Json(
+                "a record must be an object such as {\"id\": \"a1\", \"text\": \"…\"}".into(),
+            ),
+        ));
+    }
+    let r: Record = serde_json::from_value(value)
         .map_err(|e| IngestError::new(source, Reason::Json(e.to_string())))?;
     let text = r
         .text
