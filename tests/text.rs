@@ -38,6 +38,11 @@ const CASES: &[&[&str]] = &[
     &["Laksamana Muda (Purn.) Agus Setiadji hadir."],
     &["Kota-kota besar, e.g. Tokyo, makin padat."],
     &["Kapolda Irjen. Pol. Fadil Imran memimpin apel."],
+    &["Ketua RT Muh. Arif dan Abd. Rahman hadir di Gg. Mawar."],
+    &["Surat itu ditujukan a.n. Budi kepada Kp. Sukamaju."],
+    &["PT Bukit Asam Tbk. (PTBA) menyiapkan dana.", "Proyek dimulai tahun ini."],
+    &["Penelitian Santoso dkk. (2021) menunjukkan hal serupa."],
+    &["Hubungi Faks. (021) 345 2842 untuk informasi."],
     // Abbreviations that close a phrase end a sentence before a capital.
     &["Ada buah, sayur, dll.", "Semua dijual murah."],
     &["Kota itu punya taman, museum, dsb. yang ramai."],

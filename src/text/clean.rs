@@ -85,7 +85,7 @@ pub static RULES: &[Rule] = &[
         name: "related-list",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)^(\S+\.(co|com|id|net|org)\S*\s+)?(baca juga|lihat juga|simak juga|berita terkait|artikel terkait|artikel selanjutnya|artikel lainnya|berita lainnya|berita lain|berita populer|berita terpopuler|terpopuler|populer|most viewed|most popular|trending|terkini|berita terkini|topik terkait|tag|tags|topik|rekomendasi|pilihan editor|lainnya)\s*:?$",
+            r"(?i)^(\S+\.(co|com|id|net|org)\S*\s+)?(baca juga|lihat juga|simak juga|berita terkait|artikel terkait|artikel selanjutnya|artikel lainnya|berita lainnya|berita lain|berita populer|berita terpopuler|terpopuler|populer|most viewed|most popular|trending|terkini|berita terkini|topik terkait|tag|tags|topik|rekomendasi|pilihan editor|pilihan redaksi|lainnya|terkait|paling banyak dibaca|video pilihan|forum|halaman)\s*:?$",
         ),
         action: Action::DropList,
         why: "a list of other articles or tags: the label and the lines under it, up to the next paragraph",
@@ -116,6 +116,15 @@ pub static RULES: &[Rule] = &[
         why: "a navigation, search or widget label, not article text",
     },
     Rule {
+        name: "channel-promo",
+        zone: Zone::Anywhere,
+        test: Test::Pattern(
+            r"(?i)^((follow|ikuti|cek|simak|baca|dapatkan)\b.{0,80}\b(google news|whatsapp channel|saluran whatsapp)\b.{0,30}|lewati\b.{0,60}\blanjutkan membaca|akhir dari\b.{0,40})$",
+        ),
+        action: Action::Drop,
+        why: "a pointer to the site's channels, or a skip link",
+    },
+    Rule {
         name: "share-bar",
         zone: Zone::Anywhere,
         test: Test::Pattern(
@@ -137,7 +146,7 @@ pub static RULES: &[Rule] = &[
         name: "comment-section",
         zone: Zone::Body,
         test: Test::Pattern(
-            r"(?i)^((tinggalkan (komentar|balasan)|leave a (reply|comment)|your email address will not be published|alamat email anda tidak akan dipublikasikan|%d (blogger menyukai ini|bloggers like this)|bagaimana tanggapan anda mengenai artikel ini|posting komentar|post a comment|tulis komentar|lihat semua komentar)\b.*|(no comments|\d+ (comments?|komentar)|comments?|komentar|share this|bagikan ini|like this|suka ini)\s*:?)$",
+            r"(?i)^((tinggalkan (komentar|balasan)|leave a (reply|comment)|your email address will not be published|alamat email anda tidak akan dipublikasikan|%d (blogger menyukai ini|bloggers like this)|bagaimana tanggapan anda mengenai artikel ini|posting komentar|post a comment|tulis komentar|lihat semua komentar|lihat komentar|bergabunglah dalam diskusi)\b.*|(no comments|\d+ (comments?|komentar)|comments?|komentar|share this|bagikan ini|like this|suka ini)\s*:?)$",
         ),
         action: Action::Cut,
         why: "the start of the comment section; it and everything after it are dropped",
@@ -146,16 +155,16 @@ pub static RULES: &[Rule] = &[
         name: "push-notification",
         zone: Zone::Body,
         test: Test::Pattern(
-            r"(?i)^(cara untuk mendapatkan berita terbaru|ikuti langkah berikut( ini)? untuk mendapatkan notifikasi|aktifkan notifikasi|izinkan notifikasi)",
+            r"(?i)^(cara untuk mendapatkan berita terbaru|ikuti langkah berikut( ini)? untuk mendapatkan notifikasi|aktifkan notifikasi|izinkan notifikasi|narahubung|kontak media)\b",
         ),
         action: Action::Cut,
-        why: "instructions for browser notifications; they and everything after them are dropped",
+        why: "instructions for browser notifications or a press-release contact block; they and everything after them are dropped",
     },
     Rule {
         name: "syndication-footer",
         zone: Zone::Body,
         test: Test::Pattern(
-            r"(?i)^(artikel ini telah (tayang|terbit|dimuat) di|simak breaking news dan berita pilihan|dapatkan update berita pilihan|ikuti (berita|kami|saluran|update)\b.{0,60}\b(whatsapp|google news|telegram)|dilarang keras (mengambil|menyalin))",
+            r"(?i)^(artikel ini telah (tayang|terbit|dimuat) di|simak breaking news dan berita pilihan|dapatkan update berita pilihan|ikuti (berita|kami|saluran|update)\b.{0,60}\b(whatsapp|google news|telegram)|dilarang keras (mengambil|menyalin)|baca juga artikel terkait)",
         ),
         action: Action::Cut,
         why: "the site's syndication, channel or copyright notice; it and everything after it are dropped",
@@ -199,7 +208,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         name: "sign-off-line",
         zone: Zone::Body,
-        test: Test::Pattern(r"^\(\s*[A-Za-z]{2,8}(?:\s*/\s*[A-Za-z]{2,8}){0,3}\s*\)$"),
+        test: Test::Pattern(
+            r"^([(\[]\s*[A-Za-z][A-Za-z0-9]{1,7}(?:\s*/\s*[A-Za-z][A-Za-z0-9]{0,7}){0,3}\s*[)\]]|\(\s*\S+\.(id|com|co)\s*[-–]\s*[\p{L} ]{2,30}\))$",
+        ),
         action: Action::Drop,
         why: "an editor's or agency's sign-off such as \"(FJR)\"",
     },
@@ -207,7 +218,7 @@ pub static RULES: &[Rule] = &[
         name: "sign-off",
         zone: Zone::Body,
         test: Test::Pattern(
-            r"[.!?…”’]\s*(?P<cut>\(\s*[A-Za-z]{2,8}(?:\s*/\s*[A-Za-z]{2,8}){0,3}\s*\))$",
+            r"[.!?…”’]\s*(?P<cut>[(\[]\s*[A-Za-z][A-Za-z0-9]{1,7}(?:\s*/\s*[A-Za-z][A-Za-z0-9]{0,7}){0,3}\s*[)\]])$",
         ),
         action: Action::Strip,
         why: "an editor's or agency's sign-off after the last sentence, such as \"(ARN)\"",
@@ -273,6 +284,13 @@ pub static RULES: &[Rule] = &[
         why: "a short line above the article that is not its title: a section name, menu entry or caption",
     },
 ];
+
+/// "3. Perjalanan kereta terganggu": an item of the article's own numbered list.
+static NUMBERED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\d{1,2}[.)]\s+\p{Lu}").expect("valid"));
+
+static GLUED_RANK: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\d{1,2}\p{Lu}").expect("valid"));
 
 static COMPILED: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
     RULES
@@ -348,7 +366,12 @@ fn is_wrapped(line: &str, next: &str) -> bool {
             '.' | '!' | '?' | '…' | ':' | ';' | '"' | '”' | '’' | ')' | ']'
         )
     });
-    ends_open && line.split_whitespace().count() >= 5 && next.starts_with(char::is_lowercase)
+    let first = next.split_whitespace().next().unwrap_or("");
+    ends_open
+        && line.split_whitespace().count() >= 5
+        && next.split_whitespace().count() >= 2
+        && next.starts_with(char::is_lowercase)
+        && !super::meta::is_domain(first)
 }
 
 /// Whether a line reads as article prose.
@@ -376,7 +399,9 @@ pub fn byline(text: &str) -> Option<(Option<String>, Option<PageDate>)> {
     });
     let person = |name: &str| {
         let name = name.trim().trim_end_matches(',').trim();
-        (!name.is_empty() && !super::meta::is_domain(name)).then(|| name.to_string())
+        let outlet_like = super::meta::is_domain(name)
+            || (!name.contains(' ') && !name.chars().any(char::is_lowercase));
+        (!name.is_empty() && !outlet_like).then(|| name.to_string())
     };
     // "Penulis: A | Editor: B": the first part that names an author.
     for part in text.split('|') {
@@ -395,8 +420,8 @@ pub fn byline(text: &str) -> Option<(Option<String>, Option<PageDate>)> {
 pub fn is_photo_credit(text: &str) -> bool {
     static CREDIT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(concat!(
-            r"(?i)(^(©|foto\s*:|photo\s*:|gambar\s*:|ilustrasi\s*:|sumber foto\s*:|\((foto|photo)\s*:)",
-            r"|\bantara foto/",
+            r"(?i)(^(©|foto\s*:|photo\s*:|gambar\s*:|ilustrasi\s*:|sumber foto\s*:|keterangan gambar|\((foto|photo)\s*:)",
+            r"|\bantara foto/|\bfoto/|[.!?]\s*(foto|photo)\s*:",
             r"|/\s*(afp|reuters|ap|antara|getty images|epa|epa-efe|tass|sputnik|anadolu|xinhua|ist|istimewa|shutterstock|dok|net)\s*\)?\s*$",
             r"|\((foto|photo|dok)\s*[:.][^()]*\)\s*$)",
         ))
@@ -421,9 +446,14 @@ fn is_title_like(text: &str) -> bool {
         Regex::new(r"(?i)^(ilustrasi|foto|editor|penulis|reporter|redaksi|bagikan|share)\b|\b(editor|penulis|reporter|redaksi)\b\s*[:：]")
             .expect("valid")
     });
+    static NAME_DASH_OUTLET: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^\p{Lu}[\p{L}.']+( \p{Lu}[\p{L}.']+){0,3}\s+[-–—]\s+\S+$").expect("valid")
+    });
     let words = text.split_whitespace().count();
     (2..=30).contains(&words)
         && !text.ends_with(['.', ',', ':', ';', ')'])
+        && !text.contains('|')
+        && !NAME_DASH_OUTLET.is_match(text)
         && !is_photo_credit(text)
         && !LABEL.is_match(text)
         && !super::meta::is_dateline_only(text)
@@ -455,9 +485,13 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
     };
     let meta_line = |text: &str| dates::parse_labelled(text).is_some() || byline(text).is_some();
     // Where the body starts; a page with no prose at all is all body.
+    // The known title can read as prose ("Mengapa Jakarta tenggelam?") but is not the body.
+    let known = |text: &str| known_title.is_some_and(|t| key(t) == key(text));
     let body_start = lines
         .iter()
-        .position(|l| is_prose(&l.text) && !drops_anywhere(&l.text) && !meta_line(&l.text))
+        .position(|l| {
+            is_prose(&l.text) && !drops_anywhere(&l.text) && !meta_line(&l.text) && !known(&l.text)
+        })
         .unwrap_or(0);
     let header = &lines[..body_start];
 
@@ -482,15 +516,15 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
         *counts.entry(key(&l.text)).or_default() += 1;
     }
     let count = |t: &str| counts.get(&key(t)).copied().unwrap_or(0);
-    // The title: the headline printed most often, then the longer (up to five words, so a
-    // headline beats an author's name), then the one nearest the body.
+    // The title: a headline of four words or more (so not a section label, site name or an
+    // author's name), printed most often, then the one nearest the body.
     out.title = match known_title {
         Some(t) => Some(t.to_string()),
         None => header
             .iter()
             .enumerate()
             .filter(|&(i, l)| decisions[i].is_none() && is_title_like(&l.text))
-            .max_by_key(|&(i, l)| (count(&l.text), l.text.split_whitespace().count().min(5), i))
+            .max_by_key(|&(i, l)| (l.text.split_whitespace().count() >= 4, count(&l.text), i))
             .map(|(_, l)| l.text.clone()),
     };
     let is_title = |t: &str| {
@@ -511,7 +545,9 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
             && !is_title(&header[i - 1].text)
             && is_title_like(&header[i - 1].text)
     };
+    let title_at = header.iter().position(|l| is_title(&l.text));
     let listed_dates = (0..header.len()).filter(|&i| under_headline(i)).count() >= 2;
+    let listed = |i: usize| under_headline(i) && (listed_dates || title_at.is_some_and(|t| t > i));
     let mut title_seen = false;
     let mut listing = false;
     for (i, line) in header.iter().enumerate() {
@@ -526,7 +562,7 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
             }
             None => drop(line, header_line.name, header_line.why),
             Some(rule) if rule.action == Action::Date => match dates::parse_labelled(&line.text) {
-                Some(_) if listing || (listed_dates && under_headline(i)) => drop(
+                Some(_) if listing || listed(i) => drop(
                     line,
                     "list-date",
                     "the date of another article listed above this one",
@@ -587,7 +623,9 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
                     && matches!(r.action, Action::Cut | Action::DropList)
                     && matches(i, &line.text)
             });
-            if is_prose(&line.text) || ruled {
+            // "3Siapa …": a ranked headline whose number lost its space stays in the list.
+            let ranked = GLUED_RANK.is_match(&line.text);
+            if (is_prose(&line.text) && !ranked) || ruled || NUMBERED.is_match(&line.text) {
                 list = None;
             } else {
                 out.dropped.push(Dropped {

@@ -7,7 +7,7 @@
 //! figures are skipped. What comes out is lines, the same as a text page, so one set of
 //! cleaning rules serves both.
 use scraper::{ElementRef, Html, Node, Selector};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What an HTML page gives.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -315,28 +315,47 @@ fn main_element(doc: &Html) -> Option<ElementRef<'_>> {
         }
     }
     let p = Selector::parse("p").ok()?;
-    // Parents of paragraphs in document order, with the text their paragraphs hold.
+    // Every element holding paragraphs, in document order, with the paragraph text under
+    // it and its depth.
     let mut order: HashMap<ego_tree::NodeId, usize> = HashMap::new();
-    let mut scores: Vec<(ego_tree::NodeId, usize)> = Vec::new();
+    let mut holders: Vec<(ego_tree::NodeId, usize, usize)> = Vec::new();
+    let mut total = 0;
     for para in doc.select(&p) {
         if inside_skipped(para) {
             continue;
         }
         let len = para.text().map(str::len).sum::<usize>();
-        if let Some(parent) = para.parent() {
-            let at = *order.entry(parent.id()).or_insert_with(|| {
-                scores.push((parent.id(), 0));
-                scores.len() - 1
+        total += len;
+        let ancestors: Vec<_> = para.ancestors().collect();
+        for (up, node) in ancestors.iter().enumerate() {
+            let depth = ancestors.len() - up;
+            let at = *order.entry(node.id()).or_insert_with(|| {
+                holders.push((node.id(), 0, depth));
+                holders.len() - 1
             });
-            scores[at].1 += len;
+            holders[at].1 += len;
         }
     }
-    // The most text wins; a tie goes to the earlier element.
-    let best = scores
+    // The direct parent of most of the paragraph text, when one holds at least half of it;
+    // else (each paragraph wrapped in its own element) the deepest element holding at
+    // least 60%. A tie goes to the earlier element.
+    let parents: HashSet<ego_tree::NodeId> = doc
+        .select(&p)
+        .filter_map(|para| para.parent().map(|n| n.id()))
+        .collect();
+    let best_parent = holders
         .iter()
         .enumerate()
-        .max_by_key(|&(at, &(_, score))| (score, std::cmp::Reverse(at)))
-        .and_then(|(_, &(id, _))| doc.tree.get(id))
+        .filter(|(_, h)| parents.contains(&h.0) && h.1 * 2 >= total && total > 0)
+        .max_by_key(|&(at, h)| (h.1, std::cmp::Reverse(at)));
+    let deepest = holders
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.1 * 10 >= total * 6 && total > 0)
+        .max_by_key(|&(at, h)| (h.2, std::cmp::Reverse(at)));
+    let best = best_parent
+        .or(deepest)
+        .and_then(|(_, h)| doc.tree.get(h.0))
         .and_then(ElementRef::wrap);
     best.or_else(|| {
         let body = Selector::parse("body").ok()?;
@@ -465,6 +484,18 @@ mod tests {
         assert_eq!(page.dates, vec!["2022-03-10T14:05:00+07:00"]);
         assert_eq!(page.author.as_deref(), Some("Ahmad"));
         assert_eq!(page.outlet.as_deref(), Some("Republika"));
+    }
+
+    #[test]
+    fn finds_the_body_when_every_paragraph_has_its_own_wrapper() {
+        let body: String = (1..=6)
+            .map(|i| format!("<div dir=\"ltr\"><p>Paragraf nomor {i} berisi berita yang cukup panjang.</p></div>"))
+            .collect();
+        let page = extract(&format!(
+            "<body><div class=\"side\"><p>Paling banyak dibaca hari ini di situs kami</p></div><main><div class=\"story\">{body}</div></main></body>"
+        ));
+        assert_eq!(page.lines.len(), 6, "{:?}", page.lines);
+        assert!(page.lines[5].starts_with("Paragraf nomor 6"));
     }
 
     #[test]

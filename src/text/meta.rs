@@ -236,8 +236,9 @@ fn read_head(c: &regex::Captures) -> Option<Dateline> {
     let short = |p: &str| {
         !p.is_empty()
             && p.split_whitespace().count() <= 4
-            && p.split_whitespace()
-                .all(|w| w.starts_with(|ch: char| ch.is_uppercase() || ch.is_ascii_digit()))
+            && (is_domain(p)
+                || p.split_whitespace()
+                    .all(|w| w.starts_with(|ch: char| ch.is_uppercase() || ch.is_ascii_digit())))
     };
     if parts.len() > 2 || !parts.iter().all(|p| short(p)) {
         return None;

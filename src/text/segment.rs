@@ -16,7 +16,8 @@ const PREFIX_ABBREVIATIONS: &[&str] = &[
     "Apr", "Jun", "Jul", "Agu", "Agt", "Aug", "Sep", "Sept", "Okt", "Oct", "Nov", "Des", "Dec",
     "psl", "Kav", "Ust", "Ustaz", "Ustadz", "PT", "CV", "UD", "Inf", "Dg", "Th", "Thn", "Purn",
     "s.d", "s/d", "e.g", "i.e", "cf", "Bp", "Komjen", "Irjen", "Kombes", "AKBP", "Ipda", "Iptu",
-    "Aiptu", "Bripka", "Brigpol", "Serka", "Sertu", "Koptu", "Praka", "Pratu",
+    "Aiptu", "Bripka", "Brigpol", "Serka", "Sertu", "Koptu", "Praka", "Pratu", "Muh", "Moh", "Mhd",
+    "Abd", "Drh", "Kp", "Ds", "Dsn", "Gg", "a.n", "pk", "Pk", "Faks", "Fax", "Hp", "Ket",
 ];
 
 /// Abbreviations that close a phrase ("dll.", "Tbk.", degrees after a name): a period after
@@ -140,7 +141,8 @@ fn is_boundary(text: &str, i: usize, j: usize, start: usize) -> bool {
             .map_or(0, |(p, c)| p + c.len_utf8());
         let word = &text[word_start..i];
         if SUFFIX_ABBREVIATIONS.contains(&word) {
-            return true;
+            // "Tbk. (PTBA)", "dkk. (2021)": a bracket after a closing abbreviation continues.
+            return !rest.trim_start().starts_with('(');
         }
         if PREFIX_ABBREVIATIONS.contains(&word) || is_initials(word) {
             return false;
