@@ -536,8 +536,8 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
         .iter()
         .find(|r| matches!(r.test, Test::Always))
         .expect("the table has a last-resort header rule");
-    // Dates each printed under a headline that is not the title, twice or more: a list of
-    // other articles.
+    // A date printed under a headline that is not the title dates another article when
+    // it comes before the title, or when the header has two or more such pairs (a list).
     let under_headline = |i: usize| {
         i > 0
             && decisions[i].is_some_and(|r| r.action == Action::Date)
