@@ -428,3 +428,35 @@ fn pages_in_other_outlets_styles_give_their_metadata_and_body() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    /// On any page, ingest either fails cleanly or gives sentences that are exactly their
+    /// ranges of the cleaned text, in order, with ids numbered from 1.
+    #[test]
+    fn ingested_sentences_are_their_ranges_in_order(
+        text in proptest::string::string_regex(
+            r#"([A-Za-z]{1,9}|[0-9]{1,4}|[.,:;!?…"“”()\-—/]|BACA JUGA:|Foto:|\(ARN\)|Rabu, 07 Desember 2022|Jul 7, 2022| |\n|\n\n){0,80}"#
+        ).unwrap(),
+        html in proptest::bool::ANY,
+    ) {
+        let doc = Document {
+            id: "p".into(),
+            source: "p".into(),
+            format: if html { Format::Html } else { Format::Text },
+            bytes: text.into_bytes(),
+            given: Given::default(),
+        };
+        if let Ok(got) = ingest(&doc, "p") {
+            let a = got.article;
+            let mut at = 0;
+            for (n, s) in a.sentences().enumerate() {
+                proptest::prop_assert_eq!(&s.id, &format!("p:{}", n + 1));
+                proptest::prop_assert!(s.start >= at && s.end > s.start);
+                proptest::prop_assert_eq!(&a.text[s.start..s.end], s.text.as_str());
+                at = s.end;
+            }
+        }
+    }
+}
