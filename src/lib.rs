@@ -11,11 +11,14 @@
 //!   and the one sentence splitter every stage shares.
 //! - [`translate`]: the Marian tokenizer and model, and the [`translate::Translator`] that
 //!   turns Indonesian segments into English.
+//! - [`summarize`]: sentence embeddings (and, to come, the summarisers and the citation
+//!   check).
 //! - [`generate`]: the one decoding loop (greedy and beam search) every decoder uses.
 pub mod config;
 pub mod device;
 pub mod generate;
 pub mod hub;
+pub mod summarize;
 pub mod text;
 pub mod translate;
 pub mod weights;
