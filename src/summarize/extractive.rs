@@ -1,0 +1,192 @@
+//! The extractive summariser: per article, the few sentences that best cover it, in
+//! reading order. Each summary sentence is the English translation of one source sentence,
+//! so it cites exactly that sentence.
+//!
+//! A sentence's relevance mixes how central it is (its mean cosine similarity to the
+//! article's other sentences) with a lead bias (news puts the gist first). Sentences are
+//! then taken greedily by maximal marginal relevance, so a second sentence that says what
+//! the first said loses to one that adds something, until the sentence count or the word
+//! budget is reached. Everything here is plain arithmetic on embeddings: deterministic,
+//! and independent of how sentences were batched through the embedding model.
+use super::embed::cosine;
+
+/// How many sentences, and how they are weighed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtractiveSettings {
+    /// At most this many summary sentences (`--sentences`, default 3).
+    pub sentences: usize,
+    /// At most about this many words in all (default 80).
+    pub max_words: usize,
+    /// Weight of the lead bias against centrality (0: none, 1: position only).
+    pub lead_weight: f32,
+    /// How much similarity to sentences already taken counts against a candidate.
+    pub redundancy_weight: f32,
+    /// Sentences shorter than this many words are not taken (datelines, fragments).
+    pub min_words: usize,
+}
+
+impl Default for ExtractiveSettings {
+    fn default() -> Self {
+        Self {
+            sentences: 3,
+            max_words: 80,
+            lead_weight: 0.3,
+            redundancy_weight: 0.6,
+            min_words: 4,
+        }
+    }
+}
+
+/// One chosen sentence: its index in the article and the relevance it was chosen with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pick {
+    pub index: usize,
+    pub relevance: f32,
+}
+
+fn words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// Chooses summary sentences from `texts` (English, in reading order) with their
+/// `embeddings`; returns them in reading order.
+pub fn select(texts: &[&str], embeddings: &[Vec<f32>], settings: &ExtractiveSettings) -> Vec<Pick> {
+    let n = texts.len().min(embeddings.len());
+    if n == 0 || settings.sentences == 0 {
+        return Vec::new();
+    }
+    let sim = |i: usize, j: usize| cosine(&embeddings[i], &embeddings[j]);
+    let centrality: Vec<f32> = (0..n)
+        .map(|i| {
+            if n == 1 {
+                1.0
+            } else {
+                (0..n).filter(|&j| j != i).map(|j| sim(i, j)).sum::<f32>() / (n - 1) as f32
+            }
+        })
+        .collect();
+    // Scale centrality to 0..1 within the article so the lead bias means the same everywhere.
+    let (lo, hi) = centrality
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(lo, hi), &c| (lo.min(c), hi.max(c)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let relevance: Vec<f32> = (0..n)
+        .map(|i| {
+            let central = (centrality[i] - lo) / span;
+            let lead = 1.0 / (1.0 + i as f32 / 2.0);
+            (1.0 - settings.lead_weight) * central + settings.lead_weight * lead
+        })
+        .collect();
+
+    let eligible = |i: usize| words(texts[i]) >= settings.min_words;
+    let mut chosen: Vec<Pick> = Vec::new();
+    let mut used_words = 0;
+    while chosen.len() < settings.sentences {
+        let best = (0..n)
+            .filter(|&i| eligible(i) && chosen.iter().all(|p| p.index != i))
+            .filter(|&i| used_words + words(texts[i]) <= settings.max_words)
+            // A near-copy of a chosen sentence adds nothing.
+            .filter(|&i| chosen.iter().all(|p| sim(i, p.index) < 0.95))
+            .map(|i| {
+                let redundancy = chosen
+                    .iter()
+                    .map(|p| sim(i, p.index))
+                    .fold(0.0f32, f32::max);
+                (i, relevance[i] - settings.redundancy_weight * redundancy)
+            })
+            // Highest score; a tie goes to the earlier sentence.
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        let Some((i, _)) = best else {
+            break;
+        };
+        used_words += words(texts[i]);
+        chosen.push(Pick {
+            index: i,
+            relevance: relevance[i],
+        });
+    }
+    // An article whose every sentence is over the word budget still gets its best one.
+    if chosen.is_empty() {
+        if let Some(i) = (0..n)
+            .filter(|&i| eligible(i))
+            .max_by(|&a, &b| relevance[a].total_cmp(&relevance[b]).then(b.cmp(&a)))
+        {
+            chosen.push(Pick {
+                index: i,
+                relevance: relevance[i],
+            });
+        }
+    }
+    chosen.sort_by_key(|p| p.index);
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unit vectors along a few axes, mixed: sentences about the same topic point the same
+    /// way.
+    fn emb(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    const T: &str = "one two three four five";
+
+    #[test]
+    fn takes_central_sentences_in_reading_order_and_skips_repeats() {
+        let texts = [T; 5];
+        let e = vec![
+            emb(&[1.0, 0.1, 0.0]), // lead, on topic A
+            emb(&[1.0, 0.1, 0.0]), // the same again
+            emb(&[0.0, 0.0, 1.0]), // off-topic
+            emb(&[0.7, 0.7, 0.0]), // topic A and B
+            emb(&[0.2, 1.0, 0.0]), // topic B
+        ];
+        let s = ExtractiveSettings {
+            sentences: 2,
+            ..Default::default()
+        };
+        let picks: Vec<usize> = select(&texts, &e, &s).iter().map(|p| p.index).collect();
+        assert_eq!(picks.len(), 2);
+        assert!(
+            !picks.contains(&2),
+            "the off-topic sentence was chosen: {picks:?}"
+        );
+        assert!(
+            !(picks.contains(&0) && picks.contains(&1)),
+            "a repeat was chosen: {picks:?}"
+        );
+        assert!(picks.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn keeps_to_the_word_budget_and_skips_fragments() {
+        let long = "word ".repeat(50);
+        let texts = [long.as_str(), long.as_str(), "Jakarta.", T];
+        let e = vec![
+            emb(&[1.0, 0.0]),
+            emb(&[0.9, 0.3]),
+            emb(&[1.0, 0.0]),
+            emb(&[0.5, 0.5]),
+        ];
+        let picks = select(&texts, &e, &ExtractiveSettings::default());
+        let total: usize = picks.iter().map(|p| words(texts[p.index])).sum();
+        assert!(total <= 80, "{total} words");
+        assert!(picks.iter().all(|p| p.index != 2));
+        assert_eq!(picks.len(), 2);
+    }
+
+    #[test]
+    fn an_article_of_long_sentences_still_gets_one() {
+        let long = "word ".repeat(120);
+        let picks = select(
+            &[long.as_str()],
+            &[emb(&[1.0])],
+            &ExtractiveSettings::default(),
+        );
+        assert_eq!(picks.len(), 1);
+        assert!(select(&[], &[], &ExtractiveSettings::default()).is_empty());
+    }
+}
