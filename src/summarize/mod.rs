@@ -1,7 +1,10 @@
-//! Summaries that cite their sources: sentence embeddings (`embed`) and the extractive
-//! summariser (`extractive`); the LLM summariser and the citation check build on them.
+//! Summaries that cite their sources: sentence embeddings (`embed`), the extractive
+//! summariser (`extractive`), the cross-article overview (`overview`) and the citation
+//! check (`cite`).
+pub mod cite;
 pub mod embed;
 pub mod extractive;
+pub mod overview;
 
 pub use embed::{EmbedError, Embedder};
 pub use extractive::{select, ExtractiveSettings, Pick};
