@@ -11,13 +11,19 @@
 //!   and the one sentence splitter every stage shares.
 //! - [`translate`]: the Marian tokenizer and model, and the [`translate::Translator`] that
 //!   turns Indonesian segments into English.
-//! - [`summarize`]: sentence embeddings (and, to come, the summarisers and the citation
-//!   check).
+//! - [`summarize`]: sentence embeddings, the extractive summariser, the cross-article
+//!   overview and the citation check.
+//! - [`brief`]: the briefing as data, rendered to `briefing.json` and `briefing.md`.
+//! - [`pipeline`]: the runner, the one place that knows the order of the stages.
+//! - [`output`]: the one place that writes result files, atomically.
 //! - [`generate`]: the one decoding loop (greedy and beam search) every decoder uses.
+pub mod brief;
 pub mod config;
 pub mod device;
 pub mod generate;
 pub mod hub;
+pub mod output;
+pub mod pipeline;
 pub mod summarize;
 pub mod text;
 pub mod translate;

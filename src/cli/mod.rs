@@ -1,5 +1,6 @@
 //! The subcommands, one file each. Each turns its parsed flags into validated settings once,
 //! runs the library, and reports an [`Outcome`]; `main` maps outcomes and errors to exit codes.
+pub mod brief;
 pub mod common;
 pub mod ingest;
 pub mod input;

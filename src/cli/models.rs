@@ -66,6 +66,19 @@ pub fn resolve_tokenizer(args: &ModelArgs) -> anyhow::Result<Resolved> {
     )
 }
 
+/// The sentence-embedding model of this run (`[embedding]` of the models file), with its
+/// weights.
+pub fn resolve_embedding(args: &ModelArgs) -> anyhow::Result<Resolved> {
+    let (cfg, _) = args.models_config()?;
+    resolve_spec(
+        &cfg.embedding.model,
+        cfg.embedding.revision.as_deref(),
+        EMBEDDING_FILES,
+        EMBEDDING_OPTIONAL,
+        true,
+    )
+}
+
 fn resolve_role(
     args: &ModelArgs,
     files: &[&str],
@@ -73,7 +86,17 @@ fn resolve_role(
     weights: bool,
 ) -> anyhow::Result<Resolved> {
     let (model, revision) = args.translation_spec()?;
-    let spec = spec_from(&model, revision.as_deref())?;
+    resolve_spec(&model, revision.as_deref(), files, optional, weights)
+}
+
+fn resolve_spec(
+    model: &str,
+    revision: Option<&str>,
+    files: &[&str],
+    optional: &[&str],
+    weights: bool,
+) -> anyhow::Result<Resolved> {
+    let spec = spec_from(model, revision)?;
     let settings = HubSettings::from_env();
     let found = if weights {
         hub::resolve_with_weights(&spec, &settings, files, optional)?

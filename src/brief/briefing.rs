@@ -1,0 +1,97 @@
+//! The briefing as data: what `briefing.json` holds and what the Markdown and HTML
+//! renderers read. The schema is documented in `docs/briefing.md`.
+use serde::{Deserialize, Serialize};
+
+use crate::summarize::cite::{CitationQuality, Statement};
+
+/// A model as the briefing records it: repo id (or directory) and revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub id: String,
+    pub revision: Option<String>,
+}
+
+/// The summariser: its kind, and its model when it has one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummarizerRef {
+    pub kind: String,
+    pub id: Option<String>,
+    pub revision: Option<String>,
+}
+
+/// Which models made the briefing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Models {
+    /// None when the input was already English (`warta summarize`).
+    pub translation: Option<ModelRef>,
+    pub embedding: ModelRef,
+    pub summarizer: SummarizerRef,
+}
+
+/// The settings that shaped the briefing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    pub sentences: usize,
+    pub max_words: usize,
+    pub support_threshold: f32,
+    pub beams: Option<u32>,
+}
+
+/// One source sentence with its English translation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentenceOut {
+    pub id: String,
+    pub text: String,
+    pub translation: String,
+    /// The translation's mean log-probability per token (0 for text that was not
+    /// translated).
+    pub score: f32,
+}
+
+/// One article in the briefing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleBrief {
+    pub id: String,
+    pub source: String,
+    pub title: Option<String>,
+    pub title_en: Option<String>,
+    pub date: Option<String>,
+    pub outlet: Option<String>,
+    pub sentences: Vec<SentenceOut>,
+    pub summary: Vec<Statement>,
+    /// ALCE citation precision and recall of `summary`, judged by the support check.
+    pub citation_quality: CitationQuality,
+}
+
+/// A briefing of many articles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Briefing {
+    /// RFC 3339, UTC.
+    pub generated_at: String,
+    pub models: Models,
+    pub settings: Settings,
+    /// Ordered by date (undated last), then id.
+    pub articles: Vec<ArticleBrief>,
+    pub overview: Vec<Statement>,
+}
+
+impl Briefing {
+    /// The sentence a citation names, with its article.
+    pub fn sentence(&self, id: &str) -> Option<(&ArticleBrief, &SentenceOut)> {
+        self.articles
+            .iter()
+            .find_map(|a| a.sentences.iter().find(|s| s.id == id).map(|s| (a, s)))
+    }
+
+    /// The first and last day the articles are dated (YYYY-MM-DD), when any is dated.
+    pub fn date_range(&self) -> Option<(String, String)> {
+        let mut days: Vec<&str> = self
+            .articles
+            .iter()
+            .filter_map(|a| a.date.as_deref())
+            .filter_map(|d| d.get(..10))
+            .collect();
+        days.sort_unstable();
+        Some((days.first()?.to_string(), days.last()?.to_string()))
+    }
+}

@@ -1,0 +1,110 @@
+//! `briefing.md`: a title, the date range, the overview, then each article's English
+//! title, outlet, date and summary. Citations are Markdown footnotes `[^{sentence id}]`,
+//! each defined once at the end as the English sentence followed by the Indonesian
+//! original.
+use std::fmt::Write;
+
+use super::briefing::Briefing;
+
+/// Text with Markdown's active characters escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A footnote label for a sentence id: the id itself, with anything a label cannot hold
+/// (spaces, brackets, carets) replaced by `-`.
+pub fn label(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_whitespace() || matches!(c, '[' | ']' | '^') {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Renders the briefing as Markdown.
+pub fn render(b: &Briefing) -> String {
+    let mut out = String::new();
+    let mut used: Vec<String> = Vec::new();
+    let mut cite = |ids: &[String], out: &mut String| {
+        for id in ids {
+            let _ = write!(out, "[^{}]", label(id));
+            if !used.contains(id) {
+                used.push(id.clone());
+            }
+        }
+    };
+    let _ = writeln!(out, "# Briefing\n");
+    let n = b.articles.len();
+    let plural = if n == 1 { "article" } else { "articles" };
+    match b.date_range() {
+        Some((from, to)) if from == to => {
+            let _ = writeln!(out, "{n} {plural}, {from}\n");
+        }
+        Some((from, to)) => {
+            let _ = writeln!(out, "{n} {plural}, {from} to {to}\n");
+        }
+        None => {
+            let _ = writeln!(out, "{n} {plural}, undated\n");
+        }
+    }
+    if !b.overview.is_empty() {
+        let _ = writeln!(out, "## Overview\n");
+        for s in &b.overview {
+            let _ = write!(out, "- {}", escape(&s.text));
+            cite(&s.citations, &mut out);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Articles\n");
+    for a in &b.articles {
+        let title = a
+            .title_en
+            .as_deref()
+            .or(a.title.as_deref())
+            .unwrap_or(&a.id);
+        let _ = writeln!(out, "### {}\n", escape(title));
+        let meta: Vec<String> = [a.outlet.as_deref(), a.date.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(escape)
+            .collect();
+        if !meta.is_empty() {
+            let _ = writeln!(out, "*{}*\n", meta.join(" · "));
+        }
+        for (i, s) in a.summary.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(&escape(&s.text));
+            cite(&s.citations, &mut out);
+        }
+        out.push_str("\n\n");
+    }
+    for id in &used {
+        if let Some((_, s)) = b.sentence(id) {
+            let _ = writeln!(
+                out,
+                "[^{}]: {} — *{}*",
+                label(id),
+                escape(&s.translation),
+                escape(&s.text)
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,208 @@
+//! `warta brief` (Indonesian pages -> cited English briefing) and `warta summarize` (the
+//! same for text that is already English, without translating).
+//!
+//! Both run ingest, then the pipeline runner, then write `briefing.json` and
+//! `briefing.md` into `--out`. Inputs that cannot be ingested are reported and the rest
+//! go on (exit status 3).
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
+use super::Outcome;
+use warta::brief::{ModelRef, Models, SummarizerRef};
+use warta::pipeline::{self, BriefSettings};
+use warta::summarize::Embedder;
+use warta::text::{ingest, Article, Ids, Sources};
+use warta::translate::Translator;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummarizerChoice {
+    /// Pick the sentences that best cover each article (needs only the embedding model).
+    Extractive,
+    /// Write summaries with the instruction LLM of the models file.
+    Llm,
+}
+
+/// What `brief` and `summarize` share.
+#[derive(Debug, Args)]
+pub struct BriefCommon {
+    /// Files (.txt, .html, .jsonl), directories, or `-` for stdin.
+    #[arg(value_name = "INPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Directory for briefing.json and briefing.md.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Summary sentences per article.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub sentences: u32,
+    /// Summariser (default: `[summarizer] kind` of the models file).
+    #[arg(long, value_enum)]
+    pub summarizer: Option<SummarizerChoice>,
+    /// Refuse inputs bigger than this (as for `warta ingest`).
+    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = super::ingest::parse_size)]
+    pub max_size: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BriefArgs {
+    #[command(flatten)]
+    pub common: BriefCommon,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub decoding: DecodingArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    #[command(flatten)]
+    pub common: BriefCommon,
+    /// Models file (default: ./models.toml when present, else the built-in one).
+    #[arg(long, value_name = "PATH")]
+    pub models: Option<PathBuf>,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+pub fn run_brief(args: BriefArgs) -> anyhow::Result<Outcome> {
+    run(
+        &args.common,
+        &args.model,
+        Some(&args.decoding),
+        &args.runtime,
+    )
+}
+
+pub fn run_summarize(args: SummarizeArgs) -> anyhow::Result<Outcome> {
+    let model = ModelArgs {
+        model: None,
+        revision: None,
+        models: args.models.clone(),
+    };
+    run(&args.common, &model, None, &args.runtime)
+}
+
+fn run(
+    common: &BriefCommon,
+    model: &ModelArgs,
+    decoding: Option<&DecodingArgs>,
+    runtime: &RuntimeArgs,
+) -> anyhow::Result<Outcome> {
+    let (cfg, _) = model.models_config()?;
+    let kind = common.summarizer.unwrap_or(match cfg.summarizer.kind {
+        warta::config::SummarizerKind::Extractive => SummarizerChoice::Extractive,
+        warta::config::SummarizerKind::Llm => SummarizerChoice::Llm,
+    });
+    if kind == SummarizerChoice::Llm {
+        anyhow::bail!(
+            "the LLM summariser is not built yet; use --summarizer extractive \
+             (or set `kind = \"extractive\"` under [summarizer] in the models file)"
+        );
+    }
+    runtime.apply_threads();
+    runtime.tune_allocator();
+    let (device, dtype) = runtime.device()?;
+
+    // Ingest everything first; a bad input is reported and skipped.
+    let mut ids = Ids::default();
+    let mut articles: Vec<Article> = Vec::new();
+    let mut failures = 0usize;
+    for doc in Sources::new(&common.inputs, common.max_size) {
+        let doc = match doc {
+            Ok(d) => d,
+            Err(e) => {
+                failures += 1;
+                tracing::error!("{e}");
+                continue;
+            }
+        };
+        let (id, renamed) = ids.claim(&doc.id);
+        if renamed {
+            tracing::warn!("{}: the id {:?} is taken; using {id:?}", doc.source, doc.id);
+        }
+        match ingest(&doc, &id) {
+            Ok(got) => {
+                for w in &got.warnings {
+                    tracing::warn!("{w}");
+                }
+                articles.push(got.article);
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::error!("{e}");
+            }
+        }
+    }
+    if articles.is_empty() {
+        anyhow::bail!("no input could be read, so there is nothing to brief");
+    }
+
+    let translator = match decoding {
+        Some(decoding) => {
+            let m = super::models::resolve_translation(model)?;
+            let mut t = Translator::load(&m.dir, &device, dtype)
+                .with_context(|| format!("cannot load the translation model {}", m.name))?
+                .with_name(m.name.clone())
+                .with_batch_size(runtime.batch_size as usize);
+            decoding.apply(t.generation_mut());
+            Some((t, m.name))
+        }
+        None => None,
+    };
+    let e = super::models::resolve_embedding(model)?;
+    let embedder = Embedder::load(&e.dir, &device)
+        .with_context(|| format!("cannot load the embedding model {}", e.name))?;
+    let models = Models {
+        translation: translator.as_ref().map(|(_, name)| model_ref(name)),
+        embedding: model_ref(&e.name),
+        summarizer: SummarizerRef {
+            kind: "extractive".into(),
+            id: None,
+            revision: None,
+        },
+    };
+    let mut settings = BriefSettings::default();
+    settings.extractive.sentences = common.sentences as usize;
+    let briefing = pipeline::brief(
+        articles,
+        translator.as_ref().map(|(t, _)| t),
+        &embedder,
+        models,
+        &settings,
+        now_rfc3339(),
+    )?;
+    warta::brief::write(&common.out, &briefing)?;
+    tracing::info!(
+        "{} articles briefed into {}",
+        briefing.articles.len(),
+        common.out.display()
+    );
+    Ok(Outcome::from_failures(failures))
+}
+
+/// "org/name@commit" or a directory, as the briefing records it.
+fn model_ref(name: &str) -> ModelRef {
+    match name.rsplit_once('@') {
+        Some((id, rev)) if !id.contains(std::path::MAIN_SEPARATOR) => ModelRef {
+            id: id.to_string(),
+            revision: Some(rev.to_string()),
+        },
+        _ => ModelRef {
+            id: name.to_string(),
+            revision: None,
+        },
+    }
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    chrono::DateTime::from_timestamp(now.as_secs() as i64, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}

@@ -1,0 +1,213 @@
+//! The pipeline runner: the one place that knows the order of the stages. Ingested
+//! articles are translated (sentences and titles, batched across articles), embedded,
+//! summarised, checked, and gathered into a [`Briefing`].
+//!
+//! This first runner holds a run's articles in memory; streaming, the translation cache,
+//! resuming and sharding come with the batch-run work.
+use crate::brief::{ArticleBrief, Briefing, Models, SentenceOut, Settings};
+use crate::summarize::cite::{self, Draft};
+use crate::summarize::embed::{EmbedError, Embedder};
+use crate::summarize::extractive::{self, ExtractiveSettings};
+use crate::summarize::overview::{self, ArticleSentences, OverviewSettings};
+use crate::text::Article;
+use crate::translate::{TranslateError, Translator};
+
+/// Why a briefing could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Translate(Box<TranslateError>),
+    #[error(transparent)]
+    Embed(Box<EmbedError>),
+}
+
+impl From<TranslateError> for PipelineError {
+    fn from(e: TranslateError) -> Self {
+        Self::Translate(Box::new(e))
+    }
+}
+
+impl From<EmbedError> for PipelineError {
+    fn from(e: EmbedError) -> Self {
+        Self::Embed(Box::new(e))
+    }
+}
+
+/// What shapes a briefing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BriefSettings {
+    pub extractive: ExtractiveSettings,
+    pub overview: OverviewSettings,
+    pub support_threshold: f32,
+}
+
+impl Default for BriefSettings {
+    fn default() -> Self {
+        Self {
+            extractive: ExtractiveSettings::default(),
+            overview: OverviewSettings::default(),
+            support_threshold: cite::DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+/// Makes the briefing of `articles`. With no `translator` the articles are taken to be
+/// English already (their translation is their text).
+pub fn brief(
+    mut articles: Vec<Article>,
+    translator: Option<&Translator>,
+    embedder: &Embedder,
+    models: Models,
+    settings: &BriefSettings,
+    generated_at: String,
+) -> Result<Briefing, PipelineError> {
+    // By date, undated last, then by id: the order the briefing shows.
+    articles.sort_by(|a, b| {
+        (
+            a.date.is_none(),
+            a.date.as_deref().and_then(|d| d.get(..10)),
+            &a.id,
+        )
+            .cmp(&(
+                b.date.is_none(),
+                b.date.as_deref().and_then(|d| d.get(..10)),
+                &b.id,
+            ))
+    });
+
+    // Every sentence and title of every article, translated in one batched call.
+    let mut segments: Vec<&str> = Vec::new();
+    for a in &articles {
+        segments.extend(a.sentences().map(|s| s.text.as_str()));
+        segments.extend(a.title.as_deref());
+    }
+    let translated: Vec<(String, f32)> = match translator {
+        Some(t) => {
+            tracing::info!("translating {} segments", segments.len());
+            t.translate(&segments)?
+                .into_iter()
+                .map(|t| (t.text, t.score))
+                .collect()
+        }
+        None => segments.iter().map(|s| (s.to_string(), 0.0)).collect(),
+    };
+    let mut next = translated.into_iter();
+    let mut briefs: Vec<ArticleBrief> = Vec::new();
+    for a in &articles {
+        let sentences: Vec<SentenceOut> = a
+            .sentences()
+            .map(|s| {
+                let (translation, score) = next.next().unwrap_or_default();
+                SentenceOut {
+                    id: s.id.clone(),
+                    text: s.text.clone(),
+                    translation,
+                    score,
+                }
+            })
+            .collect();
+        let title_en = a.title.as_ref().map(|_| next.next().unwrap_or_default().0);
+        briefs.push(ArticleBrief {
+            id: a.id.clone(),
+            source: a.source.clone(),
+            title: a.title.clone(),
+            title_en,
+            date: a.date.clone(),
+            outlet: a.outlet.clone(),
+            sentences,
+            summary: Vec::new(),
+            citation_quality: cite::quality(&[], settings.support_threshold),
+        });
+    }
+
+    // Embeddings of every English sentence, in one batched call.
+    let english: Vec<&str> = briefs
+        .iter()
+        .flat_map(|b| b.sentences.iter().map(|s| s.translation.as_str()))
+        .collect();
+    tracing::info!("embedding {} sentences", english.len());
+    let flat = embedder.embed(&english)?;
+    let mut embeddings: Vec<Vec<Vec<f32>>> = Vec::new();
+    let mut at = 0;
+    for b in &briefs {
+        embeddings.push(flat[at..at + b.sentences.len()].to_vec());
+        at += b.sentences.len();
+    }
+
+    // Per article: the extractive summary, each sentence citing its source, checked.
+    let mut picks: Vec<Vec<usize>> = Vec::new();
+    for (b, emb) in briefs.iter_mut().zip(&embeddings) {
+        let texts: Vec<&str> = b.sentences.iter().map(|s| s.translation.as_str()).collect();
+        let chosen: Vec<usize> = extractive::select(&texts, emb, &settings.extractive)
+            .iter()
+            .map(|p| p.index)
+            .collect();
+        let drafts: Vec<Draft> = chosen
+            .iter()
+            .map(|&i| Draft {
+                text: b.sentences[i].translation.clone(),
+                embedding: &emb[i],
+                cited: vec![(b.sentences[i].id.clone(), emb[i].as_slice())],
+            })
+            .collect();
+        let (kept, dropped) = cite::check(&drafts, settings.support_threshold);
+        let kept_drafts: Vec<Draft> = drafts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped.contains(i))
+            .map(|(_, d)| d.clone())
+            .collect();
+        b.citation_quality = cite::quality(&kept_drafts, settings.support_threshold);
+        b.summary = kept;
+        picks.push(
+            chosen
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !dropped.contains(i))
+                .map(|(_, &c)| c)
+                .collect(),
+        );
+    }
+
+    // The overview across articles, checked the same way.
+    let parts: Vec<ArticleSentences> = embeddings
+        .iter()
+        .zip(&picks)
+        .map(|(e, p)| ArticleSentences {
+            embeddings: e,
+            summary: p,
+        })
+        .collect();
+    let chosen = overview::overview(&parts, &settings.overview);
+    let drafts: Vec<Draft> = chosen
+        .iter()
+        .map(|o| Draft {
+            text: briefs[o.article].sentences[o.sentence].translation.clone(),
+            embedding: &embeddings[o.article][o.sentence],
+            cited: o
+                .cites
+                .iter()
+                .map(|&(a, s)| {
+                    (
+                        briefs[a].sentences[s].id.clone(),
+                        embeddings[a][s].as_slice(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let (overview, _) = cite::check(&drafts, settings.support_threshold);
+
+    Ok(Briefing {
+        generated_at,
+        models,
+        settings: Settings {
+            sentences: settings.extractive.sentences,
+            max_words: settings.extractive.max_words,
+            support_threshold: settings.support_threshold,
+            beams: translator.and_then(|t| t.generation().num_beams.map(|b| b as u32)),
+        },
+        articles: briefs,
+        overview,
+    })
+}
