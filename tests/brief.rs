@@ -204,3 +204,175 @@ fn summarize_takes_english_as_it_is_and_the_llm_summariser_is_refused_clearly() 
     assert!(String::from_utf8_lossy(&out.stderr).contains("--summarizer extractive"));
     assert!(!dir.path().join("out2").exists());
 }
+
+/// A WebDriver session on Debian's headless Chromium, through chromedriver.
+struct Browser {
+    driver: std::process::Child,
+    base: String,
+    session: String,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (Debian: apt-get install chromium chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=412,915"]}}}});
+        let mut session = None;
+        for _ in 0..100 {
+            if let Ok(r) = ureq::post(&format!("{base}/session")).send_json(caps.clone()) {
+                let v: serde_json::Value = r.into_json().unwrap();
+                session = v["value"]["sessionId"].as_str().map(str::to_string);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let session = session.expect("a WebDriver session on /usr/bin/chromium");
+        Browser {
+            driver,
+            base,
+            session,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let r = match body {
+            Some(b) => ureq::request(method, &url).send_json(b),
+            None => ureq::request(method, &url).call(),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let v: serde_json::Value = r.into_json().unwrap();
+        v["value"].clone()
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            "/element",
+            Some(serde_json::json!({"using": "css selector", "value": css})),
+        );
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|e| e.as_str())
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_string()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+fn the_html_briefing_opens_a_citations_sentence_when_tapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_toml(dir.path());
+    let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
+    let out = warta(dir.path())
+        .args(["brief", "--out", "out", "--models"])
+        .arg(&models)
+        .arg(&articles)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b: Briefing = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+    )
+    .unwrap();
+    let html = dir.path().join("out/briefing.html");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page must not reach the network"
+    );
+
+    let browser = Browser::start();
+    browser.call(
+        "POST",
+        "/url",
+        Some(serde_json::json!({"url": format!("file://{}", html.display())})),
+    );
+    let card = browser.find("#card");
+    let displayed = |b: &Browser| b.call("GET", &format!("/element/{card}/displayed"), None);
+    assert_eq!(
+        displayed(&browser),
+        false,
+        "the card is closed until a citation is tapped"
+    );
+    // Every citation link points at a sentence the page lists.
+    let links = browser.call(
+        "POST",
+        "/elements",
+        Some(serde_json::json!({"using": "css selector", "value": "a.cite"})),
+    );
+    let n = links.as_array().unwrap().len();
+    assert!(n >= b.articles.len(), "{n} citation links");
+    // Tap the first summary citation of the last article: the card shows its sentence.
+    let link = browser.find("article:last-of-type a.cite");
+    let id = browser.call("GET", &format!("/element/{link}/attribute/data-id"), None);
+    let id = id.as_str().unwrap().to_string();
+    browser.call(
+        "POST",
+        &format!("/element/{link}/click"),
+        Some(serde_json::json!({})),
+    );
+    assert_eq!(displayed(&browser), true);
+    let shown = browser.call("GET", &format!("/element/{card}/text"), None);
+    let shown = shown.as_str().unwrap();
+    let (_, sentence) = b.sentence(&id).expect("the tapped citation resolves");
+    assert!(shown.contains(&sentence.translation), "{shown:?}");
+    assert!(shown.contains(&sentence.text), "{shown:?}");
+    // A screenshot of the page as a phone shows it, to look at.
+    let png = browser.call("GET", "/screenshot", None);
+    let bytes = base64_decode(png.as_str().unwrap());
+    assert!(bytes.starts_with(b"\x89PNG"));
+    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/briefing-phone.png");
+    std::fs::write(&shot, bytes).unwrap();
+}
+
+/// Standard base64, as WebDriver returns screenshots.
+fn base64_decode(s: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|&c| c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let v: Vec<u32> = chunk.iter().map(|&c| value(c) as u32).collect();
+        let n = v.iter().fold(0u32, |acc, x| acc << 6 | x) << (6 * (4 - v.len()));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..v.len() - 1]);
+    }
+    out
+}
