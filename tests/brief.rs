@@ -376,3 +376,19 @@ fn base64_decode(s: &str) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn brief_with_default_models_offline_and_nothing_cached_says_how_to_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
+    let out = warta(dir.path())
+        .args(["brief", "--out", "out"])
+        .arg(&articles)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Helsinki-NLP/opus-mt-id-en"), "{err}");
+    assert!(err.contains("warta models fetch"), "{err}");
+    assert!(!dir.path().join("out").exists());
+}
