@@ -25,17 +25,8 @@ fn models_toml(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn warta(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("warta").unwrap();
-    cmd.env("HF_HUB_OFFLINE", "1")
-        .env("HF_HOME", dir.join("hf"))
-        .env_remove("HF_HUB_CACHE")
-        .current_dir(dir);
-    cmd
-}
-
-#[test]
-fn brief_cites_every_summary_sentence_and_the_markdown_agrees_with_the_json() {
+/// Runs `warta brief examples/articles --out out` in a new directory and checks it succeeded.
+fn brief_examples() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let models = models_toml(dir.path());
     let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
@@ -51,7 +42,22 @@ fn brief_cites_every_summary_sentence_and_the_markdown_agrees_with_the_json() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.stdout.is_empty());
+    assert!(out.stdout.is_empty(), "stdout carries no data for brief");
+    dir
+}
+
+fn warta(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("warta").unwrap();
+    cmd.env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", dir.join("hf"))
+        .env_remove("HF_HUB_CACHE")
+        .current_dir(dir);
+    cmd
+}
+
+#[test]
+fn brief_cites_every_summary_sentence_and_the_markdown_agrees_with_the_json() {
+    let dir = brief_examples();
     let json = std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap();
     let b: Briefing = serde_json::from_str(&json).unwrap();
     assert_eq!(b.articles.len(), 5);
@@ -284,21 +290,7 @@ impl Drop for Browser {
 
 #[test]
 fn the_html_briefing_opens_a_citations_sentence_when_tapped() {
-    let dir = tempfile::tempdir().unwrap();
-    let models = models_toml(dir.path());
-    let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
-    let out = warta(dir.path())
-        .args(["brief", "--out", "out", "--models"])
-        .arg(&models)
-        .arg(&articles)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = brief_examples();
     let b: Briefing = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
     )

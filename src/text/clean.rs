@@ -608,12 +608,8 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
     let mut timeline = false;
     for line in &lines[body_start..] {
         if let Some((at, name)) = cut {
-            out.dropped.push(Dropped {
-                line: line.number,
-                text: line.text.clone(),
-                rule: name,
-                why: Cow::Owned(format!("after line {at}, where the {name} starts")),
-            });
+            let why = format!("after line {at}, where the {name} starts");
+            out.dropped.push(drop(line, name, why));
             continue;
         }
         if let Some((at, name)) = list {
@@ -628,12 +624,8 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
             if (is_prose(&line.text) && !ranked) || ruled || NUMBERED.is_match(&line.text) {
                 list = None;
             } else {
-                out.dropped.push(Dropped {
-                    line: line.number,
-                    text: line.text.clone(),
-                    rule: name,
-                    why: Cow::Owned(format!("listed under the label on line {at}")),
-                });
+                let why = format!("listed under the label on line {at}");
+                out.dropped.push(drop(line, name, why));
                 continue;
             }
         }
@@ -718,12 +710,12 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
     out
 }
 
-fn drop(line: &Line, rule: &'static str, why: &'static str) -> Dropped {
+fn drop(line: &Line, rule: &'static str, why: impl Into<Cow<'static, str>>) -> Dropped {
     Dropped {
         line: line.number,
         text: line.text.clone(),
         rule,
-        why: Cow::Borrowed(why),
+        why: why.into(),
     }
 }
 
