@@ -150,14 +150,25 @@ pub fn parse(s: &str) -> Option<PageDate> {
     let s = s
         .trim()
         .trim_matches(|c: char| c.is_whitespace() || c == '|');
-    FORMS.iter().find_map(|re| {
-        let caps = re.captures(s)?;
-        let whole = caps.get(0)?;
-        (whole.start() == 0 && whole.end() == s.len())
-            .then(|| from_captures(&caps))
-            .flatten()
-    })
+    WHOLE.iter().find_map(|re| from_captures(&re.captures(s)?))
 }
+
+/// The forms anchored at both ends, for [`parse`]: most lines fail at their first
+/// characters instead of being searched through.
+static WHOLE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    FORMS
+        .iter()
+        .map(|re| {
+            let p = re.as_str();
+            // Keep the (?i) flag in front of the anchor.
+            let anchored = match p.strip_prefix("(?i)") {
+                Some(rest) => format!("(?i)^(?:{rest})$"),
+                None => format!("^(?:{p})$"),
+            };
+            Regex::new(&anchored).expect("date patterns are valid")
+        })
+        .collect()
+});
 
 /// Reads a date line that may carry a label or a place: "Diterbitkan 10 Mar 2022, 09:00
 /// WIB", "Posted on 10 Maret 2022 by admin", "Jakarta ● Thu, March 10, 2022". The flag says
