@@ -4,6 +4,7 @@
 pub mod cite;
 pub mod embed;
 pub mod extractive;
+pub mod llm;
 pub mod overview;
 
 pub use embed::{EmbedError, Embedder};

@@ -1,0 +1,51 @@
+//! The instruction LLM on candle against HF transformers' greedy generate, on the tiny Qwen2
+//! checkpoint written by tests/fixtures/make_qwen2_fixture.py: the ChatML prompt text, its
+//! token ids and every generated id must be identical.
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use serde::Deserialize;
+use warta::summarize::llm::{chat_prompt, Llm, Message};
+
+#[derive(Deserialize)]
+struct Case {
+    messages: Vec<Message>,
+    prompt: String,
+    prompt_ids: Vec<u32>,
+    generated: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    cases: Vec<Case>,
+}
+
+fn fixture() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/qwen2-tiny"
+    ))
+}
+
+#[test]
+fn greedy_generation_is_token_identical_to_hf() {
+    let r: Reference =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("reference.json")).unwrap())
+            .unwrap();
+    let mut llm = Llm::load(fixture(), &Device::Cpu, DType::F32).unwrap();
+    assert!(!r.cases.is_empty());
+    for (i, case) in r.cases.iter().enumerate() {
+        assert_eq!(
+            chat_prompt(&case.messages),
+            case.prompt,
+            "case {i}: chat template"
+        );
+        let ids = llm.encode(&case.prompt).unwrap();
+        assert_eq!(ids, case.prompt_ids, "case {i}: prompt ids");
+        let got = llm.complete(&ids, 40).unwrap();
+        assert_eq!(got, case.generated, "case {i}: generated ids");
+    }
+    // The same again: the KV cache is cleared between completions.
+    let again = llm.complete(&r.cases[0].prompt_ids, 40).unwrap();
+    assert_eq!(again, r.cases[0].generated);
+}
