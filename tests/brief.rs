@@ -159,17 +159,10 @@ fn brief_reports_a_bad_input_and_briefs_the_rest() {
 }
 
 #[test]
-fn summarize_takes_english_as_it_is_and_the_llm_summariser_is_refused_clearly() {
+fn summarize_takes_english_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let models = models_toml(dir.path());
-    std::fs::write(
-        dir.path().join("en.jsonl"),
-        concat!(
-            r#"{"id": "e1", "text": "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold."}"#,
-            "\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("en.jsonl"), EN).unwrap();
     let out = warta(dir.path())
         .args(["summarize", "en.jsonl", "--out", "out", "--models"])
         .arg(&models)
@@ -192,23 +185,139 @@ fn summarize_takes_english_as_it_is_and_the_llm_summariser_is_refused_clearly() 
         a.summary[0].text,
         "Russia demands binding security guarantees from the West."
     );
+}
 
+const EN: &str = concat!(
+    r#"{"id": "e1", "text": "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold and snowy all week."}"#,
+    "\n"
+);
+
+#[test]
+fn a_garbage_llm_falls_back_to_the_extractive_summary_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let models = dir.path().join("models.toml");
+    std::fs::write(
+        &models,
+        format!(
+            "[translation]\nmodel = {:?}\n[embedding]\nmodel = {:?}\n[summarizer]\nkind = \"llm\"\nmodel = {:?}\n",
+            root.join("tests/fixtures/marian-shared"),
+            common::minilm(),
+            root.join("tests/fixtures/qwen2-tiny"),
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("en.jsonl"), EN).unwrap();
     let out = warta(dir.path())
         .args([
             "summarize",
             "en.jsonl",
             "--out",
-            "out2",
-            "--summarizer",
-            "llm",
+            "out",
+            "--sentences",
+            "2",
             "--models",
         ])
         .arg(&models)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--summarizer extractive"));
-    assert!(!dir.path().join("out2").exists());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("e1: ") && err.contains("using the extractive summary"),
+        "{err}"
+    );
+    let b: Briefing = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(b.models.summarizer.kind, "llm");
+    let a = &b.articles[0];
+    assert_eq!(a.summary.len(), 2);
+    for s in &a.summary {
+        assert_eq!(s.citations.len(), 1);
+        let (owner, sentence) = b.sentence(&s.citations[0]).unwrap();
+        assert_eq!(owner.id, "e1");
+        assert_eq!(sentence.translation, s.text);
+    }
+}
+
+/// Stands in for the LLM with a fixed reply.
+struct Scripted(&'static str);
+
+impl warta::summarize::abstractive::SummaryWriter for Scripted {
+    fn write(
+        &mut self,
+        messages: &[warta::summarize::llm::Message],
+        _max_new_tokens: usize,
+    ) -> Result<String, warta::summarize::llm::LlmError> {
+        assert!(messages[1].content.contains("[1] Russia demands"));
+        Ok(self.0.to_string())
+    }
+}
+
+#[test]
+fn an_llm_summary_keeps_its_supported_sentences_and_replaces_the_rest() {
+    use warta::brief::{ModelRef, Models, SummarizerRef};
+    use warta::pipeline::{brief, BriefSettings};
+    use warta::text::source::{Document, Format, Given};
+
+    let doc = Document {
+        id: "e1".into(),
+        source: "e1".into(),
+        format: Format::Text,
+        bytes: "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold and snowy all week.".as_bytes().to_vec(),
+        given: Given::default(),
+    };
+    let article = warta::text::ingest(&doc, "e1").unwrap().article;
+    let embedder =
+        warta::summarize::Embedder::load(common::minilm(), &candle_core::Device::Cpu).unwrap();
+    let mut writer = Scripted(
+        "Russia wants binding security guarantees from the West [1]. Bananas are yellow [3]. \
+         Moscow insists talks with NATO continue [2][9].",
+    );
+    let models = Models {
+        translation: None,
+        embedding: ModelRef {
+            id: "minilm".into(),
+            revision: None,
+        },
+        summarizer: SummarizerRef {
+            kind: "llm".into(),
+            id: None,
+            revision: None,
+        },
+    };
+    let b = brief(
+        vec![article],
+        None,
+        &embedder,
+        Some(&mut writer),
+        models,
+        &BriefSettings::default(),
+        "now".into(),
+    )
+    .unwrap();
+    let s = &b.articles[0].summary;
+    let texts: Vec<&str> = s.iter().map(|x| x.text.as_str()).collect();
+    // The two supported sentences the model wrote, then one from the extractive summary in
+    // place of the unsupported one.
+    assert_eq!(
+        texts[0],
+        "Russia wants binding security guarantees from the West."
+    );
+    assert_eq!(s[0].citations, vec!["e1:1"]);
+    assert_eq!(texts[1], "Moscow insists talks with NATO continue.");
+    assert_eq!(s[1].citations, vec!["e1:2"]);
+    assert!(!texts.iter().any(|t| t.contains("Bananas")));
+    assert_eq!(s.len(), 3);
+    assert_eq!(s[2].citations, vec!["e1:3"]);
+    assert!(s.iter().all(|x| x.support.iter().all(|&v| v >= 0.6)));
 }
 
 /// A WebDriver session on Debian's headless Chromium, through chromedriver.

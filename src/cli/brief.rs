@@ -13,6 +13,7 @@ use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use super::Outcome;
 use warta::brief::{ModelRef, Models, SummarizerRef};
 use warta::pipeline::{self, BriefSettings};
+use warta::summarize::llm::Llm;
 use warta::summarize::Embedder;
 use warta::text::{ingest, Article, Ids, Sources};
 use warta::translate::Translator;
@@ -97,12 +98,6 @@ fn run(
         warta::config::SummarizerKind::Extractive => SummarizerChoice::Extractive,
         warta::config::SummarizerKind::Llm => SummarizerChoice::Llm,
     });
-    if kind == SummarizerChoice::Llm {
-        anyhow::bail!(
-            "the LLM summariser is not built yet; use --summarizer extractive \
-             (or set `kind = \"extractive\"` under [summarizer] in the models file)"
-        );
-    }
     runtime.apply_threads();
     runtime.tune_allocator();
     let (device, dtype) = runtime.device()?;
@@ -156,14 +151,34 @@ fn run(
     let e = super::models::resolve_embedding(model)?;
     let embedder = Embedder::load(&e.dir, &device)
         .with_context(|| format!("cannot load the embedding model {}", e.name))?;
-    let models = Models {
-        translation: translator.as_ref().map(|(_, name)| model_ref(name)),
-        embedding: model_ref(&e.name),
-        summarizer: SummarizerRef {
+    let mut llm = match kind {
+        SummarizerChoice::Extractive => None,
+        SummarizerChoice::Llm => {
+            let m = super::models::resolve_summarizer(model)?;
+            let llm = Llm::load(&m.dir, &device, dtype)
+                .with_context(|| format!("cannot load the summariser LLM {}", m.name))?;
+            Some((llm, m.name))
+        }
+    };
+    let summarizer = match &llm {
+        Some((_, name)) => {
+            let r = model_ref(name);
+            SummarizerRef {
+                kind: "llm".into(),
+                id: Some(r.id),
+                revision: r.revision,
+            }
+        }
+        None => SummarizerRef {
             kind: "extractive".into(),
             id: None,
             revision: None,
         },
+    };
+    let models = Models {
+        translation: translator.as_ref().map(|(_, name)| model_ref(name)),
+        embedding: model_ref(&e.name),
+        summarizer,
     };
     let mut settings = BriefSettings::default();
     settings.extractive.sentences = common.sentences as usize;
@@ -171,6 +186,8 @@ fn run(
         articles,
         translator.as_ref().map(|(t, _)| t),
         &embedder,
+        llm.as_mut()
+            .map(|(l, _)| l as &mut dyn warta::summarize::abstractive::SummaryWriter),
         models,
         &settings,
         now_rfc3339(),

@@ -79,6 +79,24 @@ pub fn resolve_embedding(args: &ModelArgs) -> anyhow::Result<Resolved> {
     )
 }
 
+/// The summariser LLM of this run (`[summarizer] model` of the models file), with its
+/// weights.
+pub fn resolve_summarizer(args: &ModelArgs) -> anyhow::Result<Resolved> {
+    let (cfg, source) = args.models_config()?;
+    let Some(model) = cfg.summarizer.model.as_deref() else {
+        anyhow::bail!(
+            "the LLM summariser needs a model: set `model` under [summarizer] in {source}"
+        );
+    };
+    resolve_spec(
+        model,
+        cfg.summarizer.revision.as_deref(),
+        LLM_FILES,
+        LLM_OPTIONAL,
+        true,
+    )
+}
+
 fn resolve_role(
     args: &ModelArgs,
     files: &[&str],

@@ -5,6 +5,7 @@
 //! This first runner holds a run's articles in memory; streaming, the translation cache,
 //! resuming and sharding come with the batch-run work.
 use crate::brief::{ArticleBrief, Briefing, Models, SentenceOut, Settings};
+use crate::summarize::abstractive::{self, SummaryWriter, Written};
 use crate::summarize::cite::{self, Draft};
 use crate::summarize::embed::{EmbedError, Embedder};
 use crate::summarize::extractive::{self, ExtractiveSettings};
@@ -39,6 +40,8 @@ pub struct BriefSettings {
     pub extractive: ExtractiveSettings,
     pub overview: OverviewSettings,
     pub support_threshold: f32,
+    /// Most tokens the LLM may write per article.
+    pub llm_max_new_tokens: usize,
 }
 
 impl Default for BriefSettings {
@@ -47,16 +50,19 @@ impl Default for BriefSettings {
             extractive: ExtractiveSettings::default(),
             overview: OverviewSettings::default(),
             support_threshold: cite::DEFAULT_THRESHOLD,
+            llm_max_new_tokens: 256,
         }
     }
 }
 
 /// Makes the briefing of `articles`. With no `translator` the articles are taken to be
-/// English already (their translation is their text).
+/// English already (their translation is their text). With a `writer` (the LLM), each
+/// summary is written by it and checked; otherwise it is extractive.
 pub fn brief(
     mut articles: Vec<Article>,
     translator: Option<&Translator>,
     embedder: &Embedder,
+    writer: Option<&mut dyn SummaryWriter>,
     models: Models,
     settings: &BriefSettings,
     generated_at: String,
@@ -134,15 +140,17 @@ pub fn brief(
         at += b.sentences.len();
     }
 
-    // Per article: the extractive summary, each sentence citing its source, checked.
+    // Per article: the extractive summary (each sentence citing its source), or the LLM's
+    // with what fails the check replaced from it; then checked.
     let mut picks: Vec<Vec<usize>> = Vec::new();
+    let mut writer = writer;
     for (b, emb) in briefs.iter_mut().zip(&embeddings) {
         let texts: Vec<&str> = b.sentences.iter().map(|s| s.translation.as_str()).collect();
         let chosen: Vec<usize> = extractive::select(&texts, emb, &settings.extractive)
             .iter()
             .map(|p| p.index)
             .collect();
-        let drafts: Vec<Draft> = chosen
+        let extractive_drafts: Vec<Draft> = chosen
             .iter()
             .map(|&i| Draft {
                 text: b.sentences[i].translation.clone(),
@@ -150,6 +158,57 @@ pub fn brief(
                 cited: vec![(b.sentences[i].id.clone(), emb[i].as_slice())],
             })
             .collect();
+        let written = match writer.as_deref_mut() {
+            Some(w) if !texts.is_empty() => llm_summary(w, b, &texts, settings)?,
+            _ => None,
+        };
+        let written_emb: Vec<Vec<f32>> = match &written {
+            Some(w) => {
+                let t: Vec<&str> = w.iter().map(|x| x.text.as_str()).collect();
+                embedder.embed(&t)?
+            }
+            None => Vec::new(),
+        };
+        let mut drafts: Vec<Draft> = Vec::new();
+        if let Some(w) = &written {
+            let llm_drafts: Vec<Draft> = w
+                .iter()
+                .zip(&written_emb)
+                .map(|(x, e)| Draft {
+                    text: x.text.clone(),
+                    embedding: e,
+                    cited: x
+                        .cites
+                        .iter()
+                        .map(|&i| (b.sentences[i].id.clone(), emb[i].as_slice()))
+                        .collect(),
+                })
+                .collect();
+            let (_, dropped) = cite::check(&llm_drafts, settings.support_threshold);
+            drafts.extend(
+                llm_drafts
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !dropped.contains(i))
+                    .map(|(_, d)| d),
+            );
+            if drafts.is_empty() {
+                tracing::warn!(
+                    "{}: no sentence the LLM wrote is cited and supported; using the extractive summary",
+                    b.id
+                );
+            }
+        }
+        // Fill up (or make up) the summary from the extractive one.
+        for d in extractive_drafts {
+            if drafts.len() >= settings.extractive.sentences {
+                break;
+            }
+            let id = &d.cited[0].0;
+            if !drafts.iter().any(|x| x.cited.iter().any(|(c, _)| c == id)) {
+                drafts.push(d);
+            }
+        }
         let (kept, dropped) = cite::check(&drafts, settings.support_threshold);
         let kept_drafts: Vec<Draft> = drafts
             .iter()
@@ -159,14 +218,7 @@ pub fn brief(
             .collect();
         b.citation_quality = cite::quality(&kept_drafts, settings.support_threshold);
         b.summary = kept;
-        picks.push(
-            chosen
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !dropped.contains(i))
-                .map(|(_, &c)| c)
-                .collect(),
-        );
+        picks.push(chosen);
     }
 
     // The overview across articles, checked the same way.
@@ -210,4 +262,38 @@ pub fn brief(
         articles: briefs,
         overview,
     })
+}
+
+/// The LLM's summary of one article, as sentences with the indices they cite; None (with a
+/// warning) when the model fails or writes nothing readable.
+fn llm_summary(
+    writer: &mut dyn SummaryWriter,
+    b: &ArticleBrief,
+    english: &[&str],
+    settings: &BriefSettings,
+) -> Result<Option<Vec<Written>>, PipelineError> {
+    let n = settings.extractive.sentences;
+    let reply = match writer.write(
+        &abstractive::messages(english, n),
+        settings.llm_max_new_tokens,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(
+                "{}: the LLM failed ({e}); using the extractive summary",
+                b.id
+            );
+            return Ok(None);
+        }
+    };
+    let mut written = abstractive::parse(&reply, english.len());
+    written.truncate(n);
+    if written.is_empty() {
+        tracing::warn!(
+            "{}: the LLM wrote nothing readable; using the extractive summary",
+            b.id
+        );
+        return Ok(None);
+    }
+    Ok(Some(written))
 }

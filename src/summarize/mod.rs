@@ -1,6 +1,7 @@
 //! Summaries that cite their sources: sentence embeddings (`embed`), the extractive
 //! summariser (`extractive`), the cross-article overview (`overview`) and the citation
 //! check (`cite`).
+pub mod abstractive;
 pub mod cite;
 pub mod embed;
 pub mod extractive;
