@@ -194,6 +194,15 @@ const EN: &str = concat!(
 
 #[test]
 fn a_garbage_llm_falls_back_to_the_extractive_summary_with_a_warning() {
+    garbage_llm_falls_back("qwen2-tiny");
+}
+
+#[test]
+fn a_gguf_summariser_runs_from_models_toml() {
+    garbage_llm_falls_back("qwen2-tiny/model-q8_0.gguf");
+}
+
+fn garbage_llm_falls_back(llm: &str) {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let models = dir.path().join("models.toml");
@@ -203,7 +212,7 @@ fn a_garbage_llm_falls_back_to_the_extractive_summary_with_a_warning() {
             "[translation]\nmodel = {:?}\n[embedding]\nmodel = {:?}\n[summarizer]\nkind = \"llm\"\nmodel = {:?}\n",
             root.join("tests/fixtures/marian-shared"),
             common::minilm(),
-            root.join("tests/fixtures/qwen2-tiny"),
+            root.join("tests/fixtures").join(llm),
         ),
     )
     .unwrap();

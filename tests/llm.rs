@@ -49,3 +49,38 @@ fn greedy_generation_is_token_identical_to_hf() {
     let again = llm.complete(&r.cases[0].prompt_ids, 40).unwrap();
     assert_eq!(again, r.cases[0].generated);
 }
+
+#[test]
+fn an_unquantized_gguf_file_gives_the_same_ids_and_a_quantized_one_loads_and_repeats() {
+    let r: Reference =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("reference.json")).unwrap())
+            .unwrap();
+    let mut f32 = Llm::load(&fixture().join("model-f32.gguf"), &Device::Cpu, DType::F32).unwrap();
+    for (i, case) in r.cases.iter().enumerate() {
+        let got = f32.complete(&case.prompt_ids, 40).unwrap();
+        assert_eq!(got, case.generated, "case {i}: GGUF F32 against HF");
+    }
+    let mut q8 = Llm::load(&fixture().join("model-q8_0.gguf"), &Device::Cpu, DType::F32).unwrap();
+    let a = q8.complete(&r.cases[0].prompt_ids, 40).unwrap();
+    let b = q8.complete(&r.cases[0].prompt_ids, 40).unwrap();
+    assert_eq!(a.len(), 40);
+    assert_eq!(a, b, "greedy decoding of a quantized model repeats");
+    assert!(a.iter().all(|&t| (t as usize) < 700));
+}
+
+#[test]
+fn a_broken_gguf_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture().join("tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .unwrap();
+    let bad = dir.path().join("model.gguf");
+    std::fs::write(&bad, b"GGUF but not really").unwrap();
+    let err = Llm::load(&bad, &Device::Cpu, DType::F32)
+        .err()
+        .expect("an error");
+    let msg = err.to_string();
+    assert!(msg.contains("model.gguf") && msg.contains("GGUF"), "{msg}");
+}

@@ -37,7 +37,7 @@ const LLM_OPTIONAL: &[&str] = &["generation_config.json", "tokenizer_config.json
 /// A model found on disk.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The directory holding its files.
+    /// The directory holding its files (for a GGUF summariser, the `.gguf` file itself).
     pub dir: PathBuf,
     /// `repo@commit` or the directory, for logs and provenance.
     pub name: String,
@@ -88,6 +88,18 @@ pub fn resolve_summarizer(args: &ModelArgs) -> anyhow::Result<Resolved> {
             "the LLM summariser needs a model: set `model` under [summarizer] in {source}"
         );
     };
+    // A local GGUF file is used as it is; tokenizer.json must sit beside it.
+    let path = std::path::Path::new(model);
+    if path.extension().is_some_and(|x| x == "gguf") {
+        anyhow::ensure!(
+            path.is_file(),
+            "the [summarizer] model {model} (in {source}) is not a file"
+        );
+        return Ok(Resolved {
+            dir: path.to_path_buf(),
+            name: model.to_string(),
+        });
+    }
     resolve_spec(
         model,
         cfg.summarizer.revision.as_deref(),

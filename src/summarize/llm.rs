@@ -1,16 +1,17 @@
 //! The abstractive summariser's model: a Qwen2-family instruction LLM (Qwen2.5-Instruct) on
 //! candle, driven by the project's one decoding loop with greedy search, so runs repeat.
 //!
-//! The network is candle-transformers' Qwen2; this file reads the HF checkpoint (config.json
-//! in transformers 4 or 5 form, safetensors through our loader, tokenizer.json), formats
-//! chats as Qwen's ChatML template does, and adapts the model to [`Decoder`]. Greedy
-//! decoding of one prompt at a time keeps every row's KV cache its own; the summariser
-//! calls it once per article.
+//! The network is candle-transformers' Qwen2, or its quantized twin for GGUF files (as
+//! llama.cpp writes them: F32, F16, Q8_0, Q4_K, …). This file reads the checkpoint (an HF
+//! directory with config.json in transformers 4 or 5 form and safetensors through our
+//! loader, or a `.gguf` file with tokenizer.json beside it), formats chats as Qwen's ChatML
+//! template does, and adapts the model to [`Decoder`]. Greedy decoding of one prompt at a
+//! time keeps every row's KV cache its own; the summariser calls it once per article.
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::Activation;
-use candle_transformers::models::qwen2;
+use candle_transformers::models::{quantized_qwen2, qwen2};
 use serde::Deserialize;
 
 use crate::generate::{self, Decoder, GenerationConfig};
@@ -120,9 +121,32 @@ impl RawConfig {
     }
 }
 
+/// The network: full-precision weights, or GGUF (possibly quantized) ones.
+enum Network {
+    Full(qwen2::ModelForCausalLM),
+    Gguf(quantized_qwen2::ModelWeights),
+}
+
+impl Network {
+    /// Logits of the last position, `[rows, vocab]`.
+    fn forward(&mut self, input: &Tensor, offset: usize) -> candle_core::Result<Tensor> {
+        match self {
+            Network::Full(m) => m.forward(input, offset)?.squeeze(1),
+            Network::Gguf(m) => m.forward(input, offset),
+        }
+    }
+
+    fn clear_kv_cache(&mut self) {
+        match self {
+            Network::Full(m) => m.clear_kv_cache(),
+            Network::Gguf(m) => m.clear_kv_cache(),
+        }
+    }
+}
+
 /// A loaded instruction LLM.
 pub struct Llm {
-    model: qwen2::ModelForCausalLM,
+    model: Network,
     tokenizer: tokenizers::Tokenizer,
     generation: GenerationConfig,
     max_positions: usize,
@@ -145,11 +169,15 @@ fn parse_file<T: serde::de::DeserializeOwned>(
 }
 
 impl Llm {
-    /// Loads a Qwen2-family checkpoint from `dir`.
-    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self, LlmError> {
-        let raw: RawConfig = parse_file(&dir.join("config.json"), "Qwen2 config.json")?;
-        let max_positions = raw.max_position_embeddings;
-        let config = raw.into_candle();
+    /// Loads a Qwen2-family checkpoint: an HF directory, or a `.gguf` file with
+    /// tokenizer.json (and optionally generation_config.json) in its directory.
+    pub fn load(path: &Path, device: &Device, dtype: DType) -> Result<Self, LlmError> {
+        let gguf = path.extension().is_some_and(|x| x == "gguf");
+        let dir = if gguf {
+            path.parent().unwrap_or(Path::new("."))
+        } else {
+            path
+        };
         let tok_path = dir.join("tokenizer.json");
         let tokenizer =
             tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| LlmError::Parse {
@@ -157,22 +185,63 @@ impl Llm {
                 what: "tokenizer.json",
                 message: e.to_string(),
             })?;
-        let generation = GenerationConfig::from_model_dir(dir)?;
-        let weights: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| LlmError::Read {
-                path: dir.to_path_buf(),
+        let has_generation = dir.join("generation_config.json").exists();
+        let (model, max_positions, generation) = if gguf {
+            let read_err = |source| LlmError::Read {
+                path: path.to_path_buf(),
                 source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-            .collect();
-        let vb = crate::weights::load_var_builder(&weights, dtype, device).map_err(|source| {
-            LlmError::Weights {
-                dir: dir.to_path_buf(),
-                source: Box::new(source),
+            };
+            let mut file = std::fs::File::open(path).map_err(read_err)?;
+            let content =
+                candle_core::quantized::gguf_file::Content::read(&mut file).map_err(|e| {
+                    LlmError::Parse {
+                        path: path.to_path_buf(),
+                        what: "GGUF file",
+                        message: e.to_string(),
+                    }
+                })?;
+            let max_positions = content
+                .metadata
+                .get("qwen2.context_length")
+                .and_then(|v| v.to_u32().ok())
+                .map_or(32_768, |v| v as usize);
+            let eos = content
+                .metadata
+                .get("tokenizer.ggml.eos_token_id")
+                .and_then(|v| v.to_u32().ok());
+            let model = quantized_qwen2::ModelWeights::from_gguf(content, &mut file, device)?;
+            let mut generation = if has_generation || dir.join("config.json").exists() {
+                GenerationConfig::from_model_dir(dir)?
+            } else {
+                GenerationConfig::default()
+            };
+            if generation.eos_token_id.is_none() {
+                generation.eos_token_id = eos.map(generate::TokenIds::One);
             }
-        })?;
-        let model = qwen2::ModelForCausalLM::new(&config, vb)?;
+            (Network::Gguf(model), max_positions, generation)
+        } else {
+            let raw: RawConfig = parse_file(&dir.join("config.json"), "Qwen2 config.json")?;
+            let max_positions = raw.max_position_embeddings;
+            let config = raw.into_candle();
+            let generation = GenerationConfig::from_model_dir(dir)?;
+            let weights: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|source| LlmError::Read {
+                    path: dir.to_path_buf(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            let vb =
+                crate::weights::load_var_builder(&weights, dtype, device).map_err(|source| {
+                    LlmError::Weights {
+                        dir: dir.to_path_buf(),
+                        source: Box::new(source),
+                    }
+                })?;
+            let model = qwen2::ModelForCausalLM::new(&config, vb)?;
+            (Network::Full(model), max_positions, generation)
+        };
         Ok(Self {
             model,
             tokenizer,
@@ -236,7 +305,7 @@ impl Llm {
 
 /// candle's Qwen2 as a [`Decoder`] for one row.
 struct Qwen2Decoder<'a> {
-    model: &'a mut qwen2::ModelForCausalLM,
+    model: &'a mut Network,
     offset: usize,
     device: &'a Device,
 }
@@ -261,7 +330,7 @@ impl Decoder for Qwen2Decoder<'_> {
         let input = Tensor::new(tokens, self.device)?.unsqueeze(0)?;
         let logits = self.model.forward(&input, self.offset)?;
         self.offset += 1;
-        logits.squeeze(1)
+        Ok(logits)
     }
 
     fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
