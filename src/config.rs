@@ -47,6 +47,19 @@ pub struct ModelsConfig {
     pub embedding: EmbeddingSection,
     #[serde(default)]
     pub summarizer: SummarizerSection,
+    #[serde(default)]
+    pub citation: CitationSection,
+}
+
+/// How citations are checked: by embedding similarity, or by an NLI cross-encoder when
+/// `nli` names one.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CitationSection {
+    #[serde(default)]
+    pub nli: Option<String>,
+    #[serde(default)]
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

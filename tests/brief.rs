@@ -273,7 +273,7 @@ impl warta::summarize::abstractive::SummaryWriter for Scripted {
 #[test]
 fn an_llm_summary_keeps_its_supported_sentences_and_replaces_the_rest() {
     use warta::brief::{ModelRef, Models, SummarizerRef};
-    use warta::pipeline::{brief, BriefSettings};
+    use warta::pipeline::{brief, BriefSettings, Engines};
     use warta::text::source::{Document, Format, Given};
 
     let doc = Document {
@@ -301,12 +301,16 @@ fn an_llm_summary_keeps_its_supported_sentences_and_replaces_the_rest() {
             id: None,
             revision: None,
         },
+        nli: None,
     };
     let b = brief(
         vec![article],
-        None,
-        &embedder,
-        Some(&mut writer),
+        Engines {
+            translator: None,
+            embedder: &embedder,
+            writer: Some(&mut writer),
+            nli: None,
+        },
         models,
         &BriefSettings::default(),
         "now".into(),
@@ -501,4 +505,118 @@ fn brief_with_default_models_offline_and_nothing_cached_says_how_to_fetch() {
     assert!(err.contains("Helsinki-NLP/opus-mt-id-en"), "{err}");
     assert!(err.contains("warta models fetch"), "{err}");
     assert!(!dir.path().join("out").exists());
+}
+
+#[test]
+fn an_nli_model_in_models_toml_judges_the_llms_citations() {
+    use warta::brief::{ModelRef, Models, SummarizerRef};
+    use warta::pipeline::{brief, BriefSettings, Engines};
+    use warta::summarize::nli::Nli;
+    use warta::text::source::{Document, Format, Given};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let nli = Nli::load(
+        &root.join("tests/fixtures/nli-tiny"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let text = "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold and snowy all week.";
+    let doc = Document {
+        id: "e1".into(),
+        source: "e1".into(),
+        format: Format::Text,
+        bytes: text.as_bytes().to_vec(),
+        given: Given::default(),
+    };
+    let article = warta::text::ingest(&doc, "e1").unwrap().article;
+    let sentences: Vec<String> = article.sentences().map(|s| s.text.clone()).collect();
+    let embedder =
+        warta::summarize::Embedder::load(common::minilm(), &candle_core::Device::Cpu).unwrap();
+    let reply = "Russia wants binding security guarantees from the West [1]. Moscow insists talks with NATO continue [2].";
+    let mut writer = Scripted(reply);
+    let models = Models {
+        translation: None,
+        embedding: ModelRef {
+            id: "minilm".into(),
+            revision: None,
+        },
+        summarizer: SummarizerRef {
+            kind: "llm".into(),
+            id: None,
+            revision: None,
+        },
+        nli: Some(ModelRef {
+            id: "nli-tiny".into(),
+            revision: None,
+        }),
+    };
+    let settings = BriefSettings::default();
+    let b = brief(
+        vec![article],
+        Engines {
+            translator: None,
+            embedder: &embedder,
+            writer: Some(&mut writer),
+            nli: Some(&nli),
+        },
+        models,
+        &settings,
+        "now".into(),
+    )
+    .unwrap();
+    assert_eq!(b.settings.support_threshold, settings.nli_threshold);
+    // What the random NLI model says about each written sentence decides whether it stays.
+    let written = [
+        (
+            "Russia wants binding security guarantees from the West.",
+            0usize,
+        ),
+        ("Moscow insists talks with NATO continue.", 1usize),
+    ];
+    let summary = &b.articles[0].summary;
+    for (text, cited) in written {
+        let p = nli.entailment(&[(&sentences[cited], text)]).unwrap()[0];
+        let kept = summary.iter().find(|s| s.text == text);
+        if p >= settings.nli_threshold {
+            let kept = kept.unwrap_or_else(|| panic!("{text:?} (entailment {p}) was dropped"));
+            assert_eq!(kept.support, vec![p]);
+        } else {
+            assert!(kept.is_none(), "{text:?} (entailment {p}) was kept");
+        }
+    }
+    // Whatever was dropped was replaced: the summary is full and every sentence cites.
+    assert_eq!(summary.len(), 3);
+    assert!(summary.iter().all(|s| !s.citations.is_empty()));
+}
+
+#[test]
+fn the_nli_model_named_in_models_toml_is_used_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_toml(dir.path());
+    let nli = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nli-tiny");
+    let mut text = std::fs::read_to_string(&models).unwrap();
+    text.push_str(&format!("[citation]\nnli = {nli:?}\n"));
+    std::fs::write(&models, text).unwrap();
+    std::fs::write(dir.path().join("en.jsonl"), EN).unwrap();
+    let out = warta(dir.path())
+        .args(["summarize", "en.jsonl", "--out", "out", "--models"])
+        .arg(&models)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let b: Briefing = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(b.models.nli.as_ref().unwrap().id, nli.display().to_string());
+    assert_eq!(b.settings.support_threshold, 0.5);
+    assert!(b.articles[0]
+        .summary
+        .iter()
+        .all(|s| !s.citations.is_empty()));
 }

@@ -84,3 +84,36 @@ fn a_broken_gguf_file_is_a_clear_error() {
     let msg = err.to_string();
     assert!(msg.contains("model.gguf") && msg.contains("GGUF"), "{msg}");
 }
+
+/// The NLI cross-encoder against HF's probabilities on the tiny BERT classifier written by
+/// tests/fixtures/make_nli_fixture.py.
+#[test]
+fn nli_probabilities_match_hf_within_1e_5() {
+    #[derive(Deserialize)]
+    struct NliReference {
+        pairs: Vec<(String, String)>,
+        probabilities: Vec<Vec<f32>>,
+        entailment_index: usize,
+    }
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nli-tiny"
+    ));
+    let r: NliReference =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let nli = warta::summarize::nli::Nli::load(dir, &Device::Cpu).unwrap();
+    let pairs: Vec<(&str, &str)> = r
+        .pairs
+        .iter()
+        .map(|(p, h)| (p.as_str(), h.as_str()))
+        .collect();
+    let got = nli.probabilities(&pairs).unwrap();
+    for (i, (g, w)) in got.iter().zip(&r.probabilities).enumerate() {
+        for (a, b) in g.iter().zip(w) {
+            assert!((a - b).abs() < 1e-5, "pair {i}: {g:?} vs {w:?}");
+        }
+    }
+    let e = nli.entailment(&pairs).unwrap();
+    assert_eq!(e[1], got[1][r.entailment_index]);
+}

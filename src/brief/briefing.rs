@@ -26,6 +26,9 @@ pub struct Models {
     pub translation: Option<ModelRef>,
     pub embedding: ModelRef,
     pub summarizer: SummarizerRef,
+    /// The NLI cross-encoder that judged citations; None when embeddings did.
+    #[serde(default)]
+    pub nli: Option<ModelRef>,
 }
 
 /// The settings that shaped the briefing.

@@ -12,8 +12,9 @@ use clap::{Args, ValueEnum};
 use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use super::Outcome;
 use warta::brief::{ModelRef, Models, SummarizerRef};
-use warta::pipeline::{self, BriefSettings};
+use warta::pipeline::{self, BriefSettings, Engines};
 use warta::summarize::llm::Llm;
+use warta::summarize::nli::Nli;
 use warta::summarize::Embedder;
 use warta::text::{ingest, Article, Ids, Sources};
 use warta::translate::Translator;
@@ -175,23 +176,31 @@ fn run(
             revision: None,
         },
     };
+    let nli = match super::models::resolve_nli(model)? {
+        Some(m) => Some((
+            Nli::load(&m.dir, &device)
+                .with_context(|| format!("cannot load the NLI model {}", m.name))?,
+            m.name,
+        )),
+        None => None,
+    };
     let models = Models {
         translation: translator.as_ref().map(|(_, name)| model_ref(name)),
         embedding: model_ref(&e.name),
         summarizer,
+        nli: nli.as_ref().map(|(_, name)| model_ref(name)),
     };
     let mut settings = BriefSettings::default();
     settings.extractive.sentences = common.sentences as usize;
-    let briefing = pipeline::brief(
-        articles,
-        translator.as_ref().map(|(t, _)| t),
-        &embedder,
-        llm.as_mut()
+    let engines = Engines {
+        translator: translator.as_ref().map(|(t, _)| t),
+        embedder: &embedder,
+        writer: llm
+            .as_mut()
             .map(|(l, _)| l as &mut dyn warta::summarize::abstractive::SummaryWriter),
-        models,
-        &settings,
-        now_rfc3339(),
-    )?;
+        nli: nli.as_ref().map(|(n, _)| n),
+    };
+    let briefing = pipeline::brief(articles, engines, models, &settings, now_rfc3339())?;
     warta::brief::write(&common.out, &briefing)?;
     tracing::info!(
         "{} articles briefed into {}",

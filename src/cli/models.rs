@@ -79,6 +79,24 @@ pub fn resolve_embedding(args: &ModelArgs) -> anyhow::Result<Resolved> {
     )
 }
 
+/// The NLI cross-encoder of this run (`[citation] nli` of the models file), if any.
+pub fn resolve_nli(args: &ModelArgs) -> anyhow::Result<Option<Resolved>> {
+    let (cfg, _) = args.models_config()?;
+    cfg.citation
+        .nli
+        .as_deref()
+        .map(|m| {
+            resolve_spec(
+                m,
+                cfg.citation.revision.as_deref(),
+                &["config.json", "tokenizer.json"],
+                &["tokenizer_config.json"],
+                true,
+            )
+        })
+        .transpose()
+}
+
 /// The summariser LLM of this run (`[summarizer] model` of the models file), with its
 /// weights.
 pub fn resolve_summarizer(args: &ModelArgs) -> anyhow::Result<Resolved> {
@@ -206,6 +224,15 @@ fn fetch_all(cfg: &ModelsConfig, settings: &HubSettings) -> anyhow::Result<Outco
             revision: cfg.summarizer.revision.as_deref(),
             files: LLM_FILES,
             optional: LLM_OPTIONAL,
+        });
+    }
+    if let Some(model) = &cfg.citation.nli {
+        wanted.push(Wanted {
+            role: "nli",
+            model,
+            revision: cfg.citation.revision.as_deref(),
+            files: &["config.json", "tokenizer.json"],
+            optional: &["tokenizer_config.json"],
         });
     }
     let mut failures = 0;

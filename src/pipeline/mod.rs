@@ -6,9 +6,10 @@
 //! resuming and sharding come with the batch-run work.
 use crate::brief::{ArticleBrief, Briefing, Models, SentenceOut, Settings};
 use crate::summarize::abstractive::{self, SummaryWriter, Written};
-use crate::summarize::cite::{self, Draft};
+use crate::summarize::cite::{self, Cited, Draft, Judge};
 use crate::summarize::embed::{EmbedError, Embedder};
 use crate::summarize::extractive::{self, ExtractiveSettings};
+use crate::summarize::nli::{Nli, NliError};
 use crate::summarize::overview::{self, ArticleSentences, OverviewSettings};
 use crate::text::Article;
 use crate::translate::{TranslateError, Translator};
@@ -20,6 +21,14 @@ pub enum PipelineError {
     Translate(Box<TranslateError>),
     #[error(transparent)]
     Embed(Box<EmbedError>),
+    #[error(transparent)]
+    Nli(Box<NliError>),
+}
+
+impl From<NliError> for PipelineError {
+    fn from(e: NliError) -> Self {
+        Self::Nli(Box::new(e))
+    }
 }
 
 impl From<TranslateError> for PipelineError {
@@ -40,6 +49,8 @@ pub struct BriefSettings {
     pub extractive: ExtractiveSettings,
     pub overview: OverviewSettings,
     pub support_threshold: f32,
+    /// Entailment probability needed when an NLI model judges support.
+    pub nli_threshold: f32,
     /// Most tokens the LLM may write per article.
     pub llm_max_new_tokens: usize,
 }
@@ -50,23 +61,47 @@ impl Default for BriefSettings {
             extractive: ExtractiveSettings::default(),
             overview: OverviewSettings::default(),
             support_threshold: cite::DEFAULT_THRESHOLD,
+            nli_threshold: cite::DEFAULT_NLI_THRESHOLD,
             llm_max_new_tokens: 256,
         }
     }
 }
 
-/// Makes the briefing of `articles`. With no `translator` the articles are taken to be
-/// English already (their translation is their text). With a `writer` (the LLM), each
-/// summary is written by it and checked; otherwise it is extractive.
+/// The models a briefing runs on.
+pub struct Engines<'a> {
+    /// None when the articles are English already (their translation is their text).
+    pub translator: Option<&'a Translator>,
+    pub embedder: &'a Embedder,
+    /// The LLM that writes summaries; None for extractive summaries.
+    pub writer: Option<&'a mut dyn SummaryWriter>,
+    /// An NLI cross-encoder for the citation check; None to judge by embeddings.
+    pub nli: Option<&'a Nli>,
+}
+
+/// Makes the briefing of `articles`: translated (unless English already), summarised
+/// (by the LLM when there is one, else extractively), every citation checked.
 pub fn brief(
     mut articles: Vec<Article>,
-    translator: Option<&Translator>,
-    embedder: &Embedder,
-    writer: Option<&mut dyn SummaryWriter>,
+    engines: Engines,
     models: Models,
     settings: &BriefSettings,
     generated_at: String,
 ) -> Result<Briefing, PipelineError> {
+    let Engines {
+        translator,
+        embedder,
+        writer,
+        nli,
+    } = engines;
+    let judge = match nli {
+        Some(model) => Judge::Nli {
+            model,
+            threshold: settings.nli_threshold,
+        },
+        None => Judge::Embedding {
+            threshold: settings.support_threshold,
+        },
+    };
     // By date, undated last, then by id: the order the briefing shows.
     articles.sort_by(|a, b| {
         (
@@ -122,7 +157,10 @@ pub fn brief(
             outlet: a.outlet.clone(),
             sentences,
             summary: Vec::new(),
-            citation_quality: cite::quality(&[], settings.support_threshold),
+            citation_quality: cite::CitationQuality {
+                precision: 1.0,
+                recall: 1.0,
+            },
         });
     }
 
@@ -142,10 +180,21 @@ pub fn brief(
 
     // Per article: the extractive summary (each sentence citing its source), or the LLM's
     // with what fails the check replaced from it; then checked.
+    let english: Vec<Vec<String>> = briefs
+        .iter()
+        .map(|b| b.sentences.iter().map(|s| s.translation.clone()).collect())
+        .collect();
+    let cite_of = |a: usize, i: usize| Cited {
+        id: briefs[a].sentences[i].id.clone(),
+        text: &english[a][i],
+        embedding: &embeddings[a][i],
+    };
     let mut picks: Vec<Vec<usize>> = Vec::new();
+    let mut summaries = Vec::new();
     let mut writer = writer;
-    for (b, emb) in briefs.iter_mut().zip(&embeddings) {
-        let texts: Vec<&str> = b.sentences.iter().map(|s| s.translation.as_str()).collect();
+    for (a, b) in briefs.iter().enumerate() {
+        let emb = &embeddings[a];
+        let texts: Vec<&str> = english[a].iter().map(String::as_str).collect();
         let chosen: Vec<usize> = extractive::select(&texts, emb, &settings.extractive)
             .iter()
             .map(|p| p.index)
@@ -153,9 +202,9 @@ pub fn brief(
         let extractive_drafts: Vec<Draft> = chosen
             .iter()
             .map(|&i| Draft {
-                text: b.sentences[i].translation.clone(),
+                text: english[a][i].clone(),
                 embedding: &emb[i],
-                cited: vec![(b.sentences[i].id.clone(), emb[i].as_slice())],
+                cited: vec![cite_of(a, i)],
             })
             .collect();
         let written = match writer.as_deref_mut() {
@@ -177,14 +226,10 @@ pub fn brief(
                 .map(|(x, e)| Draft {
                     text: x.text.clone(),
                     embedding: e,
-                    cited: x
-                        .cites
-                        .iter()
-                        .map(|&i| (b.sentences[i].id.clone(), emb[i].as_slice()))
-                        .collect(),
+                    cited: x.cites.iter().map(|&i| cite_of(a, i)).collect(),
                 })
                 .collect();
-            let (_, dropped) = cite::check(&llm_drafts, settings.support_threshold);
+            let (_, dropped) = cite::check(&llm_drafts, &judge)?;
             drafts.extend(
                 llm_drafts
                     .into_iter()
@@ -204,20 +249,19 @@ pub fn brief(
             if drafts.len() >= settings.extractive.sentences {
                 break;
             }
-            let id = &d.cited[0].0;
-            if !drafts.iter().any(|x| x.cited.iter().any(|(c, _)| c == id)) {
+            let id = &d.cited[0].id;
+            if !drafts.iter().any(|x| x.cited.iter().any(|c| &c.id == id)) {
                 drafts.push(d);
             }
         }
-        let (kept, dropped) = cite::check(&drafts, settings.support_threshold);
+        let (kept, dropped) = cite::check(&drafts, &judge)?;
         let kept_drafts: Vec<Draft> = drafts
             .iter()
             .enumerate()
             .filter(|(i, _)| !dropped.contains(i))
             .map(|(_, d)| d.clone())
             .collect();
-        b.citation_quality = cite::quality(&kept_drafts, settings.support_threshold);
-        b.summary = kept;
+        summaries.push((kept, cite::quality(&kept_drafts, &judge)?));
         picks.push(chosen);
     }
 
@@ -234,21 +278,17 @@ pub fn brief(
     let drafts: Vec<Draft> = chosen
         .iter()
         .map(|o| Draft {
-            text: briefs[o.article].sentences[o.sentence].translation.clone(),
+            text: english[o.article][o.sentence].clone(),
             embedding: &embeddings[o.article][o.sentence],
-            cited: o
-                .cites
-                .iter()
-                .map(|&(a, s)| {
-                    (
-                        briefs[a].sentences[s].id.clone(),
-                        embeddings[a][s].as_slice(),
-                    )
-                })
-                .collect(),
+            cited: o.cites.iter().map(|&(a, s)| cite_of(a, s)).collect(),
         })
         .collect();
-    let (overview, _) = cite::check(&drafts, settings.support_threshold);
+    let (overview, _) = cite::check(&drafts, &judge)?;
+    drop(drafts);
+    for (b, (summary, quality)) in briefs.iter_mut().zip(summaries) {
+        b.summary = summary;
+        b.citation_quality = quality;
+    }
 
     Ok(Briefing {
         generated_at,
@@ -256,7 +296,7 @@ pub fn brief(
         settings: Settings {
             sentences: settings.extractive.sentences,
             max_words: settings.extractive.max_words,
-            support_threshold: settings.support_threshold,
+            support_threshold: judge.threshold(),
             beams: translator.and_then(|t| t.generation().num_beams.map(|b| b as u32)),
         },
         articles: briefs,

@@ -1,20 +1,26 @@
 //! The citation check: every summary sentence must cite sentences that support it, and
 //! nothing uncited or unsupported reaches a briefing.
 //!
-//! Support is the cosine similarity of sentence embeddings (the summary sentence against a
-//! cited sentence, or against the mean of several cited sentences for joint support). A
-//! citation whose support is below the threshold is removed; a statement left with no
-//! supporting citation is dropped, and the caller replaces it from the extractive summary.
+//! Support comes from a [`Judge`]: by default the cosine similarity of sentence embeddings
+//! (the summary sentence against a cited sentence, or against the mean of several cited
+//! sentences for joint support); with an NLI cross-encoder named in models.toml, the
+//! probability that the cited sentences entail the summary sentence. A sentence supports
+//! itself (the extractive summary's case) without asking the judge. A citation whose
+//! support is below the judge's threshold is removed; a statement left with no supporting
+//! citation is dropped, and the caller replaces it from the extractive summary.
 //!
 //! Citation recall and precision follow the ALCE benchmark's definitions, with this support
 //! check standing in for its NLI model: a statement counts for recall when its citations
 //! together support it; a citation counts for precision when its statement is supported and
 //! the citation either supports the statement alone or is needed by the others.
 use super::embed::cosine;
+use super::nli::{Nli, NliError};
 use serde::{Deserialize, Serialize};
 
-/// Support at or above which a citation is kept.
+/// Support at or above which a citation is kept, with embedding similarity.
 pub const DEFAULT_THRESHOLD: f32 = 0.6;
+/// Entailment probability at or above which a citation is kept, with an NLI model.
+pub const DEFAULT_NLI_THRESHOLD: f32 = 0.5;
 
 /// A summary or overview sentence with the sentence ids it cites and each citation's
 /// support.
@@ -25,12 +31,20 @@ pub struct Statement {
     pub support: Vec<f32>,
 }
 
-/// A statement before the check: its embedding and its cited sentences' embeddings.
+/// A cited sentence: its id, its English text and its embedding.
+#[derive(Debug, Clone)]
+pub struct Cited<'a> {
+    pub id: String,
+    pub text: &'a str,
+    pub embedding: &'a [f32],
+}
+
+/// A statement before the check: its embedding and its cited sentences.
 #[derive(Debug, Clone)]
 pub struct Draft<'a> {
     pub text: String,
     pub embedding: &'a [f32],
-    pub cited: Vec<(String, &'a [f32])>,
+    pub cited: Vec<Cited<'a>>,
 }
 
 /// ALCE citation precision and recall over a set of statements.
@@ -38,6 +52,45 @@ pub struct Draft<'a> {
 pub struct CitationQuality {
     pub precision: f32,
     pub recall: f32,
+}
+
+/// What decides whether cited sentences support a statement.
+#[derive(Clone, Copy)]
+pub enum Judge<'a> {
+    Embedding { threshold: f32 },
+    Nli { model: &'a Nli, threshold: f32 },
+}
+
+impl Judge<'_> {
+    pub fn threshold(&self) -> f32 {
+        match self {
+            Judge::Embedding { threshold } | Judge::Nli { threshold, .. } => *threshold,
+        }
+    }
+
+    /// How well `cited` together support `statement`.
+    pub fn support(&self, statement: &Draft, cited: &[&Cited]) -> Result<f32, NliError> {
+        if cited.is_empty() {
+            return Ok(0.0);
+        }
+        if cited.iter().any(|c| c.text.trim() == statement.text.trim()) {
+            return Ok(1.0);
+        }
+        match self {
+            Judge::Embedding { .. } => {
+                let vectors: Vec<&[f32]> = cited.iter().map(|c| c.embedding).collect();
+                Ok(cosine(statement.embedding, &mean(&vectors)))
+            }
+            Judge::Nli { model, .. } => {
+                let premise = cited.iter().map(|c| c.text).collect::<Vec<_>>().join(" ");
+                Ok(model.entailment(&[(&premise, &statement.text)])?[0])
+            }
+        }
+    }
+
+    fn supported(&self, statement: &Draft, cited: &[&Cited]) -> Result<bool, NliError> {
+        Ok(!cited.is_empty() && self.support(statement, cited)? >= self.threshold())
+    }
 }
 
 fn mean(vectors: &[&[f32]]) -> Vec<f32> {
@@ -51,23 +104,21 @@ fn mean(vectors: &[&[f32]]) -> Vec<f32> {
     out
 }
 
-/// Whether `cited` together support `statement`.
-fn supported(statement: &[f32], cited: &[&[f32]], threshold: f32) -> bool {
-    !cited.is_empty() && cosine(statement, &mean(cited)) >= threshold
-}
-
 /// Keeps the citations that support each draft and the drafts that keep one; returns the
 /// checked statements and the indices of the drafts that were dropped.
-pub fn check(drafts: &[Draft], threshold: f32) -> (Vec<Statement>, Vec<usize>) {
+pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usize>), NliError> {
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     for (i, d) in drafts.iter().enumerate() {
-        let mut citations = Vec::new();
+        let mut citations: Vec<String> = Vec::new();
         let mut support = Vec::new();
-        for (id, emb) in &d.cited {
-            let s = cosine(d.embedding, emb);
-            if s >= threshold && !citations.contains(id) {
-                citations.push(id.clone());
+        for c in &d.cited {
+            if citations.contains(&c.id) {
+                continue;
+            }
+            let s = judge.support(d, &[c])?;
+            if s >= judge.threshold() {
+                citations.push(c.id.clone());
                 support.push(s);
             }
         }
@@ -81,38 +132,38 @@ pub fn check(drafts: &[Draft], threshold: f32) -> (Vec<Statement>, Vec<usize>) {
             });
         }
     }
-    (kept, dropped)
+    Ok((kept, dropped))
 }
 
 /// ALCE citation recall and precision of `drafts` as they stand (call it on the checked
 /// statements' drafts to score what a briefing shows). An empty set scores 1 and 1: it
 /// claims nothing unsupported.
-pub fn quality(drafts: &[Draft], threshold: f32) -> CitationQuality {
+pub fn quality(drafts: &[Draft], judge: &Judge) -> Result<CitationQuality, NliError> {
     let mut recalled = 0usize;
     let mut relevant = 0usize;
     let mut citations = 0usize;
     for d in drafts {
-        let all: Vec<&[f32]> = d.cited.iter().map(|(_, e)| *e).collect();
+        let all: Vec<&Cited> = d.cited.iter().collect();
         citations += all.len();
-        if !supported(d.embedding, &all, threshold) {
+        if !judge.supported(d, &all)? {
             continue;
         }
         recalled += 1;
         for k in 0..all.len() {
-            let alone = supported(d.embedding, &all[k..=k], threshold);
-            let others: Vec<&[f32]> = all
+            let alone = judge.supported(d, &all[k..=k])?;
+            let others: Vec<&Cited> = all
                 .iter()
                 .enumerate()
                 .filter(|&(j, _)| j != k)
-                .map(|(_, e)| *e)
+                .map(|(_, c)| *c)
                 .collect();
-            let needed = !supported(d.embedding, &others, threshold);
+            let needed = !judge.supported(d, &others)?;
             if alone || needed {
                 relevant += 1;
             }
         }
     }
-    CitationQuality {
+    Ok(CitationQuality {
         recall: if drafts.is_empty() {
             1.0
         } else {
@@ -123,7 +174,7 @@ pub fn quality(drafts: &[Draft], threshold: f32) -> CitationQuality {
         } else {
             relevant as f32 / citations as f32
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -139,8 +190,19 @@ mod tests {
         Draft {
             text: "s".into(),
             embedding: e,
-            cited: cited.iter().map(|(i, e)| (i.to_string(), *e)).collect(),
+            cited: cited
+                .iter()
+                .map(|(i, e)| Cited {
+                    id: i.to_string(),
+                    text: "other",
+                    embedding: e,
+                })
+                .collect(),
         }
+    }
+
+    fn judge(threshold: f32) -> Judge<'static> {
+        Judge::Embedding { threshold }
     }
 
     #[test]
@@ -150,7 +212,7 @@ mod tests {
             draft(B, &[("x:3", C)]),
             draft(A, &[("x:1", A), ("x:1", A)]),
         ];
-        let (kept, dropped) = check(&drafts, 0.6);
+        let (kept, dropped) = check(&drafts, &judge(0.6)).unwrap();
         assert_eq!(dropped, vec![1]);
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].citations, vec!["x:1"]);
@@ -166,23 +228,27 @@ mod tests {
     fn alce_precision_and_recall() {
         // Supported alone by its one citation: recall 1, precision 1.
         assert_eq!(
-            quality(&[draft(A, &[("x:1", A)])], 0.6),
+            quality(&[draft(A, &[("x:1", A)])], &judge(0.6)).unwrap(),
             CitationQuality {
                 precision: 1.0,
                 recall: 1.0
             }
         );
         // Supported, with one irrelevant extra citation: precision 1/2.
-        let q = quality(&[draft(A, &[("x:1", A), ("x:2", C)])], 0.6);
+        let q = quality(&[draft(A, &[("x:1", A), ("x:2", C)])], &judge(0.6)).unwrap();
         assert_eq!(q.recall, 1.0);
         assert_eq!(q.precision, 0.5);
         // Needs both citations together (neither alone): both are relevant.
         let ab: Vec<f32> = vec![0.7, 0.7, 0.0];
-        let q = quality(&[draft(&ab, &[("x:1", A), ("x:2", B)])], 0.8);
+        let q = quality(&[draft(&ab, &[("x:1", A), ("x:2", B)])], &judge(0.8)).unwrap();
         assert_eq!((q.recall, q.precision), (1.0, 1.0));
         // Not supported at all: recall 0 and its citations do not count as precise.
-        let q = quality(&[draft(B, &[("x:1", C)]), draft(A, &[("x:2", A)])], 0.6);
+        let q = quality(
+            &[draft(B, &[("x:1", C)]), draft(A, &[("x:2", A)])],
+            &judge(0.6),
+        )
+        .unwrap();
         assert_eq!((q.recall, q.precision), (0.5, 0.5));
-        assert_eq!(quality(&[], 0.6).recall, 1.0);
+        assert_eq!(quality(&[], &judge(0.6)).unwrap().recall, 1.0);
     }
 }

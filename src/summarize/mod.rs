@@ -6,6 +6,7 @@ pub mod cite;
 pub mod embed;
 pub mod extractive;
 pub mod llm;
+pub mod nli;
 pub mod overview;
 
 pub use embed::{EmbedError, Embedder};
