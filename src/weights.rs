@@ -155,6 +155,17 @@ impl std::fmt::Debug for Weights {
     }
 }
 
+/// The weight file of a single-file checkpoint in `dir`: `model.safetensors`, else
+/// `pytorch_model.bin` (empty when neither exists, which the loader reports).
+pub fn checkpoint_file(dir: &Path) -> Vec<PathBuf> {
+    ["model.safetensors", "pytorch_model.bin"]
+        .iter()
+        .map(|f| dir.join(f))
+        .filter(|p| p.exists())
+        .take(1)
+        .collect()
+}
+
 /// The weights in `files` as a `VarBuilder` whose tensors are `dtype` (floats) on `device`.
 /// `files` are safetensors, `pytorch_model.bin` (zip or legacy) or `*.index.json` files
 /// (replaced by the shards they name); later files win on duplicate names.

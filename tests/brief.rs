@@ -46,6 +46,23 @@ fn brief_examples() -> tempfile::TempDir {
     dir
 }
 
+/// Runs `warta summarize en.jsonl --out out --models MODELS ARGS` (after writing [`EN`]
+/// to en.jsonl) in `dir`; checks it succeeded and returns its stderr and the briefing.
+fn summarize_en(dir: &Path, models: &Path, args: &[&str]) -> (String, Briefing) {
+    std::fs::write(dir.join("en.jsonl"), EN).unwrap();
+    let out = warta(dir)
+        .args(["summarize", "en.jsonl", "--out", "out", "--models"])
+        .arg(models)
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let b = serde_json::from_str(&std::fs::read_to_string(dir.join("out/briefing.json")).unwrap())
+        .unwrap();
+    (err, b)
+}
+
 fn warta(dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("warta").unwrap();
     cmd.env("HF_HUB_OFFLINE", "1")
@@ -162,22 +179,7 @@ fn brief_reports_a_bad_input_and_briefs_the_rest() {
 fn summarize_takes_english_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let models = models_toml(dir.path());
-    std::fs::write(dir.path().join("en.jsonl"), EN).unwrap();
-    let out = warta(dir.path())
-        .args(["summarize", "en.jsonl", "--out", "out", "--models"])
-        .arg(&models)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let b: Briefing = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
-    )
-    .unwrap();
+    let b = summarize_en(dir.path(), &models, &[]).1;
     assert!(b.models.translation.is_none());
     let a = &b.articles[0];
     assert!(a.sentences.iter().all(|s| s.text == s.translation));
@@ -216,35 +218,11 @@ fn garbage_llm_falls_back(llm: &str) {
         ),
     )
     .unwrap();
-    std::fs::write(dir.path().join("en.jsonl"), EN).unwrap();
-    let out = warta(dir.path())
-        .args([
-            "summarize",
-            "en.jsonl",
-            "--out",
-            "out",
-            "--sentences",
-            "2",
-            "--models",
-        ])
-        .arg(&models)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (err, b) = summarize_en(dir.path(), &models, &["--sentences", "2"]);
     assert!(
         err.contains("e1: ") && err.contains("using the extractive summary"),
         "{err}"
     );
-    let b: Briefing = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
-    )
-    .unwrap();
     assert_eq!(b.models.summarizer.kind, "llm");
     let a = &b.articles[0];
     assert_eq!(a.summary.len(), 2);
@@ -597,22 +575,7 @@ fn the_nli_model_named_in_models_toml_is_used_and_recorded() {
     let mut text = std::fs::read_to_string(&models).unwrap();
     text.push_str(&format!("[citation]\nnli = {nli:?}\n"));
     std::fs::write(&models, text).unwrap();
-    std::fs::write(dir.path().join("en.jsonl"), EN).unwrap();
-    let out = warta(dir.path())
-        .args(["summarize", "en.jsonl", "--out", "out", "--models"])
-        .arg(&models)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let b: Briefing = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
-    )
-    .unwrap();
+    let b = summarize_en(dir.path(), &models, &[]).1;
     assert_eq!(b.models.nli.as_ref().unwrap().id, nli.display().to_string());
     assert_eq!(b.settings.support_threshold, 0.5);
     assert!(b.articles[0]

@@ -158,12 +158,7 @@ impl Embedder {
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
         tokenizer.with_padding(None);
 
-        let weights: Vec<PathBuf> = ["model.safetensors", "pytorch_model.bin"]
-            .iter()
-            .map(|f| dir.join(f))
-            .filter(|p| p.exists())
-            .take(1)
-            .collect();
+        let weights = crate::weights::checkpoint_file(dir);
         let vb =
             crate::weights::load_var_builder(&weights, DType::F32, device).map_err(|source| {
                 EmbedError::Weights {
