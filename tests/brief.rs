@@ -288,6 +288,7 @@ fn an_llm_summary_keeps_its_supported_sentences_and_replaces_the_rest() {
             embedder: &embedder,
             writer: Some(&mut writer),
             nli: None,
+            cache: None,
         },
         models,
         &BriefSettings::default(),
@@ -536,6 +537,7 @@ fn an_nli_model_in_models_toml_judges_the_llms_citations() {
             embedder: &embedder,
             writer: Some(&mut writer),
             nli: Some(&nli),
+            cache: None,
         },
         models,
         &settings,
@@ -582,4 +584,50 @@ fn the_nli_model_named_in_models_toml_is_used_and_recorded() {
         .summary
         .iter()
         .all(|s| !s.citations.is_empty()));
+}
+
+#[test]
+fn a_second_run_takes_every_translation_from_the_cache_and_gives_the_same_briefing() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_toml(dir.path());
+    let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
+    let run = |extra: &[&str]| {
+        let out = warta(dir.path())
+            .args(["-v", "brief", "--out", "out", "--models"])
+            .arg(&models)
+            .arg(&articles)
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        let mut b: Briefing = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+        )
+        .unwrap();
+        b.generated_at.clear();
+        (err, b)
+    };
+    let (first, b1) = run(&[]);
+    assert!(
+        first.contains("translation cache: 0 hits, 95 misses"),
+        "{first}"
+    );
+    assert!(dir.path().join("out/cache.sqlite").exists());
+    let (second, b2) = run(&[]);
+    assert!(
+        second.contains("translating 0 distinct segments"),
+        "{second}"
+    );
+    assert!(
+        second.contains("translation cache: 95 hits, 0 misses"),
+        "{second}"
+    );
+    assert_eq!(b1, b2);
+    // --no-cache translates again and touches no cache.
+    std::fs::remove_file(dir.path().join("out/cache.sqlite")).unwrap();
+    let (third, b3) = run(&["--no-cache"]);
+    assert!(!third.contains("translation cache"), "{third}");
+    assert!(!dir.path().join("out/cache.sqlite").exists());
+    assert_eq!(b1, b3);
 }

@@ -12,6 +12,7 @@ use clap::{Args, ValueEnum};
 use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use super::Outcome;
 use warta::brief::{ModelRef, Models, SummarizerRef};
+use warta::pipeline::cache::TranslationCache;
 use warta::pipeline::{self, BriefSettings, Engines};
 use warta::summarize::llm::Llm;
 use warta::summarize::nli::Nli;
@@ -51,6 +52,12 @@ pub struct BriefCommon {
 pub struct BriefArgs {
     #[command(flatten)]
     pub common: BriefCommon,
+    /// Translation cache (default: cache.sqlite in --out).
+    #[arg(long, value_name = "PATH", conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
+    /// Translate everything again; read and write no cache.
+    #[arg(long)]
+    pub no_cache: bool,
     #[command(flatten)]
     pub model: ModelArgs,
     #[command(flatten)]
@@ -71,11 +78,17 @@ pub struct SummarizeArgs {
 }
 
 pub fn run_brief(args: BriefArgs) -> anyhow::Result<Outcome> {
+    let cache = (!args.no_cache).then(|| {
+        args.cache
+            .clone()
+            .unwrap_or_else(|| args.common.out.join("cache.sqlite"))
+    });
     run(
         &args.common,
         &args.model,
         Some(&args.decoding),
         &args.runtime,
+        cache.as_deref(),
     )
 }
 
@@ -85,7 +98,7 @@ pub fn run_summarize(args: SummarizeArgs) -> anyhow::Result<Outcome> {
         revision: None,
         models: args.models.clone(),
     };
-    run(&args.common, &model, None, &args.runtime)
+    run(&args.common, &model, None, &args.runtime, None)
 }
 
 fn run(
@@ -93,6 +106,7 @@ fn run(
     model: &ModelArgs,
     decoding: Option<&DecodingArgs>,
     runtime: &RuntimeArgs,
+    cache_path: Option<&std::path::Path>,
 ) -> anyhow::Result<Outcome> {
     let (cfg, _) = model.models_config()?;
     let kind = common.summarizer.unwrap_or(match cfg.summarizer.kind {
@@ -192,6 +206,14 @@ fn run(
     };
     let mut settings = BriefSettings::default();
     settings.extractive.sentences = common.sentences as usize;
+    // The cache key's setup: the model (id and revision) and its decoding settings.
+    let mut cache = match (&translator, cache_path) {
+        (Some((t, name)), Some(path)) => {
+            let setup = format!("{name}|{}", serde_json::to_string(t.generation())?);
+            Some(TranslationCache::open(path, &setup)?)
+        }
+        _ => None,
+    };
     let engines = Engines {
         translator: translator.as_ref().map(|(t, _)| t),
         embedder: &embedder,
@@ -199,6 +221,7 @@ fn run(
             .as_mut()
             .map(|(l, _)| l as &mut dyn warta::summarize::abstractive::SummaryWriter),
         nli: nli.as_ref().map(|(n, _)| n),
+        cache: cache.as_mut(),
     };
     let briefing = pipeline::brief(articles, engines, models, &settings, now_rfc3339())?;
     warta::brief::write(&common.out, &briefing)?;

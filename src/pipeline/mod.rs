@@ -2,8 +2,13 @@
 //! articles are translated (sentences and titles, batched across articles), embedded,
 //! summarised, checked, and gathered into a [`Briefing`].
 //!
-//! This first runner holds a run's articles in memory; streaming, the translation cache,
-//! resuming and sharding come with the batch-run work.
+//! Translations go through the translation cache (`cache`) when there is one, and each
+//! distinct sentence is translated once per run. This runner holds a run's articles in
+//! memory; streaming, resuming and sharding come with the batch-run work.
+pub mod cache;
+
+use std::collections::HashMap;
+
 use crate::brief::{ArticleBrief, Briefing, Models, SentenceOut, Settings};
 use crate::summarize::abstractive::{self, SummaryWriter, Written};
 use crate::summarize::cite::{self, Cited, Draft, Judge};
@@ -13,6 +18,7 @@ use crate::summarize::nli::{Nli, NliError};
 use crate::summarize::overview::{self, ArticleSentences, OverviewSettings};
 use crate::text::Article;
 use crate::translate::{TranslateError, Translator};
+use cache::{CacheError, TranslationCache};
 
 /// Why a briefing could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +29,8 @@ pub enum PipelineError {
     Embed(Box<EmbedError>),
     #[error(transparent)]
     Nli(Box<NliError>),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 impl From<NliError> for PipelineError {
@@ -76,6 +84,8 @@ pub struct Engines<'a> {
     pub writer: Option<&'a mut dyn SummaryWriter>,
     /// An NLI cross-encoder for the citation check; None to judge by embeddings.
     pub nli: Option<&'a Nli>,
+    /// The translation cache; None to translate everything.
+    pub cache: Option<&'a mut TranslationCache>,
 }
 
 /// Makes the briefing of `articles`: translated (unless English already), summarised
@@ -92,6 +102,7 @@ pub fn brief(
         embedder,
         writer,
         nli,
+        cache,
     } = engines;
     let judge = match nli {
         Some(model) => Judge::Nli {
@@ -123,13 +134,7 @@ pub fn brief(
         segments.extend(a.title.as_deref());
     }
     let translated: Vec<(String, f32)> = match translator {
-        Some(t) => {
-            tracing::info!("translating {} segments", segments.len());
-            t.translate(&segments)?
-                .into_iter()
-                .map(|t| (t.text, t.score))
-                .collect()
-        }
+        Some(t) => translate(t, cache, &segments)?,
         None => segments.iter().map(|s| (s.to_string(), 0.0)).collect(),
     };
     let mut next = translated.into_iter();
@@ -302,6 +307,52 @@ pub fn brief(
         articles: briefs,
         overview,
     })
+}
+
+/// Translates `segments`: each distinct one once, and only those the cache lacks.
+fn translate(
+    translator: &Translator,
+    cache: Option<&mut TranslationCache>,
+    segments: &[&str],
+) -> Result<Vec<(String, f32)>, PipelineError> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut unique: Vec<&str> = Vec::new();
+    for s in segments {
+        index.entry(s).or_insert_with(|| {
+            unique.push(s);
+            unique.len() - 1
+        });
+    }
+    let mut cache = cache;
+    let mut found: Vec<Option<(String, f32)>> = match cache.as_deref_mut() {
+        Some(c) => c.get(&unique)?,
+        None => vec![None; unique.len()],
+    };
+    let missing: Vec<usize> = (0..unique.len()).filter(|&i| found[i].is_none()).collect();
+    let texts: Vec<&str> = missing.iter().map(|&i| unique[i]).collect();
+    tracing::info!(
+        "translating {} distinct segments of {} ({} from the cache)",
+        texts.len(),
+        segments.len(),
+        unique.len() - texts.len()
+    );
+    let fresh = translator.translate(&texts)?;
+    if let Some(c) = cache {
+        let entries: Vec<(&str, &str, f32)> = texts
+            .iter()
+            .zip(&fresh)
+            .map(|(s, t)| (*s, t.text.as_str(), t.score))
+            .collect();
+        c.put(&entries)?;
+        tracing::info!("translation cache: {} hits, {} misses", c.hits, c.misses);
+    }
+    for (i, t) in missing.into_iter().zip(fresh) {
+        found[i] = Some((t.text, t.score));
+    }
+    Ok(segments
+        .iter()
+        .map(|s| found[index[s]].clone().unwrap_or_default())
+        .collect())
 }
 
 /// The LLM's summary of one article, as sentences with the indices they cite; None (with a

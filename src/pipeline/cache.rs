@@ -1,0 +1,156 @@
+//! The translation cache: translations kept in an embedded SQLite database, keyed by the
+//! model (id and revision), the decoding settings and the sentence text, so a re-run, or a
+//! sentence printed by several outlets, costs no model time.
+//!
+//! SQLite (rusqlite, bundled) gives atomic transactions and survives a crash mid-write: a
+//! batch of new translations is stored in one transaction, so the file holds all of it or
+//! none.
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Why the cache could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("translation cache {path}: {message} (delete the file, or run with --no-cache)")]
+pub struct CacheError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// An open translation cache for one model and decoding setup.
+pub struct TranslationCache {
+    conn: Connection,
+    path: PathBuf,
+    /// Model id, revision and decoding settings: the part of every key that is not text.
+    setup: String,
+    pub hits: usize,
+    pub misses: usize,
+}
+
+impl TranslationCache {
+    /// Opens (creating when needed) the cache at `path` for the translation `setup`
+    /// (model id, revision and decoding settings, as one string).
+    pub fn open(path: &Path, setup: &str) -> Result<Self, CacheError> {
+        let fail = |e: &dyn std::fmt::Display| CacheError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| fail(&e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS translations (
+                 setup TEXT NOT NULL,
+                 source TEXT NOT NULL,
+                 translation TEXT NOT NULL,
+                 score REAL NOT NULL,
+                 PRIMARY KEY (setup, source)
+             );",
+        )
+        .map_err(|e| fail(&e))?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            setup: setup.to_string(),
+            hits: 0,
+            misses: 0,
+        })
+    }
+
+    fn fail(&self, e: rusqlite::Error) -> CacheError {
+        CacheError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The cached translation and score of each segment, or None; counts hits and misses.
+    pub fn get(&mut self, segments: &[&str]) -> Result<Vec<Option<(String, f32)>>, CacheError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT translation, score FROM translations WHERE setup = ?1 AND source = ?2",
+            )
+            .map_err(|e| self.fail(e))?;
+        let mut out = Vec::with_capacity(segments.len());
+        for s in segments {
+            let row = stmt
+                .query_row(params![self.setup, s], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)? as f32))
+                })
+                .optional()
+                .map_err(|e| self.fail(e))?;
+            out.push(row);
+        }
+        drop(stmt);
+        let hits = out.iter().filter(|r| r.is_some()).count();
+        self.hits += hits;
+        self.misses += out.len() - hits;
+        Ok(out)
+    }
+
+    /// Stores new translations, all in one transaction.
+    pub fn put(&mut self, entries: &[(&str, &str, f32)]) -> Result<(), CacheError> {
+        let path = self.path.clone();
+        let fail = |e: rusqlite::Error| CacheError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.conn.transaction().map_err(fail)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO translations (setup, source, translation, score)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(fail)?;
+            for (source, translation, score) in entries {
+                stmt.execute(params![self.setup, source, translation, *score as f64])
+                    .map_err(fail)?;
+            }
+        }
+        tx.commit().map_err(fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_and_finds_translations_per_setup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/cache.sqlite");
+        let mut c = TranslationCache::open(&path, "model-a|beams=4").unwrap();
+        assert_eq!(c.get(&["Halo."]).unwrap(), vec![None]);
+        c.put(&[("Halo.", "Hello.", -0.25)]).unwrap();
+        drop(c);
+        let mut c = TranslationCache::open(&path, "model-a|beams=4").unwrap();
+        assert_eq!(
+            c.get(&["Halo.", "Lain."]).unwrap(),
+            vec![Some(("Hello.".to_string(), -0.25)), None]
+        );
+        assert_eq!((c.hits, c.misses), (1, 1));
+        // Another model or other settings do not see it.
+        let mut other = TranslationCache::open(&path, "model-a|beams=1").unwrap();
+        assert_eq!(other.get(&["Halo."]).unwrap(), vec![None]);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.sqlite");
+        std::fs::write(&path, b"this is not sqlite at all, just text that goes on").unwrap();
+        let err = TranslationCache::open(&path, "m")
+            .err()
+            .expect("an error")
+            .to_string();
+        assert!(
+            err.contains("cache.sqlite") && err.contains("--no-cache"),
+            "{err}"
+        );
+    }
+}
