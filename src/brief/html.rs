@@ -79,17 +79,15 @@ const SCRIPT: &str = r#"
 
 /// Renders the briefing as one HTML page.
 pub fn render(b: &Briefing) -> String {
-    let mut used: Vec<String> = Vec::new();
-    let mut cite = |ids: &[String], out: &mut String| {
+    let used = super::cited_ids(b);
+    let anchors = super::labels(&used, anchor, false);
+    let cite = |ids: &[String], out: &mut String| {
         for id in ids {
-            if !used.contains(id) {
-                used.push(id.clone());
-            }
             let n = used.iter().position(|u| u == id).map_or(0, |p| p + 1);
             let _ = write!(
                 out,
                 "<a class=\"cite\" href=\"#{}\" data-id=\"{}\">[{n}]</a>",
-                esc(&anchor(id)),
+                esc(&anchors[id]),
                 esc(id)
             );
         }
@@ -171,7 +169,7 @@ pub fn render(b: &Briefing) -> String {
             let _ = write!(
                 body,
                 "<li id=\"{}\">{}<br><span class=\"src\">{}</span></li>",
-                esc(&anchor(id)),
+                esc(&anchors[id]),
                 esc(&s.translation),
                 esc(&s.text)
             );
@@ -182,10 +180,13 @@ pub fn render(b: &Briefing) -> String {
         }
     }
     body.push_str("</ol></section>");
-    // Inside <script>, only "</" could end the element early; JSON allows "<\/".
+    // Inside <script>, "</script" and "<!--" change how the page is parsed; with <, > and &
+    // written as JSON escapes, no text can.
     let json = serde_json::Value::Object(data)
         .to_string()
-        .replace("</", "<\\/");
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

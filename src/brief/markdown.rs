@@ -6,8 +6,10 @@ use std::fmt::Write;
 
 use super::briefing::Briefing;
 
-/// Text with Markdown's active characters escaped.
+/// Text with Markdown's active characters escaped and its whitespace (line breaks
+/// included) collapsed, so no text can start a heading, list or rule.
 fn escape(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(
@@ -37,14 +39,12 @@ pub fn label(id: &str) -> String {
 
 /// Renders the briefing as Markdown.
 pub fn render(b: &Briefing) -> String {
+    let used = super::cited_ids(b);
+    let labels = super::labels(&used, label, true);
     let mut out = String::new();
-    let mut used: Vec<String> = Vec::new();
-    let mut cite = |ids: &[String], out: &mut String| {
+    let cite = |ids: &[String], out: &mut String| {
         for id in ids {
-            let _ = write!(out, "[^{}]", label(id));
-            if !used.contains(id) {
-                used.push(id.clone());
-            }
+            let _ = write!(out, "[^{}]", labels[id]);
         }
     };
     let _ = writeln!(out, "# Briefing\n");
@@ -100,7 +100,7 @@ pub fn render(b: &Briefing) -> String {
             let _ = writeln!(
                 out,
                 "[^{}]: {} — *{}*",
-                label(id),
+                labels[id],
                 escape(&s.translation),
                 escape(&s.text)
             );

@@ -1,8 +1,8 @@
 //! `warta brief` (Indonesian pages -> cited English briefing) and `warta summarize` (the
 //! same for text that is already English, without translating).
 //!
-//! Both run ingest, then the pipeline runner, then write `briefing.json` and
-//! `briefing.md` into `--out`. Inputs that cannot be ingested are reported and the rest
+//! Both run ingest, then the pipeline runner, then write `briefing.json`, `briefing.md`
+//! and `briefing.html` into `--out`. Inputs that cannot be ingested are reported and the rest
 //! go on (exit status 3).
 use std::path::PathBuf;
 
@@ -34,7 +34,7 @@ pub struct BriefCommon {
     /// Files (.txt, .html, .jsonl), directories, or `-` for stdin.
     #[arg(value_name = "INPUT", required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Directory for briefing.json and briefing.md.
+    /// Directory for briefing.json, briefing.md and briefing.html.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Summary sentences per article.

@@ -234,14 +234,17 @@ pub fn brief(
                     cited: x.cites.iter().map(|&i| cite_of(a, i)).collect(),
                 })
                 .collect();
-            let (_, dropped) = cite::check(&llm_drafts, &judge)?;
-            drafts.extend(
-                llm_drafts
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| !dropped.contains(i))
-                    .map(|(_, d)| d),
-            );
+            // Keep the supported sentences, each with only its supporting citations.
+            let (kept, dropped) = cite::check(&llm_drafts, &judge)?;
+            let survivors = llm_drafts
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !dropped.contains(i))
+                .map(|(_, d)| d);
+            for (mut d, k) in survivors.zip(&kept) {
+                d.cited.retain(|c| k.citations.contains(&c.id));
+                drafts.push(d);
+            }
             if drafts.is_empty() {
                 tracing::warn!(
                     "{}: no sentence the LLM wrote is cited and supported; using the extractive summary",
@@ -260,11 +263,17 @@ pub fn brief(
             }
         }
         let (kept, dropped) = cite::check(&drafts, &judge)?;
+        // Quality of what the briefing shows: the kept statements with their kept citations.
         let kept_drafts: Vec<Draft> = drafts
-            .iter()
+            .into_iter()
             .enumerate()
             .filter(|(i, _)| !dropped.contains(i))
-            .map(|(_, d)| d.clone())
+            .map(|(_, d)| d)
+            .zip(&kept)
+            .map(|(mut d, k)| {
+                d.cited.retain(|c| k.citations.contains(&c.id));
+                d
+            })
             .collect();
         summaries.push((kept, cite::quality(&kept_drafts, &judge)?));
         picks.push(chosen);

@@ -105,10 +105,16 @@ pub fn select(texts: &[&str], embeddings: &[Vec<f32>], settings: &ExtractiveSett
             relevance: relevance[i],
         });
     }
-    // An article whose every sentence is over the word budget still gets its best one.
+    // An article whose every sentence is over the word budget, or shorter than the
+    // minimum, still gets its best one (the longest-enough when there is one).
     if chosen.is_empty() {
-        if let Some(i) = (0..n)
-            .filter(|&i| eligible(i))
+        let pool: Vec<usize> = if (0..n).any(eligible) {
+            (0..n).filter(|&i| eligible(i)).collect()
+        } else {
+            (0..n).filter(|&i| !texts[i].trim().is_empty()).collect()
+        };
+        if let Some(i) = pool
+            .into_iter()
             .max_by(|&a, &b| relevance[a].total_cmp(&relevance[b]).then(b.cmp(&a)))
         {
             chosen.push(Pick {
@@ -188,5 +194,12 @@ mod tests {
         );
         assert_eq!(picks.len(), 1);
         assert!(select(&[], &[], &ExtractiveSettings::default()).is_empty());
+        // Only fragments: the best one still.
+        let picks = select(
+            &["Ya.", "Tidak."],
+            &[emb(&[1.0]), emb(&[1.0])],
+            &ExtractiveSettings::default(),
+        );
+        assert_eq!(picks.len(), 1);
     }
 }

@@ -24,7 +24,7 @@ pub enum NliError {
         what: &'static str,
         message: String,
     },
-    #[error("{path}: no `entailment` label in id2label, so it is not an NLI model")]
+    #[error("{path}: no `entailment` label numbered within id2label, so it is not an NLI model")]
     NoEntailment { path: PathBuf },
     #[error("cannot load the weights in {dir}: {source}")]
     Weights {
@@ -73,6 +73,7 @@ impl Nli {
             .iter()
             .find(|(_, l)| l.eq_ignore_ascii_case("entailment"))
             .and_then(|(i, _)| i.parse().ok())
+            .filter(|&i: &usize| i < labels.id2label.len())
             .ok_or(NliError::NoEntailment {
                 path: cfg_path.clone(),
             })?;
