@@ -173,6 +173,19 @@ fn brief_reports_a_bad_input_and_briefs_the_rest() {
     .unwrap();
     assert_eq!(b.articles.len(), 1);
     assert_eq!(b.articles[0].summary.len(), 2);
+    // The failed input is recorded in errors.jsonl.
+    let errors = std::fs::read_to_string(dir.path().join("out/errors.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = errors
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{errors}");
+    assert_eq!(records[0]["id"], "empty");
+    assert_eq!(records[0]["source"], "empty.txt");
+    assert!(records[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("there is no text"));
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! same for text that is already English, without translating).
 //!
 //! Both run ingest, then the pipeline runner, then write `briefing.json`, `briefing.md`
-//! and `briefing.html` into `--out`. Inputs that cannot be ingested are reported and the rest
-//! go on (exit status 3).
+//! and `briefing.html` into `--out`. Inputs that cannot be ingested are reported on stderr
+//! and in `errors.jsonl`, and the rest go on (exit status 3).
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -120,13 +120,13 @@ fn run(
     // Ingest everything first; a bad input is reported and skipped.
     let mut ids = Ids::default();
     let mut articles: Vec<Article> = Vec::new();
-    let mut failures = 0usize;
+    let mut errors: Vec<String> = Vec::new();
     for doc in Sources::new(&common.inputs, common.max_size) {
         let doc = match doc {
             Ok(d) => d,
             Err(e) => {
-                failures += 1;
                 tracing::error!("{e}");
+                errors.push(error_record(None, &e.input, &e.reason.to_string()));
                 continue;
             }
         };
@@ -142,8 +142,8 @@ fn run(
                 articles.push(got.article);
             }
             Err(e) => {
-                failures += 1;
                 tracing::error!("{e}");
+                errors.push(error_record(Some(&id), &e.input, &e.reason.to_string()));
             }
         }
     }
@@ -225,12 +225,21 @@ fn run(
     };
     let briefing = pipeline::brief(articles, engines, models, &settings, now_rfc3339())?;
     warta::brief::write(&common.out, &briefing)?;
+    // errors.jsonl: one record per input that could not be briefed (empty when none).
+    warta::output::write_atomic(&common.out.join("errors.jsonl"), errors.concat().as_bytes())?;
     tracing::info!(
         "{} articles briefed into {}",
         briefing.articles.len(),
         common.out.display()
     );
-    Ok(Outcome::from_failures(failures))
+    Ok(Outcome::from_failures(errors.len()))
+}
+
+/// One line of errors.jsonl: the article id (when it got one), its source and the error.
+fn error_record(id: Option<&str>, source: &str, error: &str) -> String {
+    let mut line = serde_json::json!({"id": id, "source": source, "error": error}).to_string();
+    line.push('\n');
+    line
 }
 
 /// "org/name@commit" or a directory, as the briefing records it.
