@@ -46,10 +46,10 @@ fn brief_examples() -> tempfile::TempDir {
     dir
 }
 
-/// Runs `warta summarize en.jsonl --out out --models MODELS ARGS` (after writing [`EN`]
+/// Runs `warta summarize en.jsonl --out out --models MODELS ARGS` (after writing [`en_jsonl`]
 /// to en.jsonl) in `dir`; checks it succeeded and returns its stderr and the briefing.
 fn summarize_en(dir: &Path, models: &Path, args: &[&str]) -> (String, Briefing) {
-    std::fs::write(dir.join("en.jsonl"), EN).unwrap();
+    std::fs::write(dir.join("en.jsonl"), en_jsonl()).unwrap();
     let out = warta(dir)
         .args(["summarize", "en.jsonl", "--out", "out", "--models"])
         .arg(models)
@@ -202,10 +202,44 @@ fn summarize_takes_english_as_it_is() {
     );
 }
 
-const EN: &str = concat!(
-    r#"{"id": "e1", "text": "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold and snowy all week."}"#,
-    "\n"
-);
+/// A short English article for `warta summarize` and the library tests.
+const EN_TEXT: &str = "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold and snowy all week.";
+
+/// [`EN_TEXT`] as one JSONL record with the id `e1`.
+fn en_jsonl() -> String {
+    format!("{}\n", serde_json::json!({"id": "e1", "text": EN_TEXT}))
+}
+
+/// [`EN_TEXT`] ingested as the article `e1`.
+fn en_article() -> warta::text::Article {
+    let doc = warta::text::source::Document {
+        id: "e1".into(),
+        source: "e1".into(),
+        format: warta::text::source::Format::Text,
+        bytes: EN_TEXT.as_bytes().to_vec(),
+        given: Default::default(),
+    };
+    warta::text::ingest(&doc, "e1").unwrap().article
+}
+
+/// The provenance the library tests record: MiniLM, an LLM summariser, maybe an NLI model.
+fn llm_models(nli: Option<&str>) -> warta::brief::Models {
+    use warta::brief::{ModelRef, Models, SummarizerRef};
+    let model = |id: &str| ModelRef {
+        id: id.into(),
+        revision: None,
+    };
+    Models {
+        translation: None,
+        embedding: model("minilm"),
+        summarizer: SummarizerRef {
+            kind: "llm".into(),
+            id: None,
+            revision: None,
+        },
+        nli: nli.map(model),
+    }
+}
 
 #[test]
 fn a_garbage_llm_falls_back_to_the_extractive_summary_with_a_warning() {
@@ -263,37 +297,16 @@ impl warta::summarize::abstractive::SummaryWriter for Scripted {
 
 #[test]
 fn an_llm_summary_keeps_its_supported_sentences_and_replaces_the_rest() {
-    use warta::brief::{ModelRef, Models, SummarizerRef};
     use warta::pipeline::{brief, BriefSettings, Engines};
-    use warta::text::source::{Document, Format, Given};
 
-    let doc = Document {
-        id: "e1".into(),
-        source: "e1".into(),
-        format: Format::Text,
-        bytes: "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold and snowy all week.".as_bytes().to_vec(),
-        given: Given::default(),
-    };
-    let article = warta::text::ingest(&doc, "e1").unwrap().article;
+    let article = en_article();
     let embedder =
         warta::summarize::Embedder::load(common::minilm(), &candle_core::Device::Cpu).unwrap();
     let mut writer = Scripted(
         "Russia wants binding security guarantees from the West [1]. Bananas are yellow [3]. \
          Moscow insists talks with NATO continue [2][9].",
     );
-    let models = Models {
-        translation: None,
-        embedding: ModelRef {
-            id: "minilm".into(),
-            revision: None,
-        },
-        summarizer: SummarizerRef {
-            kind: "llm".into(),
-            id: None,
-            revision: None,
-        },
-        nli: None,
-    };
+    let models = llm_models(None);
     let b = brief(
         vec![article],
         Engines {
@@ -501,10 +514,8 @@ fn brief_with_default_models_offline_and_nothing_cached_says_how_to_fetch() {
 
 #[test]
 fn an_nli_model_in_models_toml_judges_the_llms_citations() {
-    use warta::brief::{ModelRef, Models, SummarizerRef};
     use warta::pipeline::{brief, BriefSettings, Engines};
     use warta::summarize::nli::Nli;
-    use warta::text::source::{Document, Format, Given};
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let nli = Nli::load(
@@ -512,36 +523,13 @@ fn an_nli_model_in_models_toml_judges_the_llms_citations() {
         &candle_core::Device::Cpu,
     )
     .unwrap();
-    let text = "Russia demands binding security guarantees from the West. Moscow says talks with NATO must continue. The weather in Moscow was cold and snowy all week.";
-    let doc = Document {
-        id: "e1".into(),
-        source: "e1".into(),
-        format: Format::Text,
-        bytes: text.as_bytes().to_vec(),
-        given: Given::default(),
-    };
-    let article = warta::text::ingest(&doc, "e1").unwrap().article;
+    let article = en_article();
     let sentences: Vec<String> = article.sentences().map(|s| s.text.clone()).collect();
     let embedder =
         warta::summarize::Embedder::load(common::minilm(), &candle_core::Device::Cpu).unwrap();
     let reply = "Russia wants binding security guarantees from the West [1]. Moscow insists talks with NATO continue [2].";
     let mut writer = Scripted(reply);
-    let models = Models {
-        translation: None,
-        embedding: ModelRef {
-            id: "minilm".into(),
-            revision: None,
-        },
-        summarizer: SummarizerRef {
-            kind: "llm".into(),
-            id: None,
-            revision: None,
-        },
-        nli: Some(ModelRef {
-            id: "nli-tiny".into(),
-            revision: None,
-        }),
-    };
+    let models = llm_models(Some("nli-tiny"));
     let settings = BriefSettings::default();
     let b = brief(
         vec![article],

@@ -44,7 +44,7 @@ pub struct BriefCommon {
     #[arg(long, value_enum)]
     pub summarizer: Option<SummarizerChoice>,
     /// Refuse inputs bigger than this (as for `warta ingest`).
-    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = super::ingest::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value_t = warta::text::source::DEFAULT_MAX_BYTES, value_parser = super::ingest::parse_size)]
     pub max_size: u64,
 }
 

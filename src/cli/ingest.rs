@@ -30,7 +30,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub explain: bool,
     /// Refuse files, JSONL records or stdin texts bigger than this (e.g. 10MB, 512KB, 2000000).
-    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value_t = warta::text::source::DEFAULT_MAX_BYTES, value_parser = parse_size)]
     pub max_size: u64,
 }
 

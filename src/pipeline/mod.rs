@@ -200,10 +200,7 @@ pub fn brief(
     for (a, b) in briefs.iter().enumerate() {
         let emb = &embeddings[a];
         let texts: Vec<&str> = english[a].iter().map(String::as_str).collect();
-        let chosen: Vec<usize> = extractive::select(&texts, emb, &settings.extractive)
-            .iter()
-            .map(|p| p.index)
-            .collect();
+        let chosen = extractive::select(&texts, emb, &settings.extractive);
         let extractive_drafts: Vec<Draft> = chosen
             .iter()
             .map(|&i| Draft {

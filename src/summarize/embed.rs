@@ -13,27 +13,15 @@ use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
 
+use super::files::{self, read_json, ModelFileError};
+
 /// Why an embedding model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid {what}: {message}")]
-    Parse {
-        path: PathBuf,
-        what: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] ModelFileError),
     #[error("{path}: pooling mode {mode:?} is not supported (warta pools by mean or CLS token)")]
     Pooling { path: PathBuf, mode: String },
-    #[error("cannot load the weights in {dir}: {source}")]
-    Weights {
-        dir: PathBuf,
-        source: Box<crate::weights::WeightsError>,
-    },
     #[error("the embedding model failed: {0}")]
     Model(#[from] candle_core::Error),
     #[error("the embedding tokenizer failed: {0}")]
@@ -82,31 +70,16 @@ struct Module {
     path: String,
 }
 
-fn read(path: &Path) -> Result<String, EmbedError> {
-    std::fs::read_to_string(path).map_err(|source| EmbedError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-fn parse<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T, EmbedError> {
-    serde_json::from_str(&read(path)?).map_err(|e| EmbedError::Parse {
-        path: path.to_path_buf(),
-        what,
-        message: e.to_string(),
-    })
-}
-
 impl Embedder {
     /// Loads a sentence-transformers checkpoint from `dir` (config.json, model.safetensors
     /// or pytorch_model.bin, tokenizer.json, modules.json and the pooling config).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EmbedError> {
-        let config: Config = parse(&dir.join("config.json"), "BERT config.json")?;
+        let config: Config = read_json(&dir.join("config.json"), "BERT config.json")?;
         // modules.json names the pooling folder and whether vectors are normalised;
         // without it, sentence-transformers' defaults: mean pooling, no normalisation.
         let modules_path = dir.join("modules.json");
         let modules: Vec<Module> = if modules_path.exists() {
-            parse(&modules_path, "modules.json")?
+            read_json(&modules_path, "modules.json")?
         } else {
             Vec::new()
         };
@@ -114,7 +87,7 @@ impl Embedder {
         let pooling = match modules.iter().find(|m| m.kind.ends_with("Pooling")) {
             Some(m) => {
                 let path = dir.join(&m.path).join("config.json");
-                let p: PoolingConfig = parse(&path, "pooling config")?;
+                let p: PoolingConfig = read_json(&path, "pooling config")?;
                 if p.pooling_mode_mean_tokens {
                     Pooling::Mean
                 } else if p.pooling_mode_cls_token {
@@ -135,7 +108,7 @@ impl Embedder {
         };
         let st_path = dir.join("sentence_bert_config.json");
         let max_seq = if st_path.exists() {
-            parse::<SentenceBertConfig>(&st_path, "sentence_bert_config.json")?.max_seq_length
+            read_json::<SentenceBertConfig>(&st_path, "sentence_bert_config.json")?.max_seq_length
         } else {
             None
         };
@@ -143,29 +116,13 @@ impl Embedder {
             .unwrap_or(config.max_position_embeddings)
             .min(config.max_position_embeddings);
 
-        let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer =
-            tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| EmbedError::Parse {
-                path: tok_path.clone(),
-                what: "tokenizer.json",
-                message: e.to_string(),
-            })?;
-        tokenizer
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
-        tokenizer.with_padding(None);
-
-        let weights = crate::weights::checkpoint_file(dir);
-        let vb =
-            crate::weights::load_var_builder(&weights, DType::F32, device).map_err(|source| {
-                EmbedError::Weights {
-                    dir: dir.to_path_buf(),
-                    source: Box::new(source),
-                }
-            })?;
+        let tokenizer = files::tokenizer(dir, Some(max_tokens))?;
+        let vb = files::weights(
+            dir,
+            &crate::weights::checkpoint_file(dir),
+            DType::F32,
+            device,
+        )?;
         let model = BertModel::load(vb, &config)?;
         Ok(Self {
             model,

@@ -37,20 +37,17 @@ impl Default for ExtractiveSettings {
     }
 }
 
-/// One chosen sentence: its index in the article and the relevance it was chosen with.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Pick {
-    pub index: usize,
-    pub relevance: f32,
-}
-
 fn words(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
 /// Chooses summary sentences from `texts` (English, in reading order) with their
-/// `embeddings`; returns them in reading order.
-pub fn select(texts: &[&str], embeddings: &[Vec<f32>], settings: &ExtractiveSettings) -> Vec<Pick> {
+/// `embeddings`; returns their indices in reading order.
+pub fn select(
+    texts: &[&str],
+    embeddings: &[Vec<f32>],
+    settings: &ExtractiveSettings,
+) -> Vec<usize> {
     let n = texts.len().min(embeddings.len());
     if n == 0 || settings.sentences == 0 {
         return Vec::new();
@@ -79,19 +76,16 @@ pub fn select(texts: &[&str], embeddings: &[Vec<f32>], settings: &ExtractiveSett
         .collect();
 
     let eligible = |i: usize| words(texts[i]) >= settings.min_words;
-    let mut chosen: Vec<Pick> = Vec::new();
+    let mut chosen: Vec<usize> = Vec::new();
     let mut used_words = 0;
     while chosen.len() < settings.sentences {
         let best = (0..n)
-            .filter(|&i| eligible(i) && chosen.iter().all(|p| p.index != i))
+            .filter(|&i| eligible(i) && !chosen.contains(&i))
             .filter(|&i| used_words + words(texts[i]) <= settings.max_words)
             // A near-copy of a chosen sentence adds nothing.
-            .filter(|&i| chosen.iter().all(|p| sim(i, p.index) < 0.95))
+            .filter(|&i| chosen.iter().all(|&p| sim(i, p) < 0.95))
             .map(|i| {
-                let redundancy = chosen
-                    .iter()
-                    .map(|p| sim(i, p.index))
-                    .fold(0.0f32, f32::max);
+                let redundancy = chosen.iter().map(|&p| sim(i, p)).fold(0.0f32, f32::max);
                 (i, relevance[i] - settings.redundancy_weight * redundancy)
             })
             // Highest score; a tie goes to the earlier sentence.
@@ -100,10 +94,7 @@ pub fn select(texts: &[&str], embeddings: &[Vec<f32>], settings: &ExtractiveSett
             break;
         };
         used_words += words(texts[i]);
-        chosen.push(Pick {
-            index: i,
-            relevance: relevance[i],
-        });
+        chosen.push(i);
     }
     // An article whose every sentence is over the word budget, or shorter than the
     // minimum, still gets its best one (the longest-enough when there is one).
@@ -117,13 +108,10 @@ pub fn select(texts: &[&str], embeddings: &[Vec<f32>], settings: &ExtractiveSett
             .into_iter()
             .max_by(|&a, &b| relevance[a].total_cmp(&relevance[b]).then(b.cmp(&a)))
         {
-            chosen.push(Pick {
-                index: i,
-                relevance: relevance[i],
-            });
+            chosen.push(i);
         }
     }
-    chosen.sort_by_key(|p| p.index);
+    chosen.sort_unstable();
     chosen
 }
 
@@ -154,7 +142,7 @@ mod tests {
             sentences: 2,
             ..Default::default()
         };
-        let picks: Vec<usize> = select(&texts, &e, &s).iter().map(|p| p.index).collect();
+        let picks: Vec<usize> = select(&texts, &e, &s);
         assert_eq!(picks.len(), 2);
         assert!(
             !picks.contains(&2),
@@ -178,9 +166,9 @@ mod tests {
             emb(&[0.5, 0.5]),
         ];
         let picks = select(&texts, &e, &ExtractiveSettings::default());
-        let total: usize = picks.iter().map(|p| words(texts[p.index])).sum();
+        let total: usize = picks.iter().map(|&p| words(texts[p])).sum();
         assert!(total <= 80, "{total} words");
-        assert!(picks.iter().all(|p| p.index != 2));
+        assert!(!picks.contains(&2));
         assert_eq!(picks.len(), 2);
     }
 

@@ -14,27 +14,16 @@ use candle_nn::Activation;
 use candle_transformers::models::{quantized_qwen2, qwen2};
 use serde::Deserialize;
 
+use super::files::{self, read_json, ModelFileError};
 use crate::generate::{self, Decoder, GenerationConfig};
 
 /// Why the LLM could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid {what}: {message}")]
-    Parse {
-        path: PathBuf,
-        what: &'static str,
-        message: String,
-    },
-    #[error("cannot load the weights in {dir}: {source}")]
-    Weights {
-        dir: PathBuf,
-        source: Box<crate::weights::WeightsError>,
-    },
+    #[error(transparent)]
+    File(#[from] ModelFileError),
+    #[error("{path} is not a valid GGUF file: {message}")]
+    Gguf { path: PathBuf, message: String },
     #[error("the LLM failed: {0}")]
     Model(#[from] candle_core::Error),
     #[error("the LLM tokenizer failed: {0}")]
@@ -153,21 +142,6 @@ pub struct Llm {
     device: Device,
 }
 
-fn parse_file<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    what: &'static str,
-) -> Result<T, LlmError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LlmError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| LlmError::Parse {
-        path: path.to_path_buf(),
-        what,
-        message: e.to_string(),
-    })
-}
-
 impl Llm {
     /// Loads a Qwen2-family checkpoint: an HF directory, or a `.gguf` file with
     /// tokenizer.json (and optionally generation_config.json) in its directory.
@@ -178,25 +152,17 @@ impl Llm {
         } else {
             path
         };
-        let tok_path = dir.join("tokenizer.json");
-        let tokenizer =
-            tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| LlmError::Parse {
-                path: tok_path.clone(),
-                what: "tokenizer.json",
-                message: e.to_string(),
-            })?;
+        let tokenizer = files::tokenizer(dir, None)?;
         let has_generation = dir.join("generation_config.json").exists();
         let (model, max_positions, generation) = if gguf {
-            let read_err = |source| LlmError::Read {
+            let mut file = std::fs::File::open(path).map_err(|source| ModelFileError::Read {
                 path: path.to_path_buf(),
                 source,
-            };
-            let mut file = std::fs::File::open(path).map_err(read_err)?;
+            })?;
             let content =
                 candle_core::quantized::gguf_file::Content::read(&mut file).map_err(|e| {
-                    LlmError::Parse {
+                    LlmError::Gguf {
                         path: path.to_path_buf(),
-                        what: "GGUF file",
                         message: e.to_string(),
                     }
                 })?;
@@ -220,25 +186,19 @@ impl Llm {
             }
             (Network::Gguf(model), max_positions, generation)
         } else {
-            let raw: RawConfig = parse_file(&dir.join("config.json"), "Qwen2 config.json")?;
+            let raw: RawConfig = read_json(&dir.join("config.json"), "Qwen2 config.json")?;
             let max_positions = raw.max_position_embeddings;
             let config = raw.into_candle();
             let generation = GenerationConfig::from_model_dir(dir)?;
             let weights: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|source| LlmError::Read {
+                .map_err(|source| ModelFileError::Read {
                     path: dir.to_path_buf(),
                     source,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
                 .collect();
-            let vb =
-                crate::weights::load_var_builder(&weights, dtype, device).map_err(|source| {
-                    LlmError::Weights {
-                        dir: dir.to_path_buf(),
-                        source: Box::new(source),
-                    }
-                })?;
+            let vb = files::weights(dir, &weights, dtype, device)?;
             let model = qwen2::ModelForCausalLM::new(&config, vb)?;
             (Network::Full(model), max_positions, generation)
         };

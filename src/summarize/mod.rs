@@ -5,9 +5,10 @@ pub mod abstractive;
 pub mod cite;
 pub mod embed;
 pub mod extractive;
+pub mod files;
 pub mod llm;
 pub mod nli;
 pub mod overview;
 
 pub use embed::{EmbedError, Embedder};
-pub use extractive::{select, ExtractiveSettings, Pick};
+pub use extractive::{select, ExtractiveSettings};

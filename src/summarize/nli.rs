@@ -10,27 +10,15 @@ use candle_nn::Linear;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
 
+use super::files::{self, read_json, ModelFileError};
+
 /// Why the NLI model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum NliError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid {what}: {message}")]
-    Parse {
-        path: PathBuf,
-        what: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] ModelFileError),
     #[error("{path}: no `entailment` label numbered within id2label, so it is not an NLI model")]
     NoEntailment { path: PathBuf },
-    #[error("cannot load the weights in {dir}: {source}")]
-    Weights {
-        dir: PathBuf,
-        source: Box<crate::weights::WeightsError>,
-    },
     #[error("the NLI model failed: {0}")]
     Model(#[from] candle_core::Error),
     #[error("the NLI tokenizer failed: {0}")]
@@ -55,19 +43,8 @@ pub struct Nli {
 impl Nli {
     pub fn load(dir: &Path, device: &Device) -> Result<Self, NliError> {
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|source| NliError::Read {
-            path: cfg_path.clone(),
-            source,
-        })?;
-        let parse_err = |what, e: serde_json::Error| NliError::Parse {
-            path: cfg_path.clone(),
-            what,
-            message: e.to_string(),
-        };
-        let config: Config =
-            serde_json::from_str(&text).map_err(|e| parse_err("BERT config.json", e))?;
-        let labels: Labels =
-            serde_json::from_str(&text).map_err(|e| parse_err("classifier config.json", e))?;
+        let config: Config = read_json(&cfg_path, "BERT config.json")?;
+        let labels: Labels = read_json(&cfg_path, "classifier config.json")?;
         let entailment = labels
             .id2label
             .iter()
@@ -77,28 +54,13 @@ impl Nli {
             .ok_or(NliError::NoEntailment {
                 path: cfg_path.clone(),
             })?;
-        let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer =
-            tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| NliError::Parse {
-                path: tok_path.clone(),
-                what: "tokenizer.json",
-                message: e.to_string(),
-            })?;
-        tokenizer
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length: config.max_position_embeddings,
-                ..Default::default()
-            }))
-            .map_err(|e| NliError::Tokenize(e.to_string()))?;
-        tokenizer.with_padding(None);
-        let weights = crate::weights::checkpoint_file(dir);
-        let vb =
-            crate::weights::load_var_builder(&weights, DType::F32, device).map_err(|source| {
-                NliError::Weights {
-                    dir: dir.to_path_buf(),
-                    source: Box::new(source),
-                }
-            })?;
+        let tokenizer = files::tokenizer(dir, Some(config.max_position_embeddings))?;
+        let vb = files::weights(
+            dir,
+            &crate::weights::checkpoint_file(dir),
+            DType::F32,
+            device,
+        )?;
         let bert = BertModel::load(vb.clone(), &config)?;
         let h = config.hidden_size;
         let pooler = candle_nn::linear(h, h, vb.pp("bert.pooler.dense"))?;

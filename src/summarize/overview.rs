@@ -20,9 +20,7 @@ pub struct ArticleSentences<'a> {
 /// Overview settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverviewSettings {
-    /// Fewest and most overview sentences (3 and 6), fewer only when there are fewer
-    /// candidates.
-    pub min_sentences: usize,
+    /// Most overview sentences (6); fewer when the articles offer fewer distinct facts.
     pub max_sentences: usize,
     /// Similarity at which sentences of two articles count as the same fact.
     pub same_fact: f32,
@@ -33,7 +31,6 @@ pub struct OverviewSettings {
 impl Default for OverviewSettings {
     fn default() -> Self {
         Self {
-            min_sentences: 3,
             max_sentences: 6,
             same_fact: 0.75,
             repeat: 0.8,
@@ -114,9 +111,8 @@ pub fn overview(articles: &[ArticleSentences], settings: &OverviewSettings) -> V
             .then(cy.centrality.total_cmp(&cx.centrality))
             .then(x.cmp(&y))
     });
-    // As many as there are distinct candidates, up to the maximum; fewer than the minimum
-    // only when the articles offer fewer.
-    let want = settings.max_sentences.max(settings.min_sentences);
+    // As many as there are distinct candidates, up to the maximum.
+    let want = settings.max_sentences;
     let mut taken: Vec<usize> = Vec::new();
     for &i in &order {
         if taken.len() == want {

@@ -319,8 +319,6 @@ pub struct Cleaned {
     /// Dates given above the article, in page order.
     pub header_dates: Vec<PageDate>,
     pub author: Option<String>,
-    /// Sign-offs removed from the body ("ARN", "FJR").
-    pub sign_offs: Vec<String>,
     pub paragraphs: Vec<Line>,
     /// Every non-blank line that is not in `paragraphs`, in page order.
     pub dropped: Vec<Dropped>,
@@ -650,7 +648,6 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
                     .and_then(|re| re.captures(&text))
                     .and_then(|c| c.name("cut"))
                 {
-                    out.sign_offs.push(sign_off_letters(m.as_str()));
                     out.dropped.push(Dropped {
                         line: line.number,
                         text: m.as_str().to_string(),
@@ -674,9 +671,6 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
                     }
                 }
                 _ => {}
-            }
-            if rule.name == "sign-off-line" {
-                out.sign_offs.push(sign_off_letters(&text));
             }
             out.dropped.push(drop(line, rule.name, rule.why));
             continue;
@@ -717,11 +711,6 @@ fn drop(line: &Line, rule: &'static str, why: impl Into<Cow<'static, str>>) -> D
         rule,
         why: why.into(),
     }
-}
-
-fn sign_off_letters(s: &str) -> String {
-    s.trim_matches(|c: char| c == '(' || c == ')' || c.is_whitespace())
-        .to_string()
 }
 
 #[cfg(test)]
@@ -789,7 +778,8 @@ mod tests {
             c.paragraphs[1].text,
             "Kedua kalinya dia berkata bahwa semuanya baik-baik saja."
         );
-        assert_eq!(c.sign_offs, vec!["ARN", "ian"]);
+        assert_eq!(rule_of(&c, "(ARN)"), "sign-off");
+        assert_eq!(rule_of(&c, "(ian)"), "sign-off-line");
         assert_eq!(rule_of(&c, BODY), "repeat");
     }
 
