@@ -1,6 +1,8 @@
 //! The summarize stage on the real all-MiniLM-L6-v2: sentence embeddings against
 //! sentence-transformers' reference values (tests/fixtures/minilm_reference.json, written by
-//! tests/fixtures/make_embedding_reference.py), and the extractive summariser on them.
+//! tests/fixtures/make_embedding_reference.py), and the extractive summariser on them. Also
+//! the tiny random checkpoint tests/fixtures/bert-tiny (written by
+//! tests/fixtures/make_bert_fixture.py) against its own reference.json.
 mod common;
 
 use std::path::Path;
@@ -17,9 +19,13 @@ struct Reference {
     embeddings: Vec<Vec<f32>>,
 }
 
-fn reference() -> Reference {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/minilm_reference.json");
+fn read_reference(relative: &str) -> Reference {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn reference() -> Reference {
+    read_reference("tests/fixtures/minilm_reference.json")
 }
 
 #[test]
@@ -28,6 +34,24 @@ fn embeddings_match_sentence_transformers_within_1e_4() {
     let model = Embedder::load(common::minilm(), &Device::Cpu).unwrap();
     assert_eq!(model.dim(), 384);
     assert_eq!(model.max_tokens(), r.max_seq_length);
+    let worst = assert_within_1e_4(&model, &r);
+    eprintln!("largest difference from sentence-transformers: {worst:e}");
+}
+
+#[test]
+fn the_tiny_bert_fixture_matches_sentence_transformers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny");
+    let r = read_reference("tests/fixtures/bert-tiny/reference.json");
+    let model = Embedder::load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(model.dim(), 64);
+    assert_eq!(model.max_tokens(), r.max_seq_length);
+    let worst = assert_within_1e_4(&model, &r);
+    eprintln!("bert-tiny: largest difference from sentence-transformers: {worst:e}");
+}
+
+/// Embeds the reference sentences with `model` and checks every value against
+/// sentence-transformers' (and that every vector is normalised); the largest difference.
+fn assert_within_1e_4(model: &Embedder, r: &Reference) -> f32 {
     let texts: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
     let got = model.embed(&texts).unwrap();
     assert_eq!(got.len(), r.embeddings.len());
@@ -51,7 +75,7 @@ fn embeddings_match_sentence_transformers_within_1e_4() {
             "sentence {i} is not normalised: {norm}"
         );
     }
-    eprintln!("largest difference from sentence-transformers: {worst:e}");
+    worst
 }
 
 #[test]
