@@ -35,6 +35,8 @@ enum Command {
     Brief(cli::brief::BriefArgs),
     /// Brief text that is already English (no translation).
     Summarize(cli::brief::SummarizeArgs),
+    /// Combine the output directories of a sharded `brief` run into one briefing.
+    Merge(cli::merge::MergeArgs),
     /// Read scraped pages into clean articles with sentence ids (JSONL on stdout).
     Ingest(cli::ingest::IngestArgs),
     /// Fetch or list the models named in models.toml.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Ingest(a) => cli::ingest::run(a),
         Command::Brief(a) => cli::brief::run_brief(a),
         Command::Summarize(a) => cli::brief::run_summarize(a),
+        Command::Merge(a) => cli::merge::run(a),
         Command::Models(a) => cli::models::run(a),
     };
     match result {

@@ -592,43 +592,44 @@ fn a_second_run_takes_every_translation_from_the_cache_and_gives_the_same_briefi
     let dir = tempfile::tempdir().unwrap();
     let models = models_toml(dir.path());
     let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
-    let run = |extra: &[&str]| {
-        let out = warta(dir.path())
-            .args(["-v", "brief", "--out", "out", "--models"])
+    let run = |out: &str, extra: &[&str]| {
+        let res = warta(dir.path())
+            .args(["-v", "brief", "--out", out, "--models"])
             .arg(&models)
             .arg(&articles)
             .args(extra)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(0), "{err}");
+        let err = String::from_utf8_lossy(&res.stderr).into_owned();
+        assert_eq!(res.status.code(), Some(0), "{err}");
         let mut b: Briefing = serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+            &std::fs::read_to_string(dir.path().join(out).join("briefing.json")).unwrap(),
         )
         .unwrap();
         b.generated_at.clear();
         (err, b)
     };
-    let (first, b1) = run(&[]);
+    let (first, b1) = run("out", &[]);
     assert!(
-        first.contains("translation cache: 0 hits, 95 misses"),
+        first.contains("95 sentences, 95 translated") && first.contains("cache 0 hits of 95"),
         "{first}"
     );
     assert!(dir.path().join("out/cache.sqlite").exists());
-    let (second, b2) = run(&[]);
+    // Another output directory with the same cache: every translation is a hit, and the
+    // model translates nothing.
+    let (second, b2) = run("again", &["--cache", "out/cache.sqlite"]);
     assert!(
-        second.contains("translating 0 distinct segments"),
+        second.contains("95 sentences, 0 translated, 0 tokens/s, cache 95 hits of 95 (100%)"),
         "{second}"
     );
-    assert!(
-        second.contains("translation cache: 95 hits, 0 misses"),
-        "{second}"
-    );
+    assert!(!dir.path().join("again/cache.sqlite").exists());
     assert_eq!(b1, b2);
     // --no-cache translates again and touches no cache.
-    std::fs::remove_file(dir.path().join("out/cache.sqlite")).unwrap();
-    let (third, b3) = run(&["--no-cache"]);
-    assert!(!third.contains("translation cache"), "{third}");
-    assert!(!dir.path().join("out/cache.sqlite").exists());
+    let (third, b3) = run("third", &["--no-cache"]);
+    assert!(
+        third.contains("95 translated") && third.contains("no cache lookups"),
+        "{third}"
+    );
+    assert!(!dir.path().join("third/cache.sqlite").exists());
     assert_eq!(b1, b3);
 }

@@ -81,9 +81,15 @@ const SCRIPT: &str = r#"
 pub fn render(b: &Briefing) -> String {
     let used = super::cited_ids(b);
     let anchors = super::labels(&used, anchor, false);
+    let sentences = super::sentences_by_id(b);
+    let number: std::collections::HashMap<&str, usize> = used
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i + 1))
+        .collect();
     let cite = |ids: &[String], out: &mut String| {
         for id in ids {
-            let n = used.iter().position(|u| u == id).map_or(0, |p| p + 1);
+            let n = number.get(id.as_str()).copied().unwrap_or(0);
             let _ = write!(
                 out,
                 "<a class=\"cite\" href=\"#{}\" data-id=\"{}\">[{n}]</a>",
@@ -165,7 +171,7 @@ pub fn render(b: &Briefing) -> String {
     body.push_str("</section><section><h2>Sources</h2><ol class=\"sources\">");
     let mut data = serde_json::Map::new();
     for id in &used {
-        if let Some((_, s)) = b.sentence(id) {
+        if let Some(s) = sentences.get(id.as_str()) {
             let _ = write!(
                 body,
                 "<li id=\"{}\">{}<br><span class=\"src\">{}</span></li>",

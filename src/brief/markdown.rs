@@ -41,6 +41,7 @@ pub fn label(id: &str) -> String {
 pub fn render(b: &Briefing) -> String {
     let used = super::cited_ids(b);
     let labels = super::labels(&used, label, true);
+    let sentences = super::sentences_by_id(b);
     let mut out = String::new();
     let cite = |ids: &[String], out: &mut String| {
         for id in ids {
@@ -96,7 +97,7 @@ pub fn render(b: &Briefing) -> String {
         out.push_str("\n\n");
     }
     for id in &used {
-        if let Some((_, s)) = b.sentence(id) {
+        if let Some(s) = sentences.get(id.as_str()) {
             let _ = writeln!(
                 out,
                 "[^{}]: {} — *{}*",

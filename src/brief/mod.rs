@@ -9,6 +9,7 @@ pub use briefing::{
 };
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::path::Path;
 
 use crate::output::{write_atomic, WriteError};
@@ -18,8 +19,57 @@ pub fn write(dir: &Path, b: &Briefing) -> Result<(), WriteError> {
     let mut json = serde_json::to_string_pretty(b).expect("a briefing always serialises");
     json.push('\n');
     write_atomic(&dir.join("briefing.json"), json.as_bytes())?;
+    write_pages(dir, b)
+}
+
+/// Writes `briefing.md` and `briefing.html` into `dir`, each atomically. They show only
+/// summaries and cited sentences, so `b` may hold only those.
+pub fn write_pages(dir: &Path, b: &Briefing) -> Result<(), WriteError> {
     write_atomic(&dir.join("briefing.md"), markdown::render(b).as_bytes())?;
     write_atomic(&dir.join("briefing.html"), html::render(b).as_bytes())
+}
+
+/// Writes `briefing.json` as [`write`] does, for the briefing `shell` with `articles` in
+/// place of its own, taking them one at a time so they need not all be in memory.
+pub fn write_json(
+    w: &mut dyn Write,
+    shell: &Briefing,
+    articles: &mut dyn Iterator<Item = std::io::Result<ArticleBrief>>,
+) -> std::io::Result<()> {
+    let empty = Briefing {
+        articles: Vec::new(),
+        ..shell.clone()
+    };
+    let json = serde_json::to_string_pretty(&empty).expect("a briefing always serialises");
+    let marker = "\"articles\": []";
+    let at = json.find(marker).expect("the articles field is written");
+    w.write_all(&json.as_bytes()[..at])?;
+    w.write_all(b"\"articles\": [")?;
+    let mut any = false;
+    for a in articles {
+        let a = serde_json::to_string_pretty(&a?).expect("an article always serialises");
+        w.write_all(if any { b",\n" } else { b"\n" })?;
+        for (i, line) in a.lines().enumerate() {
+            if i > 0 {
+                w.write_all(b"\n")?;
+            }
+            w.write_all(b"    ")?;
+            w.write_all(line.as_bytes())?;
+        }
+        any = true;
+    }
+    w.write_all(if any { b"\n  ]" } else { b"]" })?;
+    w.write_all(&json.as_bytes()[at + marker.len()..])?;
+    w.write_all(b"\n")
+}
+
+/// Each sentence of the briefing by id.
+pub(crate) fn sentences_by_id(b: &Briefing) -> HashMap<&str, &SentenceOut> {
+    b.articles
+        .iter()
+        .flat_map(|a| a.sentences.iter())
+        .map(|s| (s.id.as_str(), s))
+        .collect()
 }
 
 /// Every cited sentence id, in order of first use (overview, then each article's summary).
@@ -121,6 +171,19 @@ mod tests {
             },
             articles,
             overview: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn streamed_json_is_the_pretty_json() {
+        for ids in [&[][..], &["a:1"][..], &["a:1", "b:1", "c:1"][..]] {
+            let b = briefing(ids, "Teks \"x\"\nbaris.");
+            let mut streamed = Vec::new();
+            let mut articles = b.articles.clone().into_iter().map(Ok);
+            write_json(&mut streamed, &b, &mut articles).unwrap();
+            let mut whole = serde_json::to_string_pretty(&b).unwrap();
+            whole.push('\n');
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole);
         }
     }
 

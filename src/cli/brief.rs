@@ -1,9 +1,11 @@
 //! `warta brief` (Indonesian pages -> cited English briefing) and `warta summarize` (the
 //! same for text that is already English, without translating).
 //!
-//! Both run ingest, then the pipeline runner, then write `briefing.json`, `briefing.md`
-//! and `briefing.html` into `--out`. Inputs that cannot be ingested are reported on stderr
-//! and in `errors.jsonl`, and the rest go on (exit status 3).
+//! Both load the models and hand the inputs to the batch runner (`pipeline::run`), which
+//! streams them through ingest and the models into `--out`: `articles.jsonl` as articles
+//! finish, then `briefing.json`, `briefing.md` and `briefing.html`. Inputs that fail are
+//! reported on stderr and in `errors.jsonl`, and the rest go on (exit status 3). Run again
+//! after a crash, the same command skips what is finished.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -13,11 +15,12 @@ use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use super::Outcome;
 use warta::brief::{ModelRef, Models, SummarizerRef};
 use warta::pipeline::cache::TranslationCache;
+use warta::pipeline::run::{Manifest, RunOptions};
+use warta::pipeline::shard::Shard;
 use warta::pipeline::{self, BriefSettings, Engines};
 use warta::summarize::llm::Llm;
 use warta::summarize::nli::Nli;
 use warta::summarize::Embedder;
-use warta::text::{ingest, Article, Ids, Sources};
 use warta::translate::Translator;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,6 +49,10 @@ pub struct BriefCommon {
     /// Refuse inputs bigger than this (as for `warta ingest`).
     #[arg(long, value_name = "SIZE", default_value_t = warta::text::source::DEFAULT_MAX_BYTES, value_parser = super::ingest::parse_size)]
     pub max_size: u64,
+    /// Take only shard K of N (by article id hash), for a run spread over N machines;
+    /// combine the shards' --out directories with `warta merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Args)]
@@ -116,40 +123,6 @@ fn run(
     runtime.apply_threads();
     runtime.tune_allocator();
     let (device, dtype) = runtime.device()?;
-
-    // Ingest everything first; a bad input is reported and skipped.
-    let mut ids = Ids::default();
-    let mut articles: Vec<Article> = Vec::new();
-    let mut errors: Vec<String> = Vec::new();
-    for doc in Sources::new(&common.inputs, common.max_size) {
-        let doc = match doc {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("{e}");
-                errors.push(error_record(None, &e.input, &e.reason.to_string()));
-                continue;
-            }
-        };
-        let (id, renamed) = ids.claim(&doc.id);
-        if renamed {
-            tracing::warn!("{}: the id {:?} is taken; using {id:?}", doc.source, doc.id);
-        }
-        match ingest(&doc, &id) {
-            Ok(got) => {
-                for w in &got.warnings {
-                    tracing::warn!("{w}");
-                }
-                articles.push(got.article);
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                errors.push(error_record(Some(&id), &e.input, &e.reason.to_string()));
-            }
-        }
-    }
-    if articles.is_empty() {
-        anyhow::bail!("no input could be read, so there is nothing to brief");
-    }
 
     let translator = match decoding {
         Some(decoding) => {
@@ -223,27 +196,37 @@ fn run(
         nli: nli.as_ref().map(|(n, _)| n),
         cache: cache.as_mut(),
     };
-    let briefing = pipeline::brief(articles, engines, models, &settings, now_rfc3339())?;
-    warta::brief::write(&common.out, &briefing)?;
-    // errors.jsonl: one record per input that could not be briefed (empty when none).
-    warta::output::write_atomic(&common.out.join("errors.jsonl"), errors.concat().as_bytes())?;
+    let manifest = Manifest {
+        settings: pipeline::briefing_settings(engines.translator, &settings, nli.is_some()),
+        pipeline: settings.clone(),
+        generation: engines
+            .translator
+            .map(|t| serde_json::to_value(t.generation()))
+            .transpose()?,
+        models,
+        shard: common.shard.map(|s| s.to_string()),
+        complete: false,
+    };
+    let options = RunOptions {
+        inputs: common.inputs.clone(),
+        max_size: common.max_size,
+        out: common.out.clone(),
+        shard: common.shard,
+        // Windows of many batches, so length-sorted batches come out full.
+        window: runtime.batch_size as usize * 16,
+        progress_interval: std::time::Duration::from_secs(10),
+    };
+    let report = pipeline::run::run(&options, engines, manifest, &settings, now_rfc3339())?;
     tracing::info!(
         "{} articles briefed into {}",
-        briefing.articles.len(),
+        report.briefed,
         common.out.display()
     );
-    Ok(Outcome::from_failures(errors.len()))
-}
-
-/// One line of errors.jsonl: the article id (when it got one), its source and the error.
-fn error_record(id: Option<&str>, source: &str, error: &str) -> String {
-    let mut line = serde_json::json!({"id": id, "source": source, "error": error}).to_string();
-    line.push('\n');
-    line
+    Ok(Outcome::from_failures(report.counts.failed as usize))
 }
 
 /// "org/name@commit" or a directory, as the briefing records it.
-fn model_ref(name: &str) -> ModelRef {
+pub fn model_ref(name: &str) -> ModelRef {
     match name.rsplit_once('@') {
         Some((id, rev)) if !id.contains(std::path::MAIN_SEPARATOR) => ModelRef {
             id: id.to_string(),
@@ -256,7 +239,7 @@ fn model_ref(name: &str) -> ModelRef {
     }
 }
 
-fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

@@ -4,6 +4,7 @@ pub mod brief;
 pub mod common;
 pub mod ingest;
 pub mod input;
+pub mod merge;
 pub mod models;
 pub mod tokenize;
 pub mod translate;

@@ -11,7 +11,7 @@
 use super::embed::cosine;
 
 /// How many sentences, and how they are weighed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExtractiveSettings {
     /// At most this many summary sentences (`--sentences`, default 3).
     pub sentences: usize,

@@ -57,7 +57,7 @@ enum Pending {
 
 struct JsonLines {
     name: String,
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     line: usize,
 }
 
@@ -90,6 +90,23 @@ impl Sources {
             jsonl: None,
             max_bytes,
         }
+    }
+
+    /// About how many documents these inputs hold (a file is one, a JSONL file one per
+    /// non-blank line), for progress bars; None when stdin is among them.
+    pub fn estimate(&self) -> Option<u64> {
+        let mut total = 0;
+        for p in &self.pending {
+            total += match p {
+                Pending::Stdin => return None,
+                Pending::Failed(_) => 1,
+                Pending::Path(path) if extension(path) == "jsonl" => {
+                    count_records(path).unwrap_or(1)
+                }
+                Pending::Path(_) => 1,
+            };
+        }
+        Some(total)
     }
 
     fn open(&mut self, path: &Path) -> Option<Result<Document, IngestError>> {
@@ -314,6 +331,28 @@ fn read_bounded_line(
         if done {
             return Ok(Some(size - 1));
         }
+    }
+}
+
+/// Non-blank lines of a file, read in blocks.
+fn count_records(path: &Path) -> std::io::Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let (mut count, mut blank) = (0u64, true);
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(count + u64::from(!blank));
+        }
+        for &b in chunk {
+            if b == b'\n' {
+                count += u64::from(!blank);
+                blank = true;
+            } else if !b.is_ascii_whitespace() {
+                blank = false;
+            }
+        }
+        let n = chunk.len();
+        reader.consume(n);
     }
 }
 

@@ -1,0 +1,293 @@
+//! The per-article stage: a window of articles is translated together (sentences and
+//! titles of all of them in length-sorted batches, each distinct segment once, the cache
+//! first), then each article on its own is embedded, summarised and checked, giving one
+//! [`ArticleRecord`] per article.
+//!
+//! Everything after translation looks at one article only, and its embeddings are computed
+//! from that article alone, so a record does not depend on which other articles shared
+//! its window, its run or its shard.
+use std::collections::HashMap;
+
+use super::record::{ArticleRecord, Candidate};
+use super::{BriefSettings, Engines, PipelineError};
+use crate::brief::{ArticleBrief, SentenceOut};
+use crate::summarize::abstractive::{self, SummaryWriter, Written};
+use crate::summarize::cite::{self, Cited, Draft, Judge, Statement};
+use crate::summarize::extractive;
+use crate::text::Article;
+use crate::translate::Translator;
+
+/// What a window cost: segments sent to the model and tokens it generated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    pub segments: usize,
+    pub translated: usize,
+    pub tokens: usize,
+}
+
+/// Briefs a window of articles. The outer error stops the run (the cache failed); an inner
+/// one is that article's alone.
+#[allow(clippy::type_complexity)]
+pub fn brief_window(
+    articles: &[Article],
+    engines: &mut Engines,
+    settings: &BriefSettings,
+) -> Result<(Vec<Result<ArticleRecord, PipelineError>>, WindowCounts), PipelineError> {
+    let mut counts = WindowCounts::default();
+    let segments_of = |a: &Article| -> Vec<String> {
+        a.sentences()
+            .map(|s| s.text.clone())
+            .chain(a.title.clone())
+            .collect()
+    };
+    // All the window's segments at once; if the model fails on the batch, article by
+    // article, so one article the model cannot take fails alone.
+    let all: Vec<String> = articles.iter().flat_map(segments_of).collect();
+    counts.segments = all.len();
+    let translated: Vec<Result<Vec<(String, f32)>, PipelineError>> = match engines.translator {
+        None => articles
+            .iter()
+            .map(|a| Ok(segments_of(a).into_iter().map(|s| (s, 0.0)).collect()))
+            .collect(),
+        Some(t) => match translate(t, engines.cache.as_deref_mut(), &all, &mut counts) {
+            Ok(done) => {
+                let mut done = done.into_iter();
+                articles
+                    .iter()
+                    .map(|a| Ok(done.by_ref().take(segments_of(a).len()).collect()))
+                    .collect()
+            }
+            Err(PipelineError::Cache(e)) => return Err(PipelineError::Cache(e)),
+            Err(e) if articles.len() == 1 => vec![Err(e)],
+            Err(e) => {
+                tracing::warn!("a batch failed ({e}); translating its articles one by one");
+                let mut out = Vec::new();
+                for a in articles {
+                    match translate(
+                        t,
+                        engines.cache.as_deref_mut(),
+                        &segments_of(a),
+                        &mut counts,
+                    ) {
+                        Err(PipelineError::Cache(e)) => return Err(PipelineError::Cache(e)),
+                        r => out.push(r),
+                    }
+                }
+                out
+            }
+        },
+    };
+    let judge = super::judge(engines.nli, settings);
+    let mut records = Vec::with_capacity(articles.len());
+    for (a, t) in articles.iter().zip(translated) {
+        records.push(t.and_then(|t| brief_article(a, t, engines, &judge, settings)));
+    }
+    Ok((records, counts))
+}
+
+/// One translated article: embedded, summarised (by the LLM when there is one, filled up
+/// from the extractive summary), and every citation checked.
+fn brief_article(
+    a: &Article,
+    translated: Vec<(String, f32)>,
+    engines: &mut Engines,
+    judge: &Judge,
+    settings: &BriefSettings,
+) -> Result<ArticleRecord, PipelineError> {
+    let mut translated = translated.into_iter();
+    let sentences: Vec<SentenceOut> = a
+        .sentences()
+        .map(|s| {
+            let (translation, score) = translated.next().unwrap_or_default();
+            SentenceOut {
+                id: s.id.clone(),
+                text: s.text.clone(),
+                translation,
+                score,
+            }
+        })
+        .collect();
+    let title_en = a
+        .title
+        .as_ref()
+        .map(|_| translated.next().unwrap_or_default().0);
+    let english: Vec<&str> = sentences.iter().map(|s| s.translation.as_str()).collect();
+    let embeddings = engines.embedder.embed(&english)?;
+    let cite_of = |i: usize| Cited {
+        id: sentences[i].id.clone(),
+        text: english[i],
+        embedding: &embeddings[i],
+    };
+
+    let chosen = extractive::select(&english, &embeddings, &settings.extractive);
+    let extractive_drafts: Vec<Draft> = chosen
+        .iter()
+        .map(|&i| Draft {
+            text: english[i].to_string(),
+            embedding: &embeddings[i],
+            cited: vec![cite_of(i)],
+        })
+        .collect();
+    let written = match engines.writer.as_deref_mut() {
+        Some(w) if !english.is_empty() => llm_summary(w, &a.id, &english, settings),
+        _ => None,
+    };
+    let written_emb: Vec<Vec<f32>> = match &written {
+        Some(w) => {
+            let t: Vec<&str> = w.iter().map(|x| x.text.as_str()).collect();
+            engines.embedder.embed(&t)?
+        }
+        None => Vec::new(),
+    };
+    let mut drafts: Vec<Draft> = Vec::new();
+    if let Some(w) = &written {
+        let llm_drafts: Vec<Draft> = w
+            .iter()
+            .zip(&written_emb)
+            .map(|(x, e)| Draft {
+                text: x.text.clone(),
+                embedding: e,
+                cited: x.cites.iter().map(|&i| cite_of(i)).collect(),
+            })
+            .collect();
+        // Keep the supported sentences, each with only its supporting citations.
+        drafts = supported(llm_drafts, judge)?.1;
+        if drafts.is_empty() {
+            tracing::warn!(
+                "{}: no sentence the LLM wrote is cited and supported; using the extractive summary",
+                a.id
+            );
+        }
+    }
+    // Fill up (or make up) the summary from the extractive one.
+    for d in extractive_drafts {
+        if drafts.len() >= settings.extractive.sentences {
+            break;
+        }
+        let id = &d.cited[0].id;
+        if !drafts.iter().any(|x| x.cited.iter().any(|c| &c.id == id)) {
+            drafts.push(d);
+        }
+    }
+    let (summary, kept) = supported(drafts, judge)?;
+    // Quality of what the briefing shows: the kept statements with their kept citations.
+    let citation_quality = cite::quality(&kept, judge)?;
+    let candidates = chosen
+        .iter()
+        .map(|&i| Candidate {
+            sentence: sentences[i].id.clone(),
+            embedding: embeddings[i].clone(),
+        })
+        .collect();
+    Ok(ArticleRecord {
+        brief: ArticleBrief {
+            id: a.id.clone(),
+            source: a.source.clone(),
+            title: a.title.clone(),
+            title_en,
+            date: a.date.clone(),
+            outlet: a.outlet.clone(),
+            sentences,
+            summary,
+            citation_quality,
+        },
+        candidates,
+    })
+}
+
+/// The statements the check keeps, and their drafts, each with only the citations that
+/// support it.
+fn supported<'a>(
+    drafts: Vec<Draft<'a>>,
+    judge: &Judge,
+) -> Result<(Vec<Statement>, Vec<Draft<'a>>), PipelineError> {
+    let (kept, dropped) = cite::check(&drafts, judge)?;
+    let drafts = drafts
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped.contains(i))
+        .map(|(_, d)| d)
+        .zip(&kept)
+        .map(|(mut d, k)| {
+            d.cited.retain(|c| k.citations.contains(&c.id));
+            d
+        })
+        .collect();
+    Ok((kept, drafts))
+}
+
+/// Translates `segments`: each distinct one once, and only those the cache lacks.
+fn translate(
+    translator: &Translator,
+    cache: Option<&mut super::cache::TranslationCache>,
+    segments: &[String],
+    counts: &mut WindowCounts,
+) -> Result<Vec<(String, f32)>, PipelineError> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut unique: Vec<&str> = Vec::new();
+    for s in segments {
+        index.entry(s).or_insert_with(|| {
+            unique.push(s);
+            unique.len() - 1
+        });
+    }
+    let mut cache = cache;
+    let mut found: Vec<Option<(String, f32)>> = match cache.as_deref_mut() {
+        Some(c) => c.get(&unique)?,
+        None => vec![None; unique.len()],
+    };
+    let missing: Vec<usize> = (0..unique.len()).filter(|&i| found[i].is_none()).collect();
+    let texts: Vec<&str> = missing.iter().map(|&i| unique[i]).collect();
+    tracing::debug!(
+        "translating {} distinct segments of {} ({} from the cache)",
+        texts.len(),
+        segments.len(),
+        unique.len() - texts.len()
+    );
+    let fresh = translator.translate(&texts)?;
+    counts.translated += texts.len();
+    counts.tokens += fresh.iter().map(|t| t.tokens).sum::<usize>();
+    if let Some(c) = cache {
+        let entries: Vec<(&str, &str, f32)> = texts
+            .iter()
+            .zip(&fresh)
+            .map(|(s, t)| (*s, t.text.as_str(), t.score))
+            .collect();
+        c.put(&entries)?;
+    }
+    for (i, t) in missing.into_iter().zip(fresh) {
+        found[i] = Some((t.text, t.score));
+    }
+    Ok(segments
+        .iter()
+        .map(|s| found[index[s.as_str()]].clone().unwrap_or_default())
+        .collect())
+}
+
+/// The LLM's summary of one article, as sentences with the indices they cite; None (with a
+/// warning) when the model fails or writes nothing readable.
+fn llm_summary(
+    writer: &mut dyn SummaryWriter,
+    id: &str,
+    english: &[&str],
+    settings: &BriefSettings,
+) -> Option<Vec<Written>> {
+    let n = settings.extractive.sentences;
+    let reply = match writer.write(
+        &abstractive::messages(english, n),
+        settings.llm_max_new_tokens,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("{id}: the LLM failed ({e}); using the extractive summary");
+            return None;
+        }
+    };
+    let mut written = abstractive::parse(&reply, english.len());
+    written.truncate(n);
+    if written.is_empty() {
+        tracing::warn!("{id}: the LLM wrote nothing readable; using the extractive summary");
+        return None;
+    }
+    Some(written)
+}

@@ -1,0 +1,317 @@
+//! Batch runs of `warta brief --out DIR` on a generated corpus, with the fixture translation
+//! checkpoint and the tiny embedding checkpoint: a run killed with SIGKILL at any moment
+//! and started again ends with the briefing of an uninterrupted run; three shards merged
+//! give the briefing of one run; broken records land in errors.jsonl with exit status 3;
+//! a directory holding another run's articles is refused.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use warta::brief::Briefing;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes models.toml (fixture Marian, tiny BERT, extractive) into `dir`.
+fn models_toml(dir: &Path) -> PathBuf {
+    let path = dir.join("models.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[translation]\nmodel = {:?}\n[embedding]\nmodel = {:?}\n[summarizer]\nkind = \"extractive\"\n",
+            root().join("tests/fixtures/marian-shared"),
+            root().join("tests/fixtures/bert-tiny"),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `n` articles as JSONL, made of the seed pages' paragraphs (so some paragraphs appear in
+/// several articles, as agency copy does), plus `broken` bad records.
+fn corpus(dir: &Path, n: usize, broken: bool) -> PathBuf {
+    let mut pool: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(root().join("examples/articles")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        pool.extend(
+            text.lines()
+                .filter(|l| l.len() > 80 && l.len() < 400)
+                .map(String::from),
+        );
+    }
+    pool.sort();
+    let mut lines = Vec::new();
+    for i in 0..n {
+        let paragraphs: Vec<&str> = (0..3)
+            .map(|k| pool[(i * 7 + k * 13) % pool.len()].as_str())
+            .collect();
+        let date = (i % 4 != 0).then(|| format!("2022-12-{:02}", 1 + i % 9));
+        lines.push(
+            serde_json::json!({
+                "id": format!("berita-{i:03}"),
+                "title": format!("Berita nomor {i}"),
+                "date": date,
+                "text": paragraphs.join("\n\n"),
+            })
+            .to_string(),
+        );
+        if broken && i % 10 == 5 {
+            lines.push(serde_json::json!({"id": format!("kosong-{i}"), "text": "  "}).to_string());
+            lines.push("[1, 2, 3]".to_string());
+        }
+    }
+    let path = dir.join("corpus.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn warta(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::cargo_bin("warta").unwrap();
+    cmd.env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", dir.join("hf"))
+        .env_remove("HF_HUB_CACHE")
+        .current_dir(dir);
+    cmd
+}
+
+/// `warta -v brief CORPUS --out OUT --models models.toml EXTRA`.
+fn brief(dir: &Path, out: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = warta(dir);
+    cmd.args([
+        "-v",
+        "brief",
+        "corpus.jsonl",
+        "--out",
+        out,
+        "--models",
+        "models.toml",
+    ])
+    .args(extra);
+    cmd
+}
+
+/// Runs `cmd`, checks its exit status, returns its stderr.
+fn run(mut cmd: std::process::Command, status: i32) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(status), "{err}");
+    err
+}
+
+/// The briefing in `dir/out`, with what may differ between runs taken out: the time it
+/// was made and the last digits of scores.
+fn briefing(dir: &Path, out: &str) -> Briefing {
+    let text = std::fs::read_to_string(dir.join(out).join("briefing.json")).unwrap();
+    let mut b: Briefing = serde_json::from_str(&text).unwrap();
+    b.generated_at.clear();
+    let round = |x: &mut f32| *x = (*x * 1e4).round() / 1e4;
+    for a in &mut b.articles {
+        a.sentences.iter_mut().for_each(|s| round(&mut s.score));
+        for s in &mut a.summary {
+            s.support.iter_mut().for_each(round);
+        }
+        round(&mut a.citation_quality.precision);
+        round(&mut a.citation_quality.recall);
+    }
+    for s in &mut b.overview {
+        s.support.iter_mut().for_each(round);
+    }
+    b
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Waits until `path` has at least `n` lines, then kills `child` with SIGKILL; false when
+/// the child finished first.
+fn kill_after(child: &mut Child, path: &Path, n: usize) -> bool {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        let have = std::fs::read(path)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0);
+        if have >= n {
+            child.kill().unwrap(); // SIGKILL on Unix
+            child.wait().unwrap();
+            return true;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_run_killed_at_any_moment_resumes_to_the_briefing_of_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    models_toml(d);
+    let n = 60;
+    corpus(d, n, false);
+    run(brief(d, "clean", &["--no-cache"]), 0);
+    let clean = briefing(d, "clean");
+    assert_eq!(clean.articles.len(), n);
+
+    // Small batches, so articles finish one after another; killed before the first record,
+    // after a few, and after half, each time started again with the same command.
+    let args = ["--batch-size", "1"];
+    let records = d.join("out/articles.jsonl");
+    let mut kills = 0;
+    for at in [0, 3, n / 2] {
+        let mut child = brief(d, "out", &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if at == 0 {
+            std::thread::sleep(Duration::from_millis(150));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            }
+        } else if kill_after(&mut child, &records, at) {
+            kills += 1;
+        }
+        assert!(!d.join("out/briefing.json").exists(), "not finished yet");
+        // Whatever was cut off, every whole line is a record, and none is doubled.
+        let ids: Vec<String> = lines(&records)
+            .iter()
+            .filter(|l| l.ends_with('}'))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "a doubled record");
+    }
+    assert!(kills >= 2, "the runs finished before they could be killed");
+    let err = run(brief(d, "out", &args), 0);
+    assert!(err.contains("skipped as done"), "{err}");
+    let recorded = lines(&records);
+    assert_eq!(
+        recorded.len(),
+        n,
+        "one record per article, none lost, none doubled"
+    );
+    let resumed = briefing(d, "out");
+    assert_eq!(resumed, clean);
+    // No temporary file is left beside the results.
+    let names: Vec<String> = std::fs::read_dir(d.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
+
+    // Run again when all is done: nothing is briefed again, and the briefing is the same.
+    let err = run(brief(d, "out", &args), 0);
+    assert!(
+        err.contains(&format!("0 articles briefed, {n} skipped as done")),
+        "{err}"
+    );
+    assert_eq!(briefing(d, "out"), clean);
+}
+
+#[test]
+fn three_shards_merged_give_the_briefing_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    models_toml(d);
+    corpus(d, 30, true);
+    run(brief(d, "single", &[]), 3);
+    let single = briefing(d, "single");
+    assert_eq!(single.articles.len(), 30);
+    assert!(!single.overview.is_empty());
+
+    let mut sizes = Vec::new();
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let out = format!("shard{k}");
+        // Each shard keeps its own cache next to its output.
+        let status = brief(d, &out, &["--shard", &shard])
+            .output()
+            .unwrap()
+            .status;
+        assert!(matches!(status.code(), Some(0) | Some(3)), "{status}");
+        sizes.push(lines(&d.join(&out).join("articles.jsonl")).len());
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 30, "{sizes:?}");
+    assert!(sizes.iter().all(|&s| s > 0), "{sizes:?}");
+
+    // A shard missing is refused with its name.
+    let mut cmd = warta(d);
+    cmd.args(["merge", "shard1", "shard3", "--out", "merged"]);
+    let err = run(cmd, 1);
+    assert!(err.contains("shard 2/3 is missing"), "{err}");
+
+    let mut cmd = warta(d);
+    cmd.args(["merge", "shard3", "shard1", "shard2", "--out", "merged"]);
+    run(cmd, 3);
+    assert_eq!(briefing(d, "merged"), single);
+    let mut single_errors = lines(&d.join("single/errors.jsonl"));
+    let mut merged_errors = lines(&d.join("merged/errors.jsonl"));
+    single_errors.sort();
+    merged_errors.sort();
+    assert_eq!(merged_errors, single_errors);
+    // The merged pages are those of the single run, but for the time they were made.
+    let page = |out: &str| std::fs::read_to_string(d.join(out).join("briefing.md")).unwrap();
+    assert_eq!(page("merged"), page("single"));
+}
+
+#[test]
+fn broken_records_are_reported_and_the_rest_briefed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    models_toml(d);
+    corpus(d, 12, true);
+    let err = run(brief(d, "out", &[]), 3);
+    assert!(
+        err.contains("12 articles briefed, 0 skipped as done, 2 failed"),
+        "{err}"
+    );
+    let errors: Vec<serde_json::Value> = lines(&d.join("out/errors.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0]["id"], "kosong-5");
+    assert_eq!(errors[0]["source"], "corpus.jsonl:7");
+    assert!(
+        errors[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("must be an object"),
+        "{errors:?}"
+    );
+    assert_eq!(briefing(d, "out").articles.len(), 12);
+
+    // Only broken records: nothing could be done, exit status 1.
+    std::fs::write(d.join("corpus.jsonl"), "{\"id\": 1, \"text\": \"\"}\n").unwrap();
+    let err = run(brief(d, "none", &[]), 1);
+    assert!(err.contains("nothing to brief"), "{err}");
+    assert_eq!(lines(&d.join("none/errors.jsonl")).len(), 1);
+}
+
+#[test]
+fn a_directory_holding_another_runs_articles_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    models_toml(d);
+    corpus(d, 3, false);
+    run(brief(d, "out", &[]), 0);
+    let err = run(brief(d, "out", &["--sentences", "2"]), 1);
+    assert!(
+        err.contains("other settings") && err.contains("run.json"),
+        "{err}"
+    );
+    let err = run(brief(d, "out", &["--shard", "1/2"]), 1);
+    assert!(err.contains("other shard"), "{err}");
+}
