@@ -49,6 +49,37 @@ fn the_tiny_bert_fixture_matches_sentence_transformers() {
     eprintln!("bert-tiny: largest difference from sentence-transformers: {worst:e}");
 }
 
+#[test]
+fn the_pooling_mode_of_sentence_transformers_6_is_read() {
+    // sentence-transformers 6 saves the pooling mode as one string.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("1_Pooling")).unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "modules.json",
+        "sentence_bert_config.json",
+        "tokenizer.json",
+    ] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let pooling = |mode: &str| {
+        std::fs::write(
+            dir.join("1_Pooling/config.json"),
+            format!("{{\"embedding_dimension\": 64, \"pooling_mode\": \"{mode}\", \"include_prompt\": true}}"),
+        )
+        .unwrap();
+    };
+    pooling("mean");
+    let r = read_reference("tests/fixtures/bert-tiny/reference.json");
+    assert_within_1e_4(&Embedder::load(dir, &Device::Cpu).unwrap(), &r);
+    pooling("max");
+    let e = Embedder::load(dir, &Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("1_Pooling") && e.contains("max"), "{e}");
+}
+
 /// Embeds the reference sentences with `model` and checks every value against
 /// sentence-transformers' (and that every vector is normalised); the largest difference.
 fn assert_within_1e_4(model: &Embedder, r: &Reference) -> f32 {

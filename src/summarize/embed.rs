@@ -49,6 +49,9 @@ pub struct Embedder {
 
 #[derive(Deserialize)]
 struct PoolingConfig {
+    /// sentence-transformers 6 writes the mode as one string ("mean", "cls", "max", …).
+    #[serde(default)]
+    pooling_mode: Option<String>,
     #[serde(default)]
     pooling_mode_mean_tokens: bool,
     #[serde(default)]
@@ -88,7 +91,13 @@ impl Embedder {
             Some(m) => {
                 let path = dir.join(&m.path).join("config.json");
                 let p: PoolingConfig = read_json(&path, "pooling config")?;
-                if p.pooling_mode_mean_tokens {
+                if let Some(mode) = p.pooling_mode {
+                    match mode.as_str() {
+                        "mean" => Pooling::Mean,
+                        "cls" => Pooling::Cls,
+                        _ => return Err(EmbedError::Pooling { path, mode }),
+                    }
+                } else if p.pooling_mode_mean_tokens {
                     Pooling::Mean
                 } else if p.pooling_mode_cls_token {
                     Pooling::Cls
