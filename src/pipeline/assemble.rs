@@ -40,7 +40,7 @@ pub fn overview(
         .iter()
         .map(|e| ArticleSentences { embeddings: e })
         .collect();
-    let picks = overview::overview(&parts, settings)?;
+    let picks = overview::overview(&parts, settings);
     // The English text of each candidate.
     let text = |a: usize, c: usize| -> &str {
         let id = &records[a].candidates[c].sentence;

@@ -10,9 +10,8 @@
 //! central ones; a candidate too close to one already taken is skipped, so each overview
 //! sentence says something new. The result keeps the articles' order (by date).
 //!
-//! Similarities are computed as blocks of matrix products, so ten thousand articles take
-//! seconds, not the hours a pairwise loop would.
-use candle_core::{Device, Tensor};
+//! Similarities are computed as blocks of matrix products into one reused buffer, so ten
+//! thousand articles take seconds and a bounded amount of memory.
 
 /// One article's part in the overview: the embeddings of its candidate sentences.
 pub struct ArticleSentences<'a> {
@@ -49,14 +48,11 @@ pub struct OverviewPick {
     pub cites: Vec<(usize, usize)>,
 }
 
-/// Rows of candidates compared with all the others at once.
-const BLOCK: usize = 512;
+/// Similarities held at once (16M floats, 64 MB): a block of candidates against all.
+const BLOCK_FLOATS: usize = 1 << 24;
 
 /// Chooses the overview from `articles` (in the order the briefing shows them).
-pub fn overview(
-    articles: &[ArticleSentences],
-    settings: &OverviewSettings,
-) -> candle_core::Result<Vec<OverviewPick>> {
+pub fn overview(articles: &[ArticleSentences], settings: &OverviewSettings) -> Vec<OverviewPick> {
     // Candidates in reading order, each as (article, index in the article), unit length.
     let mut owner: Vec<(usize, usize)> = Vec::new();
     let mut unit: Vec<f32> = Vec::new();
@@ -77,80 +73,130 @@ pub fn overview(
     }
     let n = owner.len();
     if n == 0 {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let all = Tensor::from_vec(unit, (n, dim), &Device::Cpu)?;
-    let all_t = all.t()?.contiguous()?;
     // Centrality: the mean similarity to the other candidates, from the sum of all.
-    let total: Vec<f32> = all.sum(0)?.to_vec1()?;
-    let mut cites: Vec<Vec<(usize, usize)>> = Vec::with_capacity(n);
+    let mut total = vec![0f32; dim];
+    for e in unit.chunks_exact(dim) {
+        total.iter_mut().zip(e).for_each(|(t, x)| *t += x);
+    }
+    // Per candidate, how many articles report its fact (itself included) and how central it
+    // is; the citations themselves are found again for the few candidates taken.
+    let mut reach: Vec<usize> = Vec::with_capacity(n);
     let mut centrality: Vec<f32> = Vec::with_capacity(n);
-    for start in (0..n).step_by(BLOCK) {
-        let rows = BLOCK.min(n - start);
-        let block = all.narrow(0, start, rows)?;
-        let sims: Vec<Vec<f32>> = block.matmul(&all_t)?.to_vec2()?;
-        let own: Vec<Vec<f32>> = block.to_vec2()?;
-        for (r, row) in sims.iter().enumerate() {
+    let block_rows = (BLOCK_FLOATS / n).clamp(1, 4096);
+    // One buffer for every block, so the similarities never pile up as fresh allocations.
+    let mut sims = vec![0f32; block_rows.min(n) * n];
+    for start in (0..n).step_by(block_rows) {
+        let rows = block_rows.min(n - start);
+        similarities(&unit, dim, start, rows, &mut sims[..rows * n]);
+        for (r, row) in sims[..rows * n].chunks_exact(n).enumerate() {
             let i = start + r;
-            let self_sim: f32 = row[i];
-            let to_total: f32 = own[r].iter().zip(&total).map(|(x, t)| x * t).sum();
+            let own = &unit[i * dim..(i + 1) * dim];
             centrality.push(if n > 1 {
-                (to_total - self_sim) / (n - 1) as f32
+                (dot(own, &total) - row[i]) / (n - 1) as f32
             } else {
                 1.0
             });
-            // Each other article's closest candidate, when close enough.
-            let mut list = vec![owner[i]];
-            let mut j = 0;
-            while j < n {
-                let article = owner[j].0;
-                let mut best: Option<(usize, f32)> = None;
-                while j < n && owner[j].0 == article {
-                    if best.is_none_or(|(_, s)| row[j] > s) {
-                        best = Some((owner[j].1, row[j]));
-                    }
-                    j += 1;
-                }
-                if let Some((s, sim)) = best {
-                    if article != owner[i].0 && sim >= settings.same_fact {
-                        list.push((article, s));
-                    }
-                }
-            }
-            cites.push(list);
+            reach.push(1 + same_fact(&owner, i, row, settings.same_fact).count());
         }
     }
     let mut order: Vec<usize> = (0..n).collect();
     // More articles first, then more central; ties in reading order.
     order.sort_by(|&x, &y| {
-        cites[y]
-            .len()
-            .cmp(&cites[x].len())
+        reach[y]
+            .cmp(&reach[x])
             .then(centrality[y].total_cmp(&centrality[x]))
             .then(x.cmp(&y))
     });
     // As many as there are distinct candidates, up to the maximum.
-    let row = |i: usize| all.get(i).and_then(|t| t.to_vec1::<f32>());
-    let mut taken: Vec<(usize, Vec<f32>)> = Vec::new();
+    let row = |i: usize| &unit[i * dim..(i + 1) * dim];
+    let mut taken: Vec<usize> = Vec::new();
     for &i in &order {
         if taken.len() == settings.max_sentences {
             break;
         }
-        let e = row(i)?;
-        if taken.iter().all(|(_, t)| dot(&e, t) < settings.repeat) {
-            taken.push((i, e));
+        if taken.iter().all(|&t| dot(row(i), row(t)) < settings.repeat) {
+            taken.push(i);
         }
     }
-    let mut taken: Vec<usize> = taken.into_iter().map(|(i, _)| i).collect();
     taken.sort_unstable();
-    Ok(taken
+    let mut row = vec![0f32; n];
+    taken
         .into_iter()
-        .map(|i| OverviewPick {
-            article: owner[i].0,
-            sentence: owner[i].1,
-            cites: std::mem::take(&mut cites[i]),
+        .map(|i| {
+            similarities(&unit, dim, i, 1, &mut row);
+            OverviewPick {
+                article: owner[i].0,
+                sentence: owner[i].1,
+                cites: std::iter::once(owner[i])
+                    .chain(same_fact(&owner, i, &row, settings.same_fact))
+                    .collect(),
+            }
         })
-        .collect())
+        .collect()
+}
+
+/// For candidate `i` with similarities `row` to all candidates (grouped by article, in
+/// order): each other article's closest candidate, when it is at least `threshold` close.
+fn same_fact<'a>(
+    owner: &'a [(usize, usize)],
+    i: usize,
+    row: &'a [f32],
+    threshold: f32,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
+    owner
+        .chunk_by(|x, y| x.0 == y.0)
+        .scan(0, |at, group| {
+            let first = *at;
+            *at += group.len();
+            Some((first, group))
+        })
+        .filter(move |(_, group)| group[0].0 != owner[i].0)
+        .filter_map(move |(first, group)| {
+            let (k, sim) = (0..group.len()).map(|k| (k, row[first + k])).fold(
+                None,
+                |best: Option<(usize, f32)>, (k, s)| match best {
+                    Some((_, b)) if b >= s => best,
+                    _ => Some((k, s)),
+                },
+            )?;
+            (sim >= threshold).then_some(group[k])
+        })
+}
+
+/// `out` (rows x n, row-major) = the similarities of candidates `start..start + rows` to
+/// all `n` candidates of `unit` (n x dim, row-major, unit rows), as one matrix product.
+fn similarities(unit: &[f32], dim: usize, start: usize, rows: usize, out: &mut [f32]) {
+    let n = unit.len() / dim;
+    assert!(out.len() == rows * n && start + rows <= n);
+    let lhs = &unit[start * dim..(start + rows) * dim];
+    // SAFETY: every pointer and stride stays inside its slice: `out` is rows x n with row
+    // stride n, `lhs` is rows x dim with row stride dim, and the right-hand side reads
+    // `unit` as its transpose (dim x n: element (k, j) at j * dim + k).
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            dim,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            dim as isize,
+            unit.as_ptr(),
+            dim as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -179,7 +225,7 @@ mod tests {
                 embeddings: &emb[a],
             })
             .collect();
-        let picks = overview(&arts, &OverviewSettings::default()).unwrap();
+        let picks = overview(&arts, &OverviewSettings::default());
         // The shared fact once (not three times), plus each article's own sentence.
         assert_eq!(picks.len(), 4, "{picks:?}");
         let shared: Vec<&OverviewPick> = picks.iter().filter(|p| p.sentence == 0).collect();
@@ -190,5 +236,23 @@ mod tests {
         assert!(picks
             .windows(2)
             .all(|w| (w[0].article, w[0].sentence) < (w[1].article, w[1].sentence)));
+    }
+
+    #[test]
+    fn the_block_product_is_every_pairs_dot_product() {
+        let (n, dim) = (37, 5);
+        let unit: Vec<f32> = (0..n * dim)
+            .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let (start, rows) = (11, 9);
+        let mut out = vec![f32::NAN; rows * n];
+        similarities(&unit, dim, start, rows, &mut out);
+        for r in 0..rows {
+            for j in 0..n {
+                let a = &unit[(start + r) * dim..(start + r + 1) * dim];
+                let b = &unit[j * dim..(j + 1) * dim];
+                assert!((out[r * n + j] - dot(a, b)).abs() < 1e-5, "({r}, {j})");
+            }
+        }
     }
 }
