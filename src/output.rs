@@ -47,6 +47,26 @@ pub fn write_atomic_with(
     result.map_err(fail)
 }
 
+/// Removes the temporary files a killed writer left in `dir` (`.NAME.tmpPID`); what cannot
+/// be removed is left, with a warning.
+pub fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = name.starts_with('.')
+            && name
+                .rsplit_once(".tmp")
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale {
+            if let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!("cannot remove {}: {e}", entry.path().display());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +82,26 @@ mod tests {
         assert_eq!(names.len(), 1);
         let err = write_atomic(&p.join("below-a-file"), b"x").unwrap_err();
         assert!(err.to_string().contains("below-a-file"), "{err}");
+    }
+
+    #[test]
+    fn temporaries_of_a_killed_writer_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            ".briefing.json.tmp123",
+            "briefing.json",
+            ".hidden",
+            "a.tmp9",
+            ".x.tmp",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_temporaries(dir.path());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".hidden", ".x.tmp", "a.tmp9", "briefing.json"]);
     }
 }

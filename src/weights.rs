@@ -646,7 +646,7 @@ mod pickle {
     }
 
     fn set_items(dict: &mut Obj, items: Vec<Obj>) -> Result<(), String> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("odd number of items for a dict".to_string());
         }
         match dict {

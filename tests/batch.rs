@@ -172,17 +172,24 @@ fn a_run_killed_at_any_moment_resumes_to_the_briefing_of_an_uninterrupted_run() 
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        if at == 0 {
+        let killed = if at == 0 {
             std::thread::sleep(Duration::from_millis(150));
-            if child.try_wait().unwrap().is_none() {
+            let running = child.try_wait().unwrap().is_none();
+            if running {
                 child.kill().unwrap();
                 child.wait().unwrap();
-                kills += 1;
             }
-        } else if kill_after(&mut child, &records, at) {
+            running
+        } else {
+            kill_after(&mut child, &records, at)
+        };
+        if killed {
             kills += 1;
+            assert!(
+                !d.join("out/briefing.json").exists(),
+                "killed before the end"
+            );
         }
-        assert!(!d.join("out/briefing.json").exists(), "not finished yet");
         // Whatever was cut off, every whole line is a record, and none is doubled.
         let ids: Vec<String> = lines(&records)
             .iter()
@@ -298,6 +305,86 @@ fn broken_records_are_reported_and_the_rest_briefed() {
     let err = run(brief(d, "none", &[]), 1);
     assert!(err.contains("nothing to brief"), "{err}");
     assert_eq!(lines(&d.join("none/errors.jsonl")).len(), 1);
+    // A shard left with only broken records still finishes (exit 3), so a merge can go on;
+    // the merge of nothing but that is what has nothing to brief.
+    run(brief(d, "shard", &["--shard", "1/1"]), 3);
+    let mut cmd = warta(d);
+    cmd.args(["merge", "shard", "--out", "merged"]);
+    let err = run(cmd, 1);
+    assert!(err.contains("nothing to merge"), "{err}");
+    let mut cmd = warta(d);
+    cmd.args(["merge", "shard", "--out", "shard"]);
+    let err = run(cmd, 1);
+    assert!(err.contains("its own"), "{err}");
+}
+
+#[test]
+fn an_input_that_could_not_be_read_keeps_its_id_so_a_rerun_briefs_the_right_articles() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    models_toml(d);
+    let seed =
+        std::fs::read_to_string(root().join("examples/articles/003_f4c10fb78911145e.txt")).unwrap();
+    let other =
+        std::fs::read_to_string(root().join("examples/articles/001_bf2339ed88d635b3.txt")).unwrap();
+    // Two pages with the same file name; the first is over the size limit of the first run.
+    std::fs::create_dir_all(d.join("a")).unwrap();
+    std::fs::create_dir_all(d.join("b")).unwrap();
+    std::fs::write(
+        d.join("a/berita.txt"),
+        format!("{seed}\n{}", "x ".repeat(4000)),
+    )
+    .unwrap();
+    std::fs::write(d.join("b/berita.txt"), &other).unwrap();
+    let mut first = warta(d);
+    first.args([
+        "brief",
+        "a",
+        "b",
+        "--out",
+        "out",
+        "--models",
+        "models.toml",
+        "--max-size",
+        "6000",
+    ]);
+    let err = run(first, 3);
+    assert!(err.contains("over the limit"), "{err}");
+    let errors = lines(&d.join("out/errors.jsonl"));
+    assert!(errors[0].contains("\"id\":\"berita\""), "{errors:?}");
+    // Run again with room for it: the page that failed is briefed under its own id, and the
+    // other, finished as berita-2, is not briefed again.
+    let mut again = warta(d);
+    again.args([
+        "-v",
+        "brief",
+        "a",
+        "b",
+        "--out",
+        "out",
+        "--models",
+        "models.toml",
+    ]);
+    let err = run(again, 0);
+    assert!(
+        err.contains("1 articles briefed, 1 skipped as done"),
+        "{err}"
+    );
+    let b = briefing(d, "out");
+    let mut got: Vec<(String, String)> = b
+        .articles
+        .iter()
+        .map(|a| (a.id.clone(), a.source.clone()))
+        .collect();
+    got.sort();
+    let want = |id: &str, p: &str| (id.to_string(), p.to_string());
+    assert_eq!(
+        got,
+        [
+            want("berita", "a/berita.txt"),
+            want("berita-2", "b/berita.txt")
+        ]
+    );
 }
 
 #[test]
@@ -314,4 +401,47 @@ fn a_directory_holding_another_runs_articles_is_refused() {
     );
     let err = run(brief(d, "out", &["--shard", "1/2"]), 1);
     assert!(err.contains("other shard"), "{err}");
+}
+
+#[test]
+fn progress_is_a_log_line_in_a_log_and_bars_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    models_toml(d);
+    corpus(d, 6, false);
+    // Not a terminal: a line per interval with the figures.
+    let mut cmd = brief(d, "log", &["--batch-size", "1"]);
+    cmd.env("WARTA_PROGRESS_SECS", "0");
+    let err = run(cmd, 0);
+    let line = err
+        .lines()
+        .find(|l| l.contains("/6 articles ("))
+        .unwrap_or_else(|| panic!("no progress line in\n{err}"));
+    assert!(
+        line.contains("sentences") && line.contains("tokens/s") && line.contains("cache"),
+        "{line}"
+    );
+    // A terminal (through script(1)): indicatif's bars.
+    let exe = assert_cmd::cargo::cargo_bin("warta");
+    let command = format!(
+        "{} brief corpus.jsonl --out tty --models models.toml --batch-size 1",
+        exe.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", d.join("hf"))
+        .current_dir(d)
+        .output()
+        .expect("script(1), from util-linux, runs a command on a terminal");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(
+        screen.contains("articles") && screen.contains("ETA"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("tokens/s") && screen.contains("cache"),
+        "{screen}"
+    );
 }

@@ -214,7 +214,7 @@ fn run(
         shard: common.shard,
         // Windows of many batches, so length-sorted batches come out full.
         window: runtime.batch_size as usize * 16,
-        progress_interval: std::time::Duration::from_secs(10),
+        progress_interval: std::time::Duration::from_secs_f64(progress_seconds()?),
     };
     let report = pipeline::run::run(&options, engines, manifest, &settings, now_rfc3339())?;
     tracing::info!(
@@ -223,6 +223,19 @@ fn run(
         common.out.display()
     );
     Ok(Outcome::from_failures(report.counts.failed as usize))
+}
+
+/// Seconds between progress lines when stderr is not a terminal: `WARTA_PROGRESS_SECS`,
+/// else 10.
+fn progress_seconds() -> anyhow::Result<f64> {
+    match std::env::var("WARTA_PROGRESS_SECS") {
+        Err(_) => Ok(10.0),
+        Ok(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .with_context(|| format!("WARTA_PROGRESS_SECS={v:?} is not a number of seconds")),
+    }
 }
 
 /// "org/name@commit" or a directory, as the briefing records it.

@@ -30,7 +30,16 @@ pub struct MergeArgs {
 pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     // Every directory: a finished run with the same models and settings.
     let mut manifests = Vec::new();
+    let same = |a: &PathBuf, b: &PathBuf| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
     for dir in &args.dirs {
+        anyhow::ensure!(
+            !same(dir, &args.out),
+            "--out {} is one of the directories to merge; give the merged briefing its own",
+            args.out.display()
+        );
         let m = Manifest::read(dir)?.with_context(|| {
             format!(
                 "{} has no run.json: it is not the --out directory of `warta brief`",
@@ -96,6 +105,9 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
         manifest.settings.clone(),
         super::brief::now_rfc3339(),
     )?;
+    if briefed == 0 {
+        anyhow::bail!("no shard briefed any article, so there is nothing to merge");
+    }
     let mut errors = String::new();
     for dir in &args.dirs {
         let path = dir.join("errors.jsonl");

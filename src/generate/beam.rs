@@ -18,6 +18,8 @@
 //!    beams can still beat the worst finished hypothesis.
 use super::config::{EarlyStopping, ResolvedGeneration};
 use super::logits::{log_sum_exp, LogitsProcessor};
+use rayon::prelude::*;
+
 use super::{length_normalised, step_logits, Decoder, Hypothesis};
 
 const NEG: f32 = -1.0e9;
@@ -149,23 +151,23 @@ pub fn beam_search<D: Decoder>(
         if logits.len() != items.len() * nb * vocab {
             candle_core::bail!("the decoder returned the wrong number of rows");
         }
-        // Sentences are independent: spread them over the CPU threads (the row work is a
-        // full pass of exp over the vocabulary per beam, ~20% of a step on one core).
-        let threads = candle_core::utils::get_num_threads().clamp(1, items.len());
-        let per_thread = items.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let jobs = items
-                .chunks_mut(per_thread)
-                .zip(logits.chunks_mut(per_thread * nb * vocab));
-            for (chunk, chunk_logits) in jobs {
-                let processor = &processor;
-                scope.spawn(move || {
-                    for (item, rows) in chunk.iter_mut().zip(chunk_logits.chunks_mut(nb * vocab)) {
-                        process_item(item, rows, vocab, cur_len, beams_to_keep, processor, cfg);
-                    }
-                });
-            }
-        });
+        // Sentences are independent: when there is enough work, spread them over the CPU
+        // threads (the row work is a full pass of exp over the vocabulary per beam, ~20% of
+        // a step on one core), on rayon's pool rather than on threads started every step.
+        let work = |(item, rows): (&mut Item, &mut [f32])| {
+            process_item(item, rows, vocab, cur_len, beams_to_keep, &processor, cfg);
+        };
+        if items.len() > 1 && logits.len() >= super::PARALLEL_MIN {
+            items
+                .par_iter_mut()
+                .zip(logits.par_chunks_mut(nb * vocab))
+                .for_each(work);
+        } else {
+            items
+                .iter_mut()
+                .zip(logits.chunks_mut(nb * vocab))
+                .for_each(work);
+        }
         cur_len += 1;
 
         // Rows for the next step: the parents of the surviving sentences' running beams.

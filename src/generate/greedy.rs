@@ -8,6 +8,8 @@
 //! over `len ^ length_penalty`.
 use super::config::ResolvedGeneration;
 use super::logits::{argmax, log_sum_exp, LogitsProcessor};
+use rayon::prelude::*;
+
 use super::{length_normalised, step_logits, Decoder, Hypothesis};
 
 struct Row {
@@ -41,29 +43,22 @@ pub fn greedy_search<D: Decoder>(
         if vocab == 0 {
             candle_core::bail!("the decoder returned an empty vocabulary");
         }
-        // Per row: (next token, its raw log-prob). Rows are independent, so they are spread
-        // over the CPU threads (a full exp pass over the vocabulary each).
+        // Per row: (next token, its raw log-prob). Rows are independent, so when there is
+        // enough of it the work is spread over the CPU threads (a full exp pass over the
+        // vocabulary each), on rayon's pool rather than on threads started every step.
         let mut picks = vec![(0usize, 0f32); rows.len()];
-        let threads = candle_core::utils::get_num_threads().clamp(1, rows.len());
-        let per_thread = rows.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let jobs = rows
-                .chunks(per_thread)
-                .zip(logits.chunks_mut(per_thread * vocab))
-                .zip(picks.chunks_mut(per_thread));
-            for ((rows, logits), picks) in jobs {
-                let processor = &processor;
-                scope.spawn(move || {
-                    for ((row, scores), pick) in rows
-                        .iter()
-                        .zip(logits.chunks_mut(vocab))
-                        .zip(picks.iter_mut())
-                    {
-                        *pick = pick_token(processor, &row.tokens, scores);
-                    }
-                });
-            }
-        });
+        let pick = |(row, (scores, pick)): (&Row, (&mut [f32], &mut (usize, f32)))| {
+            *pick = pick_token(&processor, &row.tokens, scores);
+        };
+        if rows.len() > 1 && logits.len() >= super::PARALLEL_MIN {
+            rows.par_iter()
+                .zip(logits.par_chunks_mut(vocab).zip(picks.par_iter_mut()))
+                .for_each(pick);
+        } else {
+            rows.iter()
+                .zip(logits.chunks_mut(vocab).zip(picks.iter_mut()))
+                .for_each(pick);
+        }
         let mut keep = Vec::with_capacity(rows.len());
         for (i, (row, &(next, logprob))) in rows.iter_mut().zip(&picks).enumerate() {
             row.sum_logprob += logprob as f64;

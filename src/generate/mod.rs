@@ -44,6 +44,10 @@ pub trait Decoder {
     fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()>;
 }
 
+/// Logits (rows x vocabulary) below which the host-side work of a step stays on one
+/// thread: handing it to the pool costs more than it saves.
+const PARALLEL_MIN: usize = 1 << 16;
+
 /// One finished translation / completion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hypothesis {

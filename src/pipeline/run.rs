@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use super::assemble;
 use super::progress::{Counts, Progress};
+use super::record::ArticleRecord;
 use super::shard::Shard;
 use super::{articles, BriefSettings, Engines, PipelineError};
 use crate::brief::{Models, Settings};
@@ -149,9 +150,11 @@ pub fn run(
     })?;
     let articles_path = out.join("articles.jsonl");
     let errors_path = out.join("errors.jsonl");
+    let _lock = lock(out)?;
+    let finished = recover(&articles_path)?;
     if let Some(old) = Manifest::read(out)? {
         let diff = old.differences(&manifest, true);
-        if !diff.is_empty() && articles_path.exists() {
+        if !diff.is_empty() && !finished.is_empty() {
             return Err(PipelineError::Run(format!(
                 "{} holds articles briefed with other {} (see its run.json); pass another \
                  --out, or delete its articles.jsonl and run.json to start over",
@@ -161,7 +164,7 @@ pub fn run(
         }
     }
     manifest.write(out)?;
-    let finished = recover(&articles_path)?;
+    crate::output::remove_temporaries(out);
     if !finished.is_empty() {
         tracing::info!(
             "{}: {} articles are finished already and will be skipped",
@@ -198,6 +201,7 @@ pub fn run(
                 .blocking_send(line)
                 .map_err(|_| PipelineError::Run("the output writer stopped".into()))
         };
+        let mut ended = false;
         loop {
             let item = item_rx.blocking_recv();
             let end = match item {
@@ -217,27 +221,31 @@ pub fn run(
                 }
                 Some(Item::End(n)) => {
                     progress.set_total(n);
+                    ended = true;
                     false
+                }
+                // The reader stopped without saying it was done: it failed, and the run
+                // must not pass for finished (what is recorded stays for the next run).
+                None if !ended => {
+                    return Err(PipelineError::Run(
+                        "reading the inputs stopped unexpectedly; run the same command again \
+                         to go on"
+                            .into(),
+                    ))
                 }
                 None => true,
             };
             if !window.is_empty() && (segments >= opts.window || end) {
                 let (records, c) = articles::brief_window(&window, &mut engines, settings)?;
                 for (a, r) in window.iter().zip(records) {
-                    match r {
-                        Ok(r) => {
-                            let mut line = serde_json::to_string(&r).expect("a record serialises");
-                            line.push('\n');
+                    match r.map_err(|e| e.to_string()).and_then(|r| record_line(&r)) {
+                        Ok(line) => {
                             send(Line::Article(line))?;
                             counts.articles += 1;
                         }
                         Err(e) => {
                             tracing::error!("{}: {e}", a.source);
-                            send(Line::Error(error_line(
-                                Some(&a.id),
-                                &a.source,
-                                &e.to_string(),
-                            )))?;
+                            send(Line::Error(error_line(Some(&a.id), &a.source, &e)))?;
                             counts.failed += 1;
                         }
                     }
@@ -263,12 +271,17 @@ pub fn run(
     let written = runtime
         .block_on(writer)
         .map_err(|e| PipelineError::Run(format!("the output writer failed: {e}")))?;
-    result?;
+    // The reader may be blocked reading a pipe that never ends; it is not waited for.
+    runtime.shutdown_background();
+    // When the writer failed, its error (a path and a cause) is the one to report.
     written?;
+    result?;
     let summary = progress.finish(&counts);
 
     let recorded = recover(&articles_path)?.len();
-    if recorded == 0 && (counts.failed > 0 || opts.shard.is_none()) {
+    // A shard may be left with nothing (few articles, many shards, or all of its inputs
+    // broken); it still finishes, so the merge can go on.
+    if recorded == 0 && opts.shard.is_none() {
         return Err(PipelineError::Run(format!(
             "no input could be briefed, so there is nothing to brief{}",
             if counts.failed > 0 {
@@ -308,11 +321,16 @@ fn read(sources: Sources, shard: Option<Shard>, finished: HashSet<String>, tx: m
     let mut taken = 0u64;
     for doc in sources {
         let item = match doc {
-            Err(e) if takes(&e.input) => {
+            // A document that could not be read still claims the id it would have had, so
+            // the ids of the others do not depend on whether it could be read this time.
+            Err(e) => {
+                let id = e.id.as_deref().map(|wanted| ids.claim(wanted).0);
+                if !takes(id.as_deref().unwrap_or(&e.input)) {
+                    continue;
+                }
                 tracing::error!("{e}");
-                Item::Failed(error_line(None, &e.input, &e.reason.to_string()))
+                Item::Failed(error_line(id.as_deref(), &e.input, &e.reason.to_string()))
             }
-            Err(_) => continue,
             Ok(doc) => {
                 let (id, renamed) = ids.claim(&doc.id);
                 if !takes(&id) {
@@ -377,8 +395,51 @@ async fn write(
             path: path.clone(),
             source,
         })?;
+        // Flushed lines survive a killed process; once the queue is empty (about once a
+        // window), they are also made to survive a lost machine.
+        if rx.is_empty() {
+            for (file, path) in [(&a, &a_path), (&e, &e_path)] {
+                file.sync_data().await.map_err(|source| PipelineError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A record as one line of articles.jsonl, checked to read back (a float that JSON cannot
+/// hold, such as NaN, would otherwise make the file unreadable at the end of the run).
+fn record_line(r: &ArticleRecord) -> Result<String, String> {
+    let mut line = serde_json::to_string(r).map_err(|e| e.to_string())?;
+    serde_json::from_str::<ArticleRecord>(&line)
+        .map_err(|e| format!("its record does not read back ({e}); it is left out"))?;
+    line.push('\n');
+    Ok(line)
+}
+
+/// Holds `dir/.lock` for the run, so two runs never write one directory at once.
+fn lock(dir: &Path) -> Result<std::fs::File, PipelineError> {
+    let path = dir.join(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| PipelineError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(PipelineError::Run(format!(
+            "another warta run is writing {} (it holds {}); wait for it, or stop it first",
+            dir.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(PipelineError::Io { path, source: e }),
+    }
 }
 
 /// The ids recorded in `articles.jsonl` (none when it does not exist). A last line cut
@@ -464,5 +525,15 @@ mod tests {
         let e = recover(&path).unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
         assert!(recover(&dir.path().join("none.jsonl")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_run_in_the_same_directory_is_refused_while_the_first_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        let e = lock(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("another warta run"), "{e}");
+        drop(held);
+        assert!(lock(dir.path()).is_ok());
     }
 }

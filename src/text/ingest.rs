@@ -31,6 +31,9 @@ pub struct IngestError {
     /// The path, `path:line` or `-` it came from.
     pub input: String,
     pub reason: Reason,
+    /// The id the document would have had, where it is known without reading it (a file's
+    /// stem), so a batch run claims the same ids whether or not it could be read.
+    pub id: Option<String>,
 }
 
 impl IngestError {
@@ -38,7 +41,14 @@ impl IngestError {
         Self {
             input: source.to_string(),
             reason,
+            id: None,
         }
+    }
+
+    /// The same error, for the document that would have had the id `id`.
+    pub fn with_id(mut self, id: &str) -> Self {
+        self.id = Some(id.to_string());
+        self
     }
 }
 

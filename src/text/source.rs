@@ -111,12 +111,24 @@ impl Sources {
 
     fn open(&mut self, path: &Path) -> Option<Result<Document, IngestError>> {
         let source = path.display().to_string();
-        let fail = |reason| Some(Err(IngestError::new(&source, reason)));
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| source.clone());
+        let ext = extension(path);
+        // A JSONL file's ids are its records'; any other file's is its stem.
+        let known = (ext != "jsonl").then_some(id.as_str());
+        let fail = |reason| {
+            let e = IngestError::new(&source, reason);
+            Some(Err(match known {
+                Some(id) => e.with_id(id),
+                None => e,
+            }))
+        };
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) => return fail(Reason::Io(e.to_string())),
         };
-        let ext = extension(path);
         if ext == "jsonl" {
             return match File::open(path) {
                 Ok(f) => {
@@ -145,10 +157,6 @@ impl Sources {
             "txt" | "text" => Format::Text,
             _ => sniff(&bytes),
         };
-        let id = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| source.clone());
         Some(Ok(Document {
             id,
             source,

@@ -128,13 +128,17 @@ impl MarianConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.encoder_attention_heads == 0 || self.d_model % self.encoder_attention_heads != 0 {
+        if self.encoder_attention_heads == 0
+            || !self.d_model.is_multiple_of(self.encoder_attention_heads)
+        {
             return Err(format!(
                 "d_model ({}) is not divisible by encoder_attention_heads ({})",
                 self.d_model, self.encoder_attention_heads
             ));
         }
-        if self.decoder_attention_heads == 0 || self.d_model % self.decoder_attention_heads != 0 {
+        if self.decoder_attention_heads == 0
+            || !self.d_model.is_multiple_of(self.decoder_attention_heads)
+        {
             return Err(format!(
                 "d_model ({}) is not divisible by decoder_attention_heads ({})",
                 self.d_model, self.decoder_attention_heads
@@ -971,7 +975,7 @@ impl Decoder for MarianDecoderState<'_> {
             .iter()
             .take_while(|&&g| g == new_groups[0])
             .count();
-        let blocked = new_groups.len() % per == 0
+        let blocked = new_groups.len().is_multiple_of(per)
             && new_groups.chunks(per).all(|c| c.iter().all(|&g| g == c[0]));
         if blocked {
             let kept: Vec<usize> = new_groups.chunks(per).map(|c| c[0]).collect();
