@@ -67,6 +67,16 @@ fn corpus(dir: &Path, n: usize, broken: bool) -> PathBuf {
     path
 }
 
+/// A new directory holding models.toml and a corpus of `n` articles (see [`corpus`]).
+fn workdir(n: usize, broken: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    models_toml(dir.path());
+    if n > 0 {
+        corpus(dir.path(), n, broken);
+    }
+    dir
+}
+
 fn warta(dir: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::cargo_bin("warta").unwrap();
     cmd.env("HF_HUB_OFFLINE", "1")
@@ -152,11 +162,9 @@ fn kill_after(child: &mut Child, path: &Path, n: usize) -> bool {
 
 #[test]
 fn a_run_killed_at_any_moment_resumes_to_the_briefing_of_an_uninterrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    models_toml(d);
     let n = 60;
-    corpus(d, n, false);
+    let dir = workdir(n, false);
+    let d = dir.path();
     run(brief(d, "clean", &["--no-cache"]), 0);
     let clean = briefing(d, "clean");
     assert_eq!(clean.articles.len(), n);
@@ -229,10 +237,8 @@ fn a_run_killed_at_any_moment_resumes_to_the_briefing_of_an_uninterrupted_run() 
 
 #[test]
 fn three_shards_merged_give_the_briefing_of_one_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir(30, true);
     let d = dir.path();
-    models_toml(d);
-    corpus(d, 30, true);
     run(brief(d, "single", &[]), 3);
     let single = briefing(d, "single");
     assert_eq!(single.articles.len(), 30);
@@ -275,10 +281,8 @@ fn three_shards_merged_give_the_briefing_of_one_run() {
 
 #[test]
 fn broken_records_are_reported_and_the_rest_briefed() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir(12, true);
     let d = dir.path();
-    models_toml(d);
-    corpus(d, 12, true);
     let err = run(brief(d, "out", &[]), 3);
     assert!(
         err.contains("12 articles briefed, 0 skipped as done, 2 failed"),
@@ -320,9 +324,8 @@ fn broken_records_are_reported_and_the_rest_briefed() {
 
 #[test]
 fn an_input_that_could_not_be_read_keeps_its_id_so_a_rerun_briefs_the_right_articles() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir(0, false);
     let d = dir.path();
-    models_toml(d);
     let seed =
         std::fs::read_to_string(root().join("examples/articles/003_f4c10fb78911145e.txt")).unwrap();
     let other =
@@ -389,10 +392,8 @@ fn an_input_that_could_not_be_read_keeps_its_id_so_a_rerun_briefs_the_right_arti
 
 #[test]
 fn a_directory_holding_another_runs_articles_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir(3, false);
     let d = dir.path();
-    models_toml(d);
-    corpus(d, 3, false);
     run(brief(d, "out", &[]), 0);
     let err = run(brief(d, "out", &["--sentences", "2"]), 1);
     assert!(
@@ -405,10 +406,8 @@ fn a_directory_holding_another_runs_articles_is_refused() {
 
 #[test]
 fn progress_is_a_log_line_in_a_log_and_bars_on_a_terminal() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir(6, false);
     let d = dir.path();
-    models_toml(d);
-    corpus(d, 6, false);
     // Not a terminal: a line per interval with the figures.
     let mut cmd = brief(d, "log", &["--batch-size", "1"]);
     cmd.env("WARTA_PROGRESS_SECS", "0");

@@ -21,8 +21,9 @@ pub struct CacheError {
 pub struct TranslationCache {
     conn: Connection,
     path: PathBuf,
-    /// Model id, revision and decoding settings: the part of every key that is not text.
-    setup: String,
+    /// The row of `setups` holding the model id, revision and decoding settings: the part
+    /// of every key that is not text, stored once rather than in every row.
+    setup: i64,
     pub hits: usize,
     pub misses: usize,
 }
@@ -42,19 +43,31 @@ impl TranslationCache {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS translations (
-                 setup TEXT NOT NULL,
+             PRAGMA busy_timeout=60000;
+             CREATE TABLE IF NOT EXISTS setups (
+                 id INTEGER PRIMARY KEY,
+                 setup TEXT NOT NULL UNIQUE
+             );
+             CREATE TABLE IF NOT EXISTS segments (
+                 setup INTEGER NOT NULL REFERENCES setups (id),
                  source TEXT NOT NULL,
                  translation TEXT NOT NULL,
                  score REAL NOT NULL,
                  PRIMARY KEY (setup, source)
-             );",
+             ) WITHOUT ROWID;",
         )
         .map_err(|e| fail(&e))?;
+        conn.execute("INSERT OR IGNORE INTO setups (setup) VALUES (?1)", [setup])
+            .map_err(|e| fail(&e))?;
+        let setup = conn
+            .query_row("SELECT id FROM setups WHERE setup = ?1", [setup], |r| {
+                r.get(0)
+            })
+            .map_err(|e| fail(&e))?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
-            setup: setup.to_string(),
+            setup,
             hits: 0,
             misses: 0,
         })
@@ -72,7 +85,7 @@ impl TranslationCache {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT translation, score FROM translations WHERE setup = ?1 AND source = ?2",
+                "SELECT translation, score FROM segments WHERE setup = ?1 AND source = ?2",
             )
             .map_err(|e| self.fail(e))?;
         let mut out = Vec::with_capacity(segments.len());
@@ -103,7 +116,7 @@ impl TranslationCache {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO translations (setup, source, translation, score)
+                    "INSERT OR REPLACE INTO segments (setup, source, translation, score)
                      VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(fail)?;
