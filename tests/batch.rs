@@ -339,35 +339,28 @@ fn an_input_that_could_not_be_read_keeps_its_id_so_a_rerun_briefs_the_right_arti
     )
     .unwrap();
     std::fs::write(d.join("b/berita.txt"), &other).unwrap();
-    let mut first = warta(d);
-    first.args([
-        "brief",
-        "a",
-        "b",
-        "--out",
-        "out",
-        "--models",
-        "models.toml",
-        "--max-size",
-        "6000",
-    ]);
-    let err = run(first, 3);
+    let brief_ab = |extra: &[&str]| {
+        let mut cmd = warta(d);
+        cmd.args([
+            "-v",
+            "brief",
+            "a",
+            "b",
+            "--out",
+            "out",
+            "--models",
+            "models.toml",
+        ])
+        .args(extra);
+        cmd
+    };
+    let err = run(brief_ab(&["--max-size", "6000"]), 3);
     assert!(err.contains("over the limit"), "{err}");
     let errors = lines(&d.join("out/errors.jsonl"));
     assert!(errors[0].contains("\"id\":\"berita\""), "{errors:?}");
     // Run again with room for it: the page that failed is briefed under its own id, and the
     // other, finished as berita-2, is not briefed again.
-    let mut again = warta(d);
-    again.args([
-        "-v",
-        "brief",
-        "a",
-        "b",
-        "--out",
-        "out",
-        "--models",
-        "models.toml",
-    ]);
+    let again = brief_ab(&[]);
     let err = run(again, 0);
     assert!(
         err.contains("1 articles briefed, 1 skipped as done"),
