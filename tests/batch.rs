@@ -413,6 +413,21 @@ fn progress_is_a_log_line_in_a_log_and_bars_on_a_terminal() {
         line.contains("sentences") && line.contains("tokens/s") && line.contains("cache"),
         "{line}"
     );
+    // Without -v, the summary still ends the log.
+    let mut quiet = warta(d);
+    quiet.args([
+        "brief",
+        "corpus.jsonl",
+        "--out",
+        "plain",
+        "--models",
+        "models.toml",
+    ]);
+    let err = run(quiet, 0);
+    assert!(
+        err.contains("done in") && err.contains("6 articles briefed"),
+        "{err}"
+    );
     // A terminal (through script(1)): indicatif's bars.
     let exe = assert_cmd::cargo::cargo_bin("warta");
     let command = format!(

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// The log target of progress lines and the summary, which the binary shows at its default
+/// verbosity (other info lines need `-v`), so a batch job's log shows where the run is.
+pub const TARGET: &str = "progress";
+
 /// What a run has done so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -120,6 +124,7 @@ impl Progress {
                     .map(|s| format!(", ETA {}", human(s)))
                     .unwrap_or_default();
                 tracing::info!(
+                    target: TARGET,
                     "{}{of} articles ({} failed, {} skipped as done), {}{eta}",
                     counts.done(),
                     counts.failed,
@@ -154,7 +159,7 @@ impl Progress {
             counts.failed,
             counts.line(elapsed)
         );
-        tracing::info!("{summary}");
+        tracing::info!(target: TARGET, "{summary}");
         summary
     }
 }
