@@ -36,12 +36,7 @@ fn brief_examples() -> tempfile::TempDir {
         .arg(&articles)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    exited(&out, 0);
     assert!(out.stdout.is_empty(), "stdout carries no data for brief");
     dir
 }
@@ -56,11 +51,17 @@ fn summarize_en(dir: &Path, models: &Path, args: &[&str]) -> (String, Briefing) 
         .args(args)
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let err = exited(&out, 0);
     let b = serde_json::from_str(&std::fs::read_to_string(dir.join("out/briefing.json")).unwrap())
         .unwrap();
     (err, b)
+}
+
+/// Checks that the run exited with `status`; its stderr.
+fn exited(out: &std::process::Output, status: i32) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(status), "{err}");
+    err
 }
 
 fn warta(dir: &Path) -> Command {
@@ -160,13 +161,8 @@ fn brief_reports_a_bad_input_and_briefs_the_rest() {
         .arg(&page)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("empty.txt: there is no text"));
+    let err = exited(&out, 3);
+    assert!(err.contains("empty.txt: there is no text"), "{err}");
     let b: Briefing = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
     )
@@ -505,8 +501,7 @@ fn brief_with_default_models_offline_and_nothing_cached_says_how_to_fetch() {
         .arg(&articles)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = exited(&out, 1);
     assert!(err.contains("Helsinki-NLP/opus-mt-id-en"), "{err}");
     assert!(err.contains("warta models fetch"), "{err}");
     assert!(!dir.path().join("out").exists());
@@ -600,8 +595,7 @@ fn a_second_run_takes_every_translation_from_the_cache_and_gives_the_same_briefi
             .args(extra)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&res.stderr).into_owned();
-        assert_eq!(res.status.code(), Some(0), "{err}");
+        let err = exited(&res, 0);
         let mut b: Briefing = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join(out).join("briefing.json")).unwrap(),
         )

@@ -66,6 +66,28 @@ pub struct ArticleBrief {
     pub citation_quality: CitationQuality,
 }
 
+impl ArticleBrief {
+    /// The heading the pages show: the English title, else the original, else the id.
+    pub fn heading(&self) -> &str {
+        self.title_en
+            .as_deref()
+            .or(self.title.as_deref())
+            .unwrap_or(&self.id)
+    }
+
+    /// The outlet and the date, where known, for the line under the heading.
+    pub fn byline(&self) -> impl Iterator<Item = &str> {
+        [self.outlet.as_deref(), self.date.as_deref()]
+            .into_iter()
+            .flatten()
+    }
+
+    /// The day it is dated (YYYY-MM-DD), when it is.
+    pub fn day(&self) -> Option<&str> {
+        self.date.as_deref().and_then(|d| d.get(..10))
+    }
+}
+
 /// A briefing of many articles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Briefing {
@@ -88,12 +110,7 @@ impl Briefing {
 
     /// The first and last day the articles are dated (YYYY-MM-DD), when any is dated.
     pub fn date_range(&self) -> Option<(String, String)> {
-        let mut days: Vec<&str> = self
-            .articles
-            .iter()
-            .filter_map(|a| a.date.as_deref())
-            .filter_map(|d| d.get(..10))
-            .collect();
+        let mut days: Vec<&str> = self.articles.iter().filter_map(|a| a.day()).collect();
         days.sort_unstable();
         Some((days.first()?.to_string(), days.last()?.to_string()))
     }

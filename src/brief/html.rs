@@ -111,25 +111,15 @@ pub fn render(b: &Briefing) -> String {
         if n == 1 { "" } else { "s" },
         esc(&range)
     );
-    let title = |a: &super::ArticleBrief| {
-        a.title_en
-            .clone()
-            .or(a.title.clone())
-            .unwrap_or(a.id.clone())
-    };
     body.push_str("<section><h2>Timeline</h2><ol class=\"timeline\">");
     for a in &b.articles {
-        let day = a
-            .date
-            .as_deref()
-            .and_then(|d| d.get(..10))
-            .unwrap_or("undated");
+        let day = a.day().unwrap_or("undated");
         let _ = write!(
             body,
             "<li><time>{}</time> <a href=\"#a-{}\">{}</a></li>",
             esc(day),
             esc(&anchor(&a.id)),
-            esc(&title(a))
+            esc(a.heading())
         );
     }
     body.push_str("</ol></section>");
@@ -148,13 +138,9 @@ pub fn render(b: &Briefing) -> String {
             body,
             "<article id=\"a-{}\"><h3>{}</h3>",
             esc(&anchor(&a.id)),
-            esc(&title(a))
+            esc(a.heading())
         );
-        let meta: Vec<String> = [a.outlet.as_deref(), a.date.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(esc)
-            .collect();
+        let meta: Vec<String> = a.byline().map(esc).collect();
         if !meta.is_empty() {
             let _ = write!(body, "<p class=\"meta\">{}</p>", meta.join(" · "));
         }

@@ -73,17 +73,8 @@ pub fn render(b: &Briefing) -> String {
     }
     let _ = writeln!(out, "## Articles\n");
     for a in &b.articles {
-        let title = a
-            .title_en
-            .as_deref()
-            .or(a.title.as_deref())
-            .unwrap_or(&a.id);
-        let _ = writeln!(out, "### {}\n", escape(title));
-        let meta: Vec<String> = [a.outlet.as_deref(), a.date.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(escape)
-            .collect();
+        let _ = writeln!(out, "### {}\n", escape(a.heading()));
+        let meta: Vec<String> = a.byline().map(escape).collect();
         if !meta.is_empty() {
             let _ = writeln!(out, "*{}*\n", meta.join(" · "));
         }

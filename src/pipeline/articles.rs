@@ -34,27 +34,31 @@ pub fn brief_window(
     settings: &BriefSettings,
 ) -> Result<(Vec<Result<ArticleRecord, PipelineError>>, WindowCounts), PipelineError> {
     let mut counts = WindowCounts::default();
-    let segments_of = |a: &Article| -> Vec<String> {
-        a.sentences()
-            .map(|s| s.text.clone())
-            .chain(a.title.clone())
-            .collect()
-    };
+    // Each article's sentences, then its title.
+    let segments: Vec<Vec<&str>> = articles
+        .iter()
+        .map(|a| {
+            a.sentences()
+                .map(|s| s.text.as_str())
+                .chain(a.title.as_deref())
+                .collect()
+        })
+        .collect();
     // All the window's segments at once; if the model fails on the batch, article by
     // article, so one article the model cannot take fails alone.
-    let all: Vec<String> = articles.iter().flat_map(segments_of).collect();
+    let all: Vec<&str> = segments.concat();
     counts.segments = all.len();
     let translated: Vec<Result<Vec<(String, f32)>, PipelineError>> = match engines.translator {
-        None => articles
+        None => segments
             .iter()
-            .map(|a| Ok(segments_of(a).into_iter().map(|s| (s, 0.0)).collect()))
+            .map(|s| Ok(s.iter().map(|s| (s.to_string(), 0.0)).collect()))
             .collect(),
         Some(t) => match translate(t, engines.cache.as_deref_mut(), &all, &mut counts) {
             Ok(done) => {
                 let mut done = done.into_iter();
-                articles
+                segments
                     .iter()
-                    .map(|a| Ok(done.by_ref().take(segments_of(a).len()).collect()))
+                    .map(|s| Ok(done.by_ref().take(s.len()).collect()))
                     .collect()
             }
             Err(PipelineError::Cache(e)) => return Err(PipelineError::Cache(e)),
@@ -62,13 +66,8 @@ pub fn brief_window(
             Err(e) => {
                 tracing::warn!("a batch failed ({e}); translating its articles one by one");
                 let mut out = Vec::new();
-                for a in articles {
-                    match translate(
-                        t,
-                        engines.cache.as_deref_mut(),
-                        &segments_of(a),
-                        &mut counts,
-                    ) {
+                for s in &segments {
+                    match translate(t, engines.cache.as_deref_mut(), s, &mut counts) {
                         Err(PipelineError::Cache(e)) => return Err(PipelineError::Cache(e)),
                         r => out.push(r),
                     }
@@ -220,7 +219,7 @@ fn supported<'a>(
 fn translate(
     translator: &Translator,
     cache: Option<&mut super::cache::TranslationCache>,
-    segments: &[String],
+    segments: &[&str],
     counts: &mut WindowCounts,
 ) -> Result<Vec<(String, f32)>, PipelineError> {
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -260,7 +259,7 @@ fn translate(
     }
     Ok(segments
         .iter()
-        .map(|s| found[index[s.as_str()]].clone().unwrap_or_default())
+        .map(|s| found[index[s]].clone().unwrap_or_default())
         .collect())
 }
 

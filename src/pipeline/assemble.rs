@@ -19,11 +19,7 @@ use crate::summarize::overview::{self, ArticleSentences, OverviewSettings};
 
 /// The order the briefing shows: by day, undated last, then by id.
 pub fn order_key(b: &ArticleBrief) -> (bool, Option<&str>, &str) {
-    (
-        b.date.is_none(),
-        b.date.as_deref().and_then(|d| d.get(..10)),
-        &b.id,
-    )
+    (b.date.is_none(), b.day(), &b.id)
 }
 
 /// The checked overview of `records`, which are in briefing order.
@@ -32,15 +28,19 @@ pub fn overview(
     judge: &Judge,
     settings: &OverviewSettings,
 ) -> Result<Vec<Statement>, PipelineError> {
-    let embeddings: Vec<Vec<Vec<f32>>> = records
+    let parts: Vec<ArticleSentences> = records
         .iter()
-        .map(|r| r.candidates.iter().map(|c| c.embedding.clone()).collect())
-        .collect();
-    let parts: Vec<ArticleSentences> = embeddings
-        .iter()
-        .map(|e| ArticleSentences { embeddings: e })
+        .map(|r| ArticleSentences {
+            embeddings: r
+                .candidates
+                .iter()
+                .map(|c| c.embedding.as_slice())
+                .collect(),
+        })
         .collect();
     let picks = overview::overview(&parts, settings);
+    drop(parts);
+    let embedding = |a: usize, c: usize| records[a].candidates[c].embedding.as_slice();
     // The English text of each candidate.
     let text = |a: usize, c: usize| -> &str {
         let id = &records[a].candidates[c].sentence;
@@ -54,13 +54,13 @@ pub fn overview(
     let cited = |a: usize, c: usize| Cited {
         id: records[a].candidates[c].sentence.clone(),
         text: text(a, c),
-        embedding: &embeddings[a][c],
+        embedding: embedding(a, c),
     };
     let drafts: Vec<Draft> = picks
         .iter()
         .map(|p| Draft {
             text: text(p.article, p.sentence).to_string(),
-            embedding: &embeddings[p.article][p.sentence],
+            embedding: embedding(p.article, p.sentence),
             cited: p.cites.iter().map(|&(a, c)| cited(a, c)).collect(),
         })
         .collect();
@@ -144,7 +144,11 @@ pub fn write_from_files(
     // Second pass: briefing.json, article by article in order.
     let mut readers: Vec<BufReader<File>> = files
         .iter()
-        .map(|p| File::open(p).map(BufReader::new).map_err(|e| io(p, e)))
+        .map(|p| {
+            File::open(p)
+                .map(BufReader::new)
+                .map_err(|e| PipelineError::io(p, e))
+        })
         .collect::<Result<_, _>>()?;
     let mut articles = places.iter().map(|p| {
         let reader = &mut readers[p.file];
@@ -173,12 +177,14 @@ pub fn for_each_record(
     path: &Path,
     mut each: impl FnMut(u64, ArticleRecord) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
-    let mut reader = BufReader::new(File::open(path).map_err(|e| io(path, e))?);
+    let mut reader = BufReader::new(File::open(path).map_err(|e| PipelineError::io(path, e))?);
     let mut line = String::new();
     let mut offset = 0u64;
     for number in 1.. {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| io(path, e))?;
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| PipelineError::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -219,11 +225,4 @@ fn lighten(mut r: ArticleRecord) -> ArticleRecord {
         .collect();
     r.brief.sentences = sentences;
     r
-}
-
-fn io(path: &Path, e: std::io::Error) -> PipelineError {
-    PipelineError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
 }

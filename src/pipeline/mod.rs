@@ -40,8 +40,6 @@ pub enum PipelineError {
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]
-    Model(#[from] candle_core::Error),
-    #[error(transparent)]
     Write(#[from] WriteError),
     #[error("{path}: {source}")]
     Io {
@@ -65,6 +63,16 @@ pub enum PipelineError {
     },
     #[error("{0}")]
     Run(String),
+}
+
+impl PipelineError {
+    /// An I/O error on `path`.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 impl From<NliError> for PipelineError {

@@ -143,8 +143,8 @@ impl Progress {
         (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate))
     }
 
-    /// Clears the bars and logs the summary line, which is also returned.
-    pub fn finish(self, counts: &Counts) -> String {
+    /// Clears the bars and logs the summary line.
+    pub fn finish(self, counts: &Counts) {
         if let Some((multi, bar, status)) = self.bars {
             bar.finish_and_clear();
             status.finish_and_clear();
@@ -160,7 +160,6 @@ impl Progress {
             counts.line(elapsed)
         );
         tracing::info!(target: TARGET, "{summary}");
-        summary
     }
 }
 

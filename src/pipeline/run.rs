@@ -71,7 +71,7 @@ impl Manifest {
                 .map(Some)
                 .map_err(|e| PipelineError::Run(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(PipelineError::Io { path, source: e }),
+            Err(e) => Err(PipelineError::io(&path, e)),
         }
     }
 
@@ -110,8 +110,6 @@ pub struct RunReport {
     pub counts: Counts,
     /// Articles in the briefing (those of earlier runs included).
     pub briefed: usize,
-    /// The summary line logged at the end.
-    pub summary: String,
 }
 
 enum Item {
@@ -144,10 +142,7 @@ pub fn run(
     generated_at: String,
 ) -> Result<RunReport, PipelineError> {
     let out = &opts.out;
-    std::fs::create_dir_all(out).map_err(|e| PipelineError::Io {
-        path: out.clone(),
-        source: e,
-    })?;
+    std::fs::create_dir_all(out).map_err(|e| PipelineError::io(out, e))?;
     let articles_path = out.join("articles.jsonl");
     let errors_path = out.join("errors.jsonl");
     let _lock = lock(out)?;
@@ -190,6 +185,7 @@ pub fn run(
     let (item_tx, mut item_rx) = mpsc::channel::<Item>(256);
     let (line_tx, line_rx) = mpsc::channel::<Line>(256);
     let shard = opts.shard;
+    let finished_before = finished.len();
     runtime.spawn_blocking(move || read(sources, shard, finished, item_tx));
     let writer = runtime.spawn(write(articles_path.clone(), errors_path.clone(), line_rx));
 
@@ -276,11 +272,11 @@ pub fn run(
     // When the writer failed, its error (a path and a cause) is the one to report.
     written?;
     result?;
-    let summary = progress.finish(&counts);
+    progress.finish(&counts);
 
-    let recorded = recover(&articles_path)?.len();
     // A shard may be left with nothing (few articles, many shards, or all of its inputs
     // broken); it still finishes, so the merge can go on.
+    let recorded = finished_before as u64 + counts.articles;
     if recorded == 0 && opts.shard.is_none() {
         return Err(PipelineError::Run(format!(
             "no input could be briefed, so there is nothing to brief{}",
@@ -306,11 +302,7 @@ pub fn run(
         ..manifest
     }
     .write(out)?;
-    Ok(RunReport {
-        counts,
-        briefed,
-        summary,
-    })
+    Ok(RunReport { counts, briefed })
 }
 
 /// The reader: documents in input order, with ids claimed as a single run claims them,
@@ -378,7 +370,7 @@ async fn write(
             .open(&path)
             .await
             .map(|f| (f, path.clone()))
-            .map_err(|e| PipelineError::Io { path, source: e })
+            .map_err(|e| PipelineError::io(&path, e))
     };
     let (mut a, a_path) = open(articles).await?;
     let (mut e, e_path) = open(errors).await?;
@@ -391,18 +383,14 @@ async fn write(
             file.write_all(text.as_bytes()).await?;
             file.flush().await
         };
-        done.await.map_err(|source| PipelineError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        done.await.map_err(|e| PipelineError::io(path, e))?;
         // Flushed lines survive a killed process; once the queue is empty (about once a
         // window), they are also made to survive a lost machine.
         if rx.is_empty() {
             for (file, path) in [(&a, &a_path), (&e, &e_path)] {
-                file.sync_data().await.map_err(|source| PipelineError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                file.sync_data()
+                    .await
+                    .map_err(|e| PipelineError::io(path, e))?;
             }
         }
     }
@@ -427,10 +415,7 @@ fn lock(dir: &Path) -> Result<std::fs::File, PipelineError> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| PipelineError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
+        .map_err(|e| PipelineError::io(&path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(PipelineError::Run(format!(
@@ -438,7 +423,7 @@ fn lock(dir: &Path) -> Result<std::fs::File, PipelineError> {
             dir.display(),
             path.display()
         ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(PipelineError::Io { path, source: e }),
+        Err(std::fs::TryLockError::Error(e)) => Err(PipelineError::io(&path, e)),
     }
 }
 
@@ -450,10 +435,7 @@ pub fn recover(path: &Path) -> Result<HashSet<String>, PipelineError> {
     struct Id {
         id: String,
     }
-    let io = |source| PipelineError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |e| PipelineError::io(path, e);
     let file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),

@@ -126,12 +126,7 @@ impl Embedder {
             .min(config.max_position_embeddings);
 
         let tokenizer = files::tokenizer(dir, Some(max_tokens))?;
-        let vb = files::weights(
-            dir,
-            &crate::weights::checkpoint_file(dir),
-            DType::F32,
-            device,
-        )?;
+        let vb = files::checkpoint(dir, device)?;
         let model = BertModel::load(vb, &config)?;
         Ok(Self {
             model,

@@ -70,6 +70,17 @@ pub fn tokenizer(
     Ok(tokenizer)
 }
 
+/// The weights of the one-file checkpoint in `dir` (model.safetensors, else
+/// pytorch_model.bin) as a float32 var builder.
+pub fn checkpoint(dir: &Path, device: &Device) -> Result<VarBuilder<'static>, ModelFileError> {
+    weights(
+        dir,
+        &crate::weights::checkpoint_file(dir),
+        DType::F32,
+        device,
+    )
+}
+
 /// The weights in `files` (of the model in `dir`) as a var builder.
 pub fn weights(
     dir: &Path,

@@ -5,7 +5,7 @@
 //! label of config.json's `id2label` is the support.
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Device, Module, Tensor};
 use candle_nn::Linear;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
@@ -55,12 +55,7 @@ impl Nli {
                 path: cfg_path.clone(),
             })?;
         let tokenizer = files::tokenizer(dir, Some(config.max_position_embeddings))?;
-        let vb = files::weights(
-            dir,
-            &crate::weights::checkpoint_file(dir),
-            DType::F32,
-            device,
-        )?;
+        let vb = files::checkpoint(dir, device)?;
         let bert = BertModel::load(vb.clone(), &config)?;
         let h = config.hidden_size;
         let pooler = candle_nn::linear(h, h, vb.pp("bert.pooler.dense"))?;

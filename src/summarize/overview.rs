@@ -15,7 +15,7 @@
 
 /// One article's part in the overview: the embeddings of its candidate sentences.
 pub struct ArticleSentences<'a> {
-    pub embeddings: &'a [Vec<f32>],
+    pub embeddings: Vec<&'a [f32]>,
 }
 
 /// Overview settings.
@@ -222,7 +222,7 @@ mod tests {
         ];
         let arts: Vec<ArticleSentences> = (0..3)
             .map(|a| ArticleSentences {
-                embeddings: &emb[a],
+                embeddings: emb[a].iter().map(Vec::as_slice).collect(),
             })
             .collect();
         let picks = overview(&arts, &OverviewSettings::default());
