@@ -644,3 +644,17 @@ fn ingest_reads_plain_text_and_html_from_stdin() {
         "Presiden tiba di istana pada pagi hari ini bersama rombongan."
     );
 }
+
+#[test]
+fn an_error_names_its_cause_once() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = warta(cache.path())
+        .args(["translate", "--models", "no-such-models.toml"])
+        .write_stdin("Halo.\n")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-models.toml"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}

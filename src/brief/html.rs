@@ -3,9 +3,13 @@
 //! summary follow. A citation is a link to its sentence in the sources list at the end;
 //! with script on, hovering or tapping it opens a card with the sentence in English and
 //! Indonesian.
-use std::fmt::Write;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
-use super::briefing::Briefing;
+use super::labels::Labels;
+use super::{ArticleBrief, Head, SentenceOut};
 
 /// Text escaped for HTML content and attribute values.
 fn esc(text: &str) -> String {
@@ -77,116 +81,190 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
-/// Renders the briefing as one HTML page.
-pub fn render(b: &Briefing) -> String {
-    let used = super::cited_ids(b);
-    let anchors = super::labels(&used, anchor, false);
-    let sentences = super::sentences_by_id(b);
-    let number: std::collections::HashMap<&str, usize> = used
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i + 1))
-        .collect();
-    let cite = |ids: &[String], out: &mut String| {
-        for id in ids {
-            let n = number.get(id.as_str()).copied().unwrap_or(0);
-            let _ = write!(
-                out,
-                "<a class=\"cite\" href=\"#{}\" data-id=\"{}\">[{n}]</a>",
-                esc(&anchors[id]),
-                esc(id)
-            );
+/// Writes `briefing.html` to `out` as the articles come. The timeline goes straight out;
+/// the overview (which follows it) is held, and the articles, the sources list and the
+/// sentences' data go to scratch files until [`HtmlWriter::finish`] puts the page together,
+/// so no article is held.
+pub struct HtmlWriter<W: Write> {
+    out: W,
+    overview: String,
+    articles: BufWriter<File>,
+    sources: BufWriter<File>,
+    data: BufWriter<File>,
+    anchors: Labels,
+    /// The numbers of the sentences the overview cites, and the next number.
+    numbers: HashMap<String, usize>,
+    next: usize,
+    /// Whether the sentences' data has an entry yet.
+    data_started: bool,
+}
+
+impl<W: Write> HtmlWriter<W> {
+    /// Writes everything before the first article. `ids` are the ids of all the articles
+    /// to come; `scratch` are three scratch files.
+    pub fn new<'a>(
+        mut out: W,
+        head: &Head,
+        ids: impl Iterator<Item = &'a str>,
+        scratch: [File; 3],
+    ) -> io::Result<Self> {
+        let n = head.articles;
+        let range = match &head.range {
+            Some((from, to)) if from == to => from.clone(),
+            Some((from, to)) => format!("{from} to {to}"),
+            None => "undated".to_string(),
+        };
+        write!(
+            out,
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Briefing · {range}</title><style>{STYLE}</style></head><body>\
+             <header><h1>Briefing</h1><p class=\"meta\">{n} article{} · {range}</p></header>\
+             <section><h2>Timeline</h2><ol class=\"timeline\">",
+            if n == 1 { "" } else { "s" },
+            range = esc(&range),
+        )?;
+        let [articles, sources, data] = scratch.map(BufWriter::new);
+        let mut me = Self {
+            out,
+            overview: String::new(),
+            articles,
+            sources,
+            data,
+            anchors: Labels::new(ids, anchor, false),
+            numbers: HashMap::new(),
+            next: 1,
+            data_started: false,
+        };
+        let mut overview = String::new();
+        if !head.shell.overview.is_empty() {
+            overview.push_str("<section><h2>Overview</h2><ul>");
+            for s in &head.shell.overview {
+                let _ = write!(overview, "<li>{}", esc(&s.text));
+                for id in &s.citations {
+                    let n = match me.numbers.get(id) {
+                        Some(&n) => n,
+                        None => {
+                            let n = me.number(id, head.cited.get(id))?;
+                            me.numbers.insert(id.clone(), n);
+                            n
+                        }
+                    };
+                    me.cite(id, n, &mut overview);
+                }
+                overview.push_str("</li>");
+            }
+            overview.push_str("</ul></section>");
         }
-    };
-    let mut body = String::new();
-    let n = b.articles.len();
-    let range = match b.date_range() {
-        Some((from, to)) if from == to => from,
-        Some((from, to)) => format!("{from} to {to}"),
-        None => "undated".to_string(),
-    };
-    let _ = write!(
-        body,
-        "<header><h1>Briefing</h1><p class=\"meta\">{n} article{} · {}</p></header>",
-        if n == 1 { "" } else { "s" },
-        esc(&range)
-    );
-    body.push_str("<section><h2>Timeline</h2><ol class=\"timeline\">");
-    for a in &b.articles {
+        me.overview = overview;
+        Ok(me)
+    }
+
+    /// Writes the next article.
+    pub fn article(&mut self, a: &ArticleBrief) -> io::Result<()> {
         let day = a.day().unwrap_or("undated");
-        let _ = write!(
-            body,
-            "<li><time>{}</time> <a href=\"#a-{}\">{}</a></li>",
-            esc(day),
-            esc(&anchor(&a.id)),
-            esc(a.heading())
-        );
-    }
-    body.push_str("</ol></section>");
-    if !b.overview.is_empty() {
-        body.push_str("<section><h2>Overview</h2><ul>");
-        for s in &b.overview {
-            let _ = write!(body, "<li>{}", esc(&s.text));
-            cite(&s.citations, &mut body);
-            body.push_str("</li>");
-        }
-        body.push_str("</ul></section>");
-    }
-    body.push_str("<section><h2>Articles</h2>");
-    for a in &b.articles {
-        let _ = write!(
-            body,
-            "<article id=\"a-{}\"><h3>{}</h3>",
-            esc(&anchor(&a.id)),
-            esc(a.heading())
-        );
+        let (anchor, heading) = (esc(&anchor(&a.id)), esc(a.heading()));
+        write!(
+            self.out,
+            "<li><time>{}</time> <a href=\"#a-{anchor}\">{heading}</a></li>",
+            esc(day)
+        )?;
+        let mut text = format!("<article id=\"a-{anchor}\"><h3>{heading}</h3>");
         let meta: Vec<String> = a.byline().map(esc).collect();
         if !meta.is_empty() {
-            let _ = write!(body, "<p class=\"meta\">{}</p>", meta.join(" · "));
+            let _ = write!(text, "<p class=\"meta\">{}</p>", meta.join(" · "));
         }
-        body.push_str("<p>");
+        text.push_str("<p>");
+        let mut numbers: HashMap<&str, usize> = HashMap::new();
         for (i, s) in a.summary.iter().enumerate() {
             if i > 0 {
-                body.push(' ');
+                text.push(' ');
             }
-            body.push_str(&esc(&s.text));
-            cite(&s.citations, &mut body);
+            text.push_str(&esc(&s.text));
+            for id in &s.citations {
+                let n = match self.numbers.get(id).or(numbers.get(id.as_str())) {
+                    Some(&n) => n,
+                    None => {
+                        let sentence = a.sentences.iter().find(|x| &x.id == id);
+                        let n = self.number(id, sentence)?;
+                        numbers.insert(id, n);
+                        n
+                    }
+                };
+                self.cite(id, n, &mut text);
+            }
         }
-        body.push_str("</p></article>");
+        text.push_str("</p></article>");
+        self.articles.write_all(text.as_bytes())
     }
-    body.push_str("</section><section><h2>Sources</h2><ol class=\"sources\">");
-    let mut data = serde_json::Map::new();
-    for id in &used {
-        if let Some(s) = sentences.get(id.as_str()) {
-            let _ = write!(
-                body,
+
+    /// Puts the page together; returns the finished output.
+    pub fn finish(mut self) -> io::Result<W> {
+        write!(
+            self.out,
+            "</ol></section>{}<section><h2>Articles</h2>",
+            self.overview
+        )?;
+        append(&mut self.out, self.articles)?;
+        self.out
+            .write_all(b"</section><section><h2>Sources</h2><ol class=\"sources\">")?;
+        append(&mut self.out, self.sources)?;
+        self.out.write_all(
+            b"</ol></section><div id=\"card\" role=\"dialog\" hidden><div class=\"id\"></div>\
+              <div class=\"en\"></div><div class=\"src\"></div></div>\
+              <script type=\"application/json\" id=\"sentences\">{",
+        )?;
+        append(&mut self.out, self.data)?;
+        writeln!(
+            self.out,
+            "}}</script><script>{SCRIPT}</script></body></html>"
+        )?;
+        Ok(self.out)
+    }
+
+    /// Gives sentence `id`, cited for the first time, the next number, and lists it among
+    /// the sources when it is known.
+    fn number(&mut self, id: &str, sentence: Option<&SentenceOut>) -> io::Result<usize> {
+        let n = self.next;
+        self.next += 1;
+        if let Some(s) = sentence {
+            write!(
+                self.sources,
                 "<li id=\"{}\">{}<br><span class=\"src\">{}</span></li>",
-                esc(&anchors[id]),
+                esc(&self.anchors.label(id)),
                 esc(&s.translation),
                 esc(&s.text)
-            );
-            data.insert(
-                id.clone(),
-                serde_json::json!({"en": s.translation, "id": s.text}),
-            );
+            )?;
+            // Inside <script>, "</script" and "<!--" change how the page is parsed; with <,
+            // > and & written as JSON escapes, no text can.
+            let entry = format!(
+                "{}{}:{}",
+                if self.data_started { "," } else { "" },
+                serde_json::Value::from(id),
+                serde_json::json!({"en": s.translation, "id": s.text})
+            )
+            .replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026");
+            self.data.write_all(entry.as_bytes())?;
+            self.data_started = true;
         }
+        Ok(n)
     }
-    body.push_str("</ol></section>");
-    // Inside <script>, "</script" and "<!--" change how the page is parsed; with <, > and &
-    // written as JSON escapes, no text can.
-    let json = serde_json::Value::Object(data)
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026");
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Briefing · {}</title><style>{STYLE}</style></head><body>{body}\
-         <div id=\"card\" role=\"dialog\" hidden><div class=\"id\"></div><div class=\"en\"></div>\
-         <div class=\"src\"></div></div>\
-         <script type=\"application/json\" id=\"sentences\">{json}</script>\
-         <script>{SCRIPT}</script></body></html>\n",
-        esc(&range)
-    )
+
+    fn cite(&mut self, id: &str, n: usize, text: &mut String) {
+        let _ = write!(
+            text,
+            "<a class=\"cite\" href=\"#{}\" data-id=\"{}\">[{n}]</a>",
+            esc(&self.anchors.label(id)),
+            esc(id)
+        );
+    }
+}
+
+/// Copies a scratch file, from its start, to the end of `out`.
+fn append(out: &mut impl Write, scratch: BufWriter<File>) -> io::Result<()> {
+    let mut file = scratch.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    io::copy(&mut file, out).map(drop)
 }

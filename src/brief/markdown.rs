@@ -2,9 +2,13 @@
 //! title, outlet, date and summary. Citations are Markdown footnotes `[^{sentence id}]`,
 //! each defined once at the end as the English sentence followed by the Indonesian
 //! original.
-use std::fmt::Write;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
-use super::briefing::Briefing;
+use super::labels::Labels;
+use super::{ArticleBrief, Head, SentenceOut};
 
 /// Text with Markdown's active characters escaped and its whitespace (line breaks
 /// included) collapsed, so no text can start a heading, list or rule.
@@ -37,66 +41,108 @@ pub fn label(id: &str) -> String {
         .collect()
 }
 
-/// Renders the briefing as Markdown.
-pub fn render(b: &Briefing) -> String {
-    let used = super::cited_ids(b);
-    let labels = super::labels(&used, label, true);
-    let sentences = super::sentences_by_id(b);
-    let mut out = String::new();
-    let cite = |ids: &[String], out: &mut String| {
-        for id in ids {
-            let _ = write!(out, "[^{}]", labels[id]);
+/// Writes `briefing.md` to `out` as the articles come. Footnote definitions go to a
+/// scratch file until [`MarkdownWriter::finish`] appends them, so no article is held.
+pub struct MarkdownWriter<W: Write> {
+    out: W,
+    notes: BufWriter<File>,
+    labels: Labels,
+    /// The sentences the overview cites (their notes are written already).
+    overview: HashSet<String>,
+}
+
+impl<W: Write> MarkdownWriter<W> {
+    /// Writes everything before the first article. `ids` are the ids of all the articles
+    /// to come; `notes` is a scratch file.
+    pub fn new<'a>(
+        mut out: W,
+        head: &Head,
+        ids: impl Iterator<Item = &'a str>,
+        notes: File,
+    ) -> io::Result<Self> {
+        let n = head.articles;
+        let plural = if n == 1 { "article" } else { "articles" };
+        writeln!(out, "# Briefing\n")?;
+        match &head.range {
+            Some((from, to)) if from == to => writeln!(out, "{n} {plural}, {from}\n")?,
+            Some((from, to)) => writeln!(out, "{n} {plural}, {from} to {to}\n")?,
+            None => writeln!(out, "{n} {plural}, undated\n")?,
         }
-    };
-    let _ = writeln!(out, "# Briefing\n");
-    let n = b.articles.len();
-    let plural = if n == 1 { "article" } else { "articles" };
-    match b.date_range() {
-        Some((from, to)) if from == to => {
-            let _ = writeln!(out, "{n} {plural}, {from}\n");
+        let mut me = Self {
+            out,
+            notes: BufWriter::new(notes),
+            labels: Labels::new(ids, label, true),
+            overview: HashSet::new(),
+        };
+        let overview = &head.shell.overview;
+        if !overview.is_empty() {
+            let mut text = String::from("## Overview\n\n");
+            for s in overview {
+                text.push_str("- ");
+                text.push_str(&escape(&s.text));
+                for id in &s.citations {
+                    let fresh = me.overview.insert(id.clone());
+                    me.cite(id, fresh.then(|| head.cited.get(id)).flatten(), &mut text)?;
+                }
+                text.push('\n');
+            }
+            writeln!(me.out, "{text}")?;
         }
-        Some((from, to)) => {
-            let _ = writeln!(out, "{n} {plural}, {from} to {to}\n");
-        }
-        None => {
-            let _ = writeln!(out, "{n} {plural}, undated\n");
-        }
+        writeln!(me.out, "## Articles\n")?;
+        Ok(me)
     }
-    if !b.overview.is_empty() {
-        let _ = writeln!(out, "## Overview\n");
-        for s in &b.overview {
-            let _ = write!(out, "- {}", escape(&s.text));
-            cite(&s.citations, &mut out);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    let _ = writeln!(out, "## Articles\n");
-    for a in &b.articles {
-        let _ = writeln!(out, "### {}\n", escape(a.heading()));
+
+    /// Writes the next article.
+    pub fn article(&mut self, a: &ArticleBrief) -> io::Result<()> {
+        let mut text = format!("### {}\n\n", escape(a.heading()));
         let meta: Vec<String> = a.byline().map(escape).collect();
         if !meta.is_empty() {
-            let _ = writeln!(out, "*{}*\n", meta.join(" · "));
+            let _ = writeln!(text, "*{}*\n", meta.join(" · "));
         }
+        let mut seen = HashSet::new();
         for (i, s) in a.summary.iter().enumerate() {
             if i > 0 {
-                out.push(' ');
+                text.push(' ');
             }
-            out.push_str(&escape(&s.text));
-            cite(&s.citations, &mut out);
+            text.push_str(&escape(&s.text));
+            for id in &s.citations {
+                let fresh = !self.overview.contains(id) && seen.insert(id.as_str());
+                let sentence = fresh
+                    .then(|| a.sentences.iter().find(|x| &x.id == id))
+                    .flatten();
+                self.cite(id, sentence, &mut text)?;
+            }
         }
-        out.push_str("\n\n");
+        text.push_str("\n\n");
+        self.out.write_all(text.as_bytes())
     }
-    for id in &used {
-        if let Some(s) = sentences.get(id.as_str()) {
-            let _ = writeln!(
-                out,
-                "[^{}]: {} — *{}*",
-                labels[id],
+
+    /// Appends the footnote definitions; returns the finished output.
+    pub fn finish(mut self) -> io::Result<W> {
+        let mut notes = self.notes.into_inner().map_err(|e| e.into_error())?;
+        notes.seek(SeekFrom::Start(0))?;
+        io::copy(&mut notes, &mut self.out)?;
+        Ok(self.out)
+    }
+
+    /// Writes the footnote reference for `id` into `text`, and its definition when this is
+    /// its first use (`sentence` is then the sentence, when known).
+    fn cite(
+        &mut self,
+        id: &str,
+        sentence: Option<&SentenceOut>,
+        text: &mut String,
+    ) -> io::Result<()> {
+        let label = self.labels.label(id);
+        let _ = write!(text, "[^{label}]");
+        if let Some(s) = sentence {
+            writeln!(
+                self.notes,
+                "[^{label}]: {} — *{}*",
                 escape(&s.translation),
                 escape(&s.text)
-            );
+            )?;
         }
+        Ok(())
     }
-    out
 }

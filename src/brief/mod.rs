@@ -1,116 +1,126 @@
-//! Rendering: a [`Briefing`] into `briefing.json`, `briefing.md` and `briefing.html` in an
-//! output directory.
+//! Rendering: a briefing into `briefing.json`, `briefing.md` and `briefing.html` in an
+//! output directory, written article by article as the articles come, so a briefing of a
+//! million articles is never held in memory.
 pub mod briefing;
 pub mod html;
+pub mod json;
+mod labels;
 pub mod markdown;
 
 pub use briefing::{
     ArticleBrief, Briefing, ModelRef, Models, SentenceOut, Settings, SummarizerRef,
 };
 
-use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use crate::output::{write_atomic, WriteError};
+use crate::output::{AtomicFile, WriteError};
 
-/// Writes `briefing.json`, `briefing.md` and `briefing.html` into `dir`, each atomically.
-pub fn write(dir: &Path, b: &Briefing) -> Result<(), WriteError> {
-    let mut json = serde_json::to_string_pretty(b).expect("a briefing always serialises");
-    json.push('\n');
-    write_atomic(&dir.join("briefing.json"), json.as_bytes())?;
-    write_pages(dir, b)
+/// What the pages need before the first article.
+pub struct Head<'a> {
+    /// The briefing without its articles (its overview, models, settings and time).
+    pub shell: &'a Briefing,
+    /// How many articles will come.
+    pub articles: usize,
+    /// The first and last day they are dated, when any is.
+    pub range: Option<(String, String)>,
+    /// The sentences the overview cites, by id.
+    pub cited: &'a HashMap<String, SentenceOut>,
 }
 
-/// Writes `briefing.md` and `briefing.html` into `dir`, each atomically. They show only
-/// summaries and cited sentences, so `b` may hold only those.
-pub fn write_pages(dir: &Path, b: &Briefing) -> Result<(), WriteError> {
-    write_atomic(&dir.join("briefing.md"), markdown::render(b).as_bytes())?;
-    write_atomic(&dir.join("briefing.html"), html::render(b).as_bytes())
-}
-
-/// Writes `briefing.json` as [`write`] does, for the briefing `shell` with `articles` in
-/// place of its own, taking them one at a time so they need not all be in memory.
-pub fn write_json(
-    w: &mut dyn Write,
-    shell: &Briefing,
-    articles: &mut dyn Iterator<Item = std::io::Result<ArticleBrief>>,
-) -> std::io::Result<()> {
-    let empty = Briefing {
-        articles: Vec::new(),
-        ..shell.clone()
-    };
-    let json = serde_json::to_string_pretty(&empty).expect("a briefing always serialises");
-    let marker = "\"articles\": []";
-    let at = json.find(marker).expect("the articles field is written");
-    w.write_all(&json.as_bytes()[..at])?;
-    w.write_all(b"\"articles\": [")?;
-    let mut any = false;
-    for a in articles {
-        let a = serde_json::to_string_pretty(&a?).expect("an article always serialises");
-        w.write_all(if any { b",\n" } else { b"\n" })?;
-        for (i, line) in a.lines().enumerate() {
-            if i > 0 {
-                w.write_all(b"\n")?;
+impl<'a> Head<'a> {
+    /// The head of a briefing held whole; `cited` is filled from its articles.
+    pub fn of(b: &'a Briefing, cited: &'a mut HashMap<String, SentenceOut>) -> Self {
+        for id in b.overview.iter().flat_map(|s| s.citations.iter()) {
+            if let Some((_, s)) = b.sentence(id) {
+                cited.insert(id.clone(), s.clone());
             }
-            w.write_all(b"    ")?;
-            w.write_all(line.as_bytes())?;
         }
-        any = true;
-    }
-    w.write_all(if any { b"\n  ]" } else { b"]" })?;
-    w.write_all(&json.as_bytes()[at + marker.len()..])?;
-    w.write_all(b"\n")
-}
-
-/// Each sentence of the briefing by id.
-pub(crate) fn sentences_by_id(b: &Briefing) -> HashMap<&str, &SentenceOut> {
-    b.articles
-        .iter()
-        .flat_map(|a| a.sentences.iter())
-        .map(|s| (s.id.as_str(), s))
-        .collect()
-}
-
-/// Every cited sentence id, in order of first use (overview, then each article's summary).
-pub(crate) fn cited_ids(b: &Briefing) -> Vec<String> {
-    let mut seen = HashSet::new();
-    b.overview
-        .iter()
-        .chain(b.articles.iter().flat_map(|a| a.summary.iter()))
-        .flat_map(|s| s.citations.iter())
-        .filter(|id| seen.insert(id.as_str()))
-        .cloned()
-        .collect()
-}
-
-/// A distinct label for each id: `base(id)`, with `-2`, `-3`, … added where two ids would
-/// give the same label (compared case-insensitively when `fold_case`, as Markdown
-/// footnote labels are).
-pub(crate) fn labels(
-    ids: &[String],
-    base: fn(&str) -> String,
-    fold_case: bool,
-) -> HashMap<String, String> {
-    let norm = |l: &str| {
-        if fold_case {
-            l.to_lowercase()
-        } else {
-            l.to_string()
+        Self {
+            shell: b,
+            articles: b.articles.len(),
+            range: b.date_range(),
+            cited,
         }
-    };
-    let mut taken = HashSet::new();
-    let mut out = HashMap::new();
-    for id in ids {
-        let first = base(id);
-        let label = std::iter::once(first.clone())
-            .chain((2..).map(|n| format!("{first}-{n}")))
-            .find(|l| !taken.contains(&norm(l)))
-            .expect("some suffix is free");
-        taken.insert(norm(&label));
-        out.insert(id.clone(), label);
     }
-    out
+}
+
+/// The three briefing files of a directory, being written.
+pub struct Writer {
+    dir: PathBuf,
+    json: json::JsonWriter<AtomicFile>,
+    markdown: markdown::MarkdownWriter<AtomicFile>,
+    html: html::HtmlWriter<AtomicFile>,
+}
+
+const JSON: &str = "briefing.json";
+const MARKDOWN: &str = "briefing.md";
+const HTML: &str = "briefing.html";
+
+impl Writer {
+    /// Starts the files in `dir`; `ids` are the ids of all the articles to come, in order.
+    pub fn create<'a>(
+        dir: &Path,
+        head: &Head,
+        ids: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<Self, WriteError> {
+        let fail = |name: &'static str| move |source| fail(&dir.join(name), source);
+        let scratch = |name: &'static str| tempfile::tempfile_in(dir).map_err(fail(name));
+        let file = AtomicFile::create(&dir.join(JSON))?;
+        let json = json::JsonWriter::new(file, head.shell).map_err(fail(JSON))?;
+        let file = AtomicFile::create(&dir.join(MARKDOWN))?;
+        let markdown = markdown::MarkdownWriter::new(file, head, ids.clone(), scratch(MARKDOWN)?)
+            .map_err(fail(MARKDOWN))?;
+        let file = AtomicFile::create(&dir.join(HTML))?;
+        let scratch = [scratch(HTML)?, scratch(HTML)?, scratch(HTML)?];
+        let html = html::HtmlWriter::new(file, head, ids, scratch).map_err(fail(HTML))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            json,
+            markdown,
+            html,
+        })
+    }
+
+    /// Writes the next article into each file.
+    pub fn article(&mut self, a: &ArticleBrief) -> Result<(), WriteError> {
+        let dir = &self.dir;
+        self.json.article(a).map_err(|e| fail(&dir.join(JSON), e))?;
+        self.markdown
+            .article(a)
+            .map_err(|e| fail(&dir.join(MARKDOWN), e))?;
+        self.html.article(a).map_err(|e| fail(&dir.join(HTML), e))
+    }
+
+    /// Finishes the files and puts each in place.
+    pub fn finish(self) -> Result<(), WriteError> {
+        let dir = &self.dir;
+        let done = |file: std::io::Result<AtomicFile>, name: &str| {
+            file.map_err(|e| fail(&dir.join(name), e))?.commit()
+        };
+        done(self.json.finish(), JSON)?;
+        done(self.markdown.finish(), MARKDOWN)?;
+        done(self.html.finish(), HTML)
+    }
+}
+
+fn fail(path: &Path, source: std::io::Error) -> WriteError {
+    WriteError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `briefing.json`, `briefing.md` and `briefing.html` of `b` into `dir`, each
+/// atomically.
+pub fn write(dir: &Path, b: &Briefing) -> Result<(), WriteError> {
+    let mut cited = HashMap::new();
+    let head = Head::of(b, &mut cited);
+    let mut writer = Writer::create(dir, &head, b.articles.iter().map(|a| a.id.as_str()))?;
+    for a in &b.articles {
+        writer.article(a)?;
+    }
+    writer.finish()
 }
 
 #[cfg(test)]
@@ -174,23 +184,79 @@ mod tests {
         }
     }
 
+    /// The three files `write` makes of `b`: JSON, Markdown, HTML.
+    fn files(b: &Briefing) -> [String; 3] {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), b).unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names.len(),
+            3,
+            "no scratch or temporary file is left: {names:?}"
+        );
+        [JSON, MARKDOWN, HTML].map(|n| std::fs::read_to_string(dir.path().join(n)).unwrap())
+    }
+
     #[test]
     fn streamed_json_is_the_pretty_json() {
         for ids in [&[][..], &["a:1"][..], &["a:1", "b:1", "c:1"][..]] {
             let b = briefing(ids, "Teks \"x\"\nbaris.");
-            let mut streamed = Vec::new();
-            let mut articles = b.articles.clone().into_iter().map(Ok);
-            write_json(&mut streamed, &b, &mut articles).unwrap();
             let mut whole = serde_json::to_string_pretty(&b).unwrap();
             whole.push('\n');
-            assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+            assert_eq!(files(&b)[0], whole);
         }
+    }
+
+    #[test]
+    fn each_cited_sentence_is_listed_once_in_order_of_first_use() {
+        let mut b = briefing(&["a:1", "b:1", "c:1"], "Teks.");
+        b.articles[1].sentences[0].translation = "Second.".into();
+        b.articles[2].sentences[0].translation = "Third.".into();
+        b.overview = vec![Statement {
+            text: "Shared.".into(),
+            citations: vec!["c:1".into(), "b:1".into()],
+            support: vec![1.0, 1.0],
+        }];
+        let [_, md, html] = files(&b);
+        // Markdown: one note each, the overview's first (c, b), then a's.
+        let notes: Vec<&str> = md.lines().filter(|l| l.starts_with("[^")).collect();
+        assert_eq!(
+            notes,
+            [
+                "[^c:1]: Third. — *Teks.*",
+                "[^b:1]: Second. — *Teks.*",
+                "[^a:1]: Teks. — *Teks.*"
+            ]
+        );
+        assert!(md.contains("- Shared.[^c:1][^b:1]\n"), "{md}");
+        // HTML: numbers by first use, the same number wherever a sentence is cited again.
+        assert!(html.contains("<li>Shared.<a class=\"cite\" href=\"#s-c:1\" data-id=\"c:1\">[1]</a><a class=\"cite\" href=\"#s-b:1\" data-id=\"b:1\">[2]</a></li>"), "{html}");
+        assert!(html.contains("data-id=\"a:1\">[3]</a>"));
+        assert_eq!(html.matches("data-id=\"b:1\">[2]</a>").count(), 2);
+        let sources: Vec<&str> = html
+            .match_indices("<li id=\"s-")
+            .map(|(i, _)| &html[i + 10..i + 13])
+            .collect();
+        assert_eq!(sources, ["c:1", "b:1", "a:1"]);
+        let data = html
+            .split("id=\"sentences\">")
+            .nth(1)
+            .unwrap()
+            .split("</script>")
+            .next()
+            .unwrap();
+        let data: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(data["b:1"]["en"], "Second.");
+        assert_eq!(data.as_object().unwrap().len(), 3);
     }
 
     #[test]
     fn ids_that_would_share_a_label_get_distinct_ones() {
         let b = briefing(&["a b:1", "a-b:1", "Berita:1", "berita:1"], "Teks.");
-        let md = markdown::render(&b);
+        let [_, md, html] = files(&b);
         for label in [
             "[^a-b:1]: ",
             "[^a-b:1-2]: ",
@@ -199,7 +265,6 @@ mod tests {
         ] {
             assert_eq!(md.matches(label).count(), 1, "{label} in\n{md}");
         }
-        let html = html::render(&b);
         assert!(html.contains("id=\"s-a-b:1\"") && html.contains("id=\"s-a-b:1-2\""));
         assert!(html.contains("id=\"s-Berita:1\"") && html.contains("id=\"s-berita:1\""));
     }
@@ -208,14 +273,13 @@ mod tests {
     fn article_text_cannot_break_out_of_the_page_or_the_markdown() {
         let nasty = "<!--<script>alert(1)</script> & \"quote\"\n# heading\n- item";
         let b = briefing(&["x:1"], nasty);
-        let html = html::render(&b);
+        let [_, md, html] = files(&b);
         assert!(!html.contains("<!--") && !html.contains("alert(1)</script>"));
         assert_eq!(
             html.matches("<script").count(),
             2,
             "only the page's own two scripts"
         );
-        let md = markdown::render(&b);
         assert!(!md
             .lines()
             .any(|l| l.starts_with("# heading") || l.starts_with("- item")));

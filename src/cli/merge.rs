@@ -2,6 +2,7 @@
 //! the shards' output directories. Each shard's `articles.jsonl` holds its finished
 //! articles with what the overview needs, so the merged briefing is the one a single
 //! machine would have made; the shards' `errors.jsonl` are joined.
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -108,16 +109,24 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     if briefed == 0 {
         anyhow::bail!("no shard briefed any article, so there is nothing to merge");
     }
-    let mut errors = String::new();
-    for dir in &args.dirs {
-        let path = dir.join("errors.jsonl");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => errors.push_str(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    // The shards' errors, joined a line at a time.
+    let mut failures = 0;
+    warta::output::write_atomic_with(&args.out.join("errors.jsonl"), |w| {
+        for dir in &args.dirs {
+            let path = dir.join("errors.jsonl");
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for line in std::io::BufReader::new(file).lines() {
+                writeln!(w, "{}", line?)?;
+                failures += 1;
+            }
         }
-    }
-    warta::output::write_atomic(&args.out.join("errors.jsonl"), errors.as_bytes())?;
+        Ok(())
+    })
+    .context("cannot join the shards' errors.jsonl")?;
     Manifest {
         shard: None,
         ..manifest
@@ -128,7 +137,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
         args.dirs.len(),
         args.out.display()
     );
-    Ok(Outcome::from_failures(errors.lines().count()))
+    Ok(Outcome::from_failures(failures))
 }
 
 /// Shards of one split, each once, none missing; or runs that were not sharded at all.

@@ -8,6 +8,7 @@
 pub mod articles;
 pub mod assemble;
 pub mod cache;
+mod candidates;
 pub mod progress;
 pub mod record;
 pub mod run;
