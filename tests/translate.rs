@@ -262,4 +262,19 @@ fn translator_cuts_long_segments_and_joins_the_pieces_in_order() {
         })
         .collect();
     assert_eq!(out[1].text, one_by_one.join(" "));
+
+    // Segments tokenized on another thread (as the batch runner's reader does while the
+    // model works) translate exactly as the translator's own tokenizing does.
+    let encoder = translator.encoder();
+    let segments = ["Rusia".to_string(), long.clone(), "  ".to_string()];
+    let sources = std::thread::spawn(move || {
+        segments
+            .iter()
+            .map(|s| encoder.encode(s))
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    let ahead = translator.translate_sources(sources).expect("translate");
+    assert_eq!(ahead, out);
 }

@@ -15,7 +15,7 @@ use crate::summarize::abstractive::{self, SummaryWriter, Written};
 use crate::summarize::cite::{self, Cited, Draft, Judge, Statement};
 use crate::summarize::extractive;
 use crate::text::Article;
-use crate::translate::Translator;
+use crate::translate::{Source, Translator};
 
 /// What a window cost: segments sent to the model and tokens it generated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -25,25 +25,26 @@ pub struct WindowCounts {
     pub tokens: usize,
 }
 
-/// Briefs a window of articles. The outer error stops the run (the cache failed); an inner
-/// one is that article's alone.
+/// What an article gives the translator: its sentences, then its title.
+pub fn segments(a: &Article) -> impl Iterator<Item = &str> {
+    a.sentences()
+        .map(|s| s.text.as_str())
+        .chain(a.title.as_deref())
+}
+
+/// Briefs a window of articles. `encoded` may hold segments made ready for the translator
+/// already (by the batch runner's reader, while the model worked on the window before);
+/// those it lacks are encoded here. The outer error stops the run (the cache failed); an
+/// inner one is that article's alone.
 #[allow(clippy::type_complexity)]
 pub fn brief_window(
     articles: &[Article],
     engines: &mut Engines,
     settings: &BriefSettings,
+    encoded: &mut HashMap<String, Source>,
 ) -> Result<(Vec<Result<ArticleRecord, PipelineError>>, WindowCounts), PipelineError> {
     let mut counts = WindowCounts::default();
-    // Each article's sentences, then its title.
-    let segments: Vec<Vec<&str>> = articles
-        .iter()
-        .map(|a| {
-            a.sentences()
-                .map(|s| s.text.as_str())
-                .chain(a.title.as_deref())
-                .collect()
-        })
-        .collect();
+    let segments: Vec<Vec<&str>> = articles.iter().map(|a| segments(a).collect()).collect();
     // All the window's segments at once; if the model fails on the batch, article by
     // article, so one article the model cannot take fails alone.
     let all: Vec<&str> = segments.concat();
@@ -53,7 +54,7 @@ pub fn brief_window(
             .iter()
             .map(|s| Ok(s.iter().map(|s| (s.to_string(), 0.0)).collect()))
             .collect(),
-        Some(t) => match translate(t, engines.cache.as_deref_mut(), &all, &mut counts) {
+        Some(t) => match translate(t, engines.cache.as_deref_mut(), &all, encoded, &mut counts) {
             Ok(done) => {
                 let mut done = done.into_iter();
                 segments
@@ -67,7 +68,7 @@ pub fn brief_window(
                 tracing::warn!("a batch failed ({e}); translating its articles one by one");
                 let mut out = Vec::new();
                 for s in &segments {
-                    match translate(t, engines.cache.as_deref_mut(), s, &mut counts) {
+                    match translate(t, engines.cache.as_deref_mut(), s, encoded, &mut counts) {
                         Err(PipelineError::Cache(e)) => return Err(PipelineError::Cache(e)),
                         r => out.push(r),
                     }
@@ -220,6 +221,7 @@ fn translate(
     translator: &Translator,
     cache: Option<&mut super::cache::TranslationCache>,
     segments: &[&str],
+    encoded: &mut HashMap<String, Source>,
     counts: &mut WindowCounts,
 ) -> Result<Vec<(String, f32)>, PipelineError> {
     let mut index: HashMap<&str, usize> = HashMap::new();
@@ -243,7 +245,12 @@ fn translate(
         segments.len(),
         unique.len() - texts.len()
     );
-    let fresh = translator.translate(&texts)?;
+    let encoder = translator.encoder();
+    let sources = texts
+        .iter()
+        .map(|s| encoded.remove(*s).unwrap_or_else(|| encoder.encode(s)))
+        .collect();
+    let fresh = translator.translate_sources(sources)?;
     counts.translated += texts.len();
     counts.tokens += fresh.iter().map(|t| t.tokens).sum::<usize>();
     if let Some(c) = cache {

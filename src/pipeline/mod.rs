@@ -172,7 +172,8 @@ pub fn brief(
     settings: &BriefSettings,
     generated_at: String,
 ) -> Result<Briefing, PipelineError> {
-    let (records, _) = articles::brief_window(&articles, &mut engines, settings)?;
+    let (records, _) =
+        articles::brief_window(&articles, &mut engines, settings, &mut Default::default())?;
     let records: Vec<ArticleRecord> = records.into_iter().collect::<Result<_, _>>()?;
     let judge = judge(engines.nli, settings);
     assemble::briefing(

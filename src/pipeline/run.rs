@@ -2,9 +2,9 @@
 //! window at a time, and appends each finished article to `DIR/articles.jsonl` as it is
 //! done, so memory stays bounded and a crash loses nothing finished.
 //!
-//! Reading and ingesting run on one thread and writing on a tokio task, both beside the
-//! models, which work on the calling thread (their own thread pools do the maths). Bounded
-//! channels between them keep the reader a little ahead and no further.
+//! Reading, ingesting and tokenizing run on one thread and writing on a tokio task, both
+//! beside the models, which work on the calling thread (their own thread pools do the
+//! maths). Bounded channels between them keep the reader a little ahead and no further.
 //!
 //! The output directory:
 //! - `run.json`: the models and settings of the run (a resumed run or a merge must match
@@ -15,7 +15,7 @@
 //! - `errors.jsonl`: one record per input that failed in this run;
 //! - `briefing.json`, `.md`, `.html`: assembled from `articles.jsonl` at the end, each
 //!   written to a temporary name and renamed into place.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ use super::shard::Shard;
 use super::{articles, BriefSettings, Engines, PipelineError};
 use crate::brief::{Models, Settings};
 use crate::text::{ingest, Article, Ids, Sources};
+use crate::translate::{Encoder, Source, Translator};
 
 /// What a run reads and where it writes.
 #[derive(Debug, Clone)]
@@ -113,7 +114,8 @@ pub struct RunReport {
 }
 
 enum Item {
-    Article(Box<Article>),
+    /// An article, and its segments made ready for the translator (when there is one).
+    Article(Box<Article>, Vec<Source>),
     Failed(String),
     Skipped,
     /// The reader is done: how many documents it took for this shard.
@@ -186,11 +188,13 @@ pub fn run(
     let (line_tx, line_rx) = mpsc::channel::<Line>(256);
     let shard = opts.shard;
     let finished_before = finished.len();
-    runtime.spawn_blocking(move || read(sources, shard, finished, item_tx));
+    let encoder = engines.translator.map(Translator::encoder);
+    runtime.spawn_blocking(move || read(sources, shard, finished, encoder, item_tx));
     let writer = runtime.spawn(write(articles_path.clone(), errors_path.clone(), line_rx));
 
     let result = (|| -> Result<(), PipelineError> {
         let mut window: Vec<Article> = Vec::new();
+        let mut encoded: HashMap<String, Source> = HashMap::new();
         let mut segments = 0;
         let send = |line: Line| {
             line_tx
@@ -201,8 +205,11 @@ pub fn run(
         loop {
             let item = item_rx.blocking_recv();
             let end = match item {
-                Some(Item::Article(a)) => {
-                    segments += a.sentences().count() + usize::from(a.title.is_some());
+                Some(Item::Article(a, sources)) => {
+                    for (text, source) in articles::segments(&a).zip(sources) {
+                        encoded.entry(text.to_string()).or_insert(source);
+                    }
+                    segments += articles::segments(&a).count();
                     window.push(*a);
                     false
                 }
@@ -232,7 +239,8 @@ pub fn run(
                 None => true,
             };
             if !window.is_empty() && (segments >= opts.window || end) {
-                let (records, c) = articles::brief_window(&window, &mut engines, settings)?;
+                let (records, c) =
+                    articles::brief_window(&window, &mut engines, settings, &mut encoded)?;
                 for (a, r) in window.iter().zip(records) {
                     match r.map_err(|e| e.to_string()).and_then(|r| record_line(&r)) {
                         Ok(line) => {
@@ -254,6 +262,7 @@ pub fn run(
                     counts.cache_misses = cache.misses as u64;
                 }
                 window.clear();
+                encoded.clear();
                 segments = 0;
             }
             progress.update(&counts);
@@ -306,8 +315,15 @@ pub fn run(
 }
 
 /// The reader: documents in input order, with ids claimed as a single run claims them,
-/// those of other shards and those finished already passed over, the rest ingested.
-fn read(sources: Sources, shard: Option<Shard>, finished: HashSet<String>, tx: mpsc::Sender<Item>) {
+/// those of other shards and those finished already passed over, the rest ingested and
+/// their segments tokenized for the translator (`encoder`), all while the models work.
+fn read(
+    sources: Sources,
+    shard: Option<Shard>,
+    finished: HashSet<String>,
+    encoder: Option<Encoder>,
+    tx: mpsc::Sender<Item>,
+) {
     let takes = |key: &str| shard.is_none_or(|s| s.takes(key));
     let mut ids = Ids::default();
     let mut taken = 0u64;
@@ -339,7 +355,13 @@ fn read(sources: Sources, shard: Option<Shard>, finished: HashSet<String>, tx: m
                             for w in &got.warnings {
                                 tracing::warn!("{w}");
                             }
-                            Item::Article(Box::new(got.article))
+                            let sources = match &encoder {
+                                Some(e) => articles::segments(&got.article)
+                                    .map(|s| e.encode(s))
+                                    .collect(),
+                                None => Vec::new(),
+                            };
+                            Item::Article(Box::new(got.article), sources)
                         }
                         Err(e) => {
                             tracing::error!("{e}");

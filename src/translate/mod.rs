@@ -13,6 +13,7 @@ mod spm_trie;
 pub mod tokenizer;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{DType, Device};
 
@@ -46,12 +47,47 @@ pub struct Translation {
     pub tokens: usize,
 }
 
-pub struct Translator {
-    model: MarianModel,
-    tokenizer: MarianTokenizer,
-    generation: GenerationConfig,
+/// A segment made ready for the model: the source ids of each piece it is cut into to fit
+/// (none when it is empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pieces: Vec<Vec<u32>>,
+}
+
+/// Makes segments into [`Source`]s with a translator's tokenizer and length limit. It is
+/// cheap to clone and works on any thread, so a batch runner can tokenize the next articles
+/// while the model translates these.
+#[derive(Clone)]
+pub struct Encoder {
+    tokenizer: Arc<MarianTokenizer>,
     /// Longest source, in tokens with `</s>`, that the model takes.
     max_source_tokens: usize,
+}
+
+impl Encoder {
+    pub fn encode(&self, segment: &str) -> Source {
+        let seg = segment.trim();
+        if seg.is_empty() {
+            return Source { pieces: Vec::new() };
+        }
+        let ids = self.tokenizer.encode(seg);
+        if ids.len() <= self.max_source_tokens {
+            return Source { pieces: vec![ids] };
+        }
+        let fits = |s: &str| self.tokenizer.encode(s).len() <= self.max_source_tokens;
+        Source {
+            pieces: chunk::split_to_fit(seg, &fits)
+                .into_iter()
+                .map(|r| self.tokenizer.encode(&seg[r]))
+                .collect(),
+        }
+    }
+}
+
+pub struct Translator {
+    model: MarianModel,
+    encoder: Encoder,
+    generation: GenerationConfig,
     batch_size: usize,
     name: String,
 }
@@ -62,9 +98,11 @@ impl Translator {
         let (model, config, generation) = MarianModel::load(dir, device, dtype)?;
         let tokenizer = MarianTokenizer::from_dir(dir)?;
         Ok(Self {
-            max_source_tokens: config.max_position_embeddings,
             model,
-            tokenizer,
+            encoder: Encoder {
+                tokenizer: Arc::new(tokenizer),
+                max_source_tokens: config.max_position_embeddings,
+            },
             generation,
             batch_size: 32,
             name: dir.display().to_string(),
@@ -92,31 +130,32 @@ impl Translator {
     }
 
     pub fn tokenizer(&self) -> &MarianTokenizer {
-        &self.tokenizer
+        &self.encoder.tokenizer
+    }
+
+    /// What makes segments ready for this translator, on any thread.
+    pub fn encoder(&self) -> Encoder {
+        self.encoder.clone()
     }
 
     /// Translates `segments`, one [`Translation`] per segment in the same order.
     pub fn translate(&self, segments: &[&str]) -> Result<Vec<Translation>, TranslateError> {
+        self.translate_sources(segments.iter().map(|s| self.encoder.encode(s)).collect())
+    }
+
+    /// Translates segments made ready by [`Translator::encoder`], one [`Translation`] per
+    /// segment in the same order.
+    pub fn translate_sources(
+        &self,
+        sources: Vec<Source>,
+    ) -> Result<Vec<Translation>, TranslateError> {
         // Every piece of every segment, as (segment index, source ids).
-        let mut pieces: Vec<(usize, Vec<u32>)> = Vec::new();
-        let mut counts = vec![0usize; segments.len()];
-        for (i, seg) in segments.iter().enumerate() {
-            let seg = seg.trim();
-            if seg.is_empty() {
-                continue;
-            }
-            let ids = self.tokenizer.encode(seg);
-            if ids.len() <= self.max_source_tokens {
-                pieces.push((i, ids));
-                counts[i] = 1;
-                continue;
-            }
-            let fits = |s: &str| self.tokenizer.encode(s).len() <= self.max_source_tokens;
-            for r in chunk::split_to_fit(seg, &fits) {
-                pieces.push((i, self.tokenizer.encode(&seg[r])));
-                counts[i] += 1;
-            }
-        }
+        let counts: Vec<usize> = sources.iter().map(|s| s.pieces.len()).collect();
+        let mut pieces: Vec<(usize, Vec<u32>)> = sources
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.pieces.into_iter().map(move |p| (i, p)))
+            .collect();
         // Longest first, so each batch holds sources of similar length and little padding.
         let mut order: Vec<usize> = (0..pieces.len()).collect();
         order.sort_by_key(|&p| std::cmp::Reverse(pieces[p].1.len()));
@@ -138,12 +177,12 @@ impl Translator {
                 outputs[p] = Some(h);
             }
         }
-        let mut texts: Vec<Vec<String>> = vec![Vec::new(); segments.len()];
-        let mut logprob = vec![0f64; segments.len()];
-        let mut tokens = vec![0usize; segments.len()];
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); counts.len()];
+        let mut logprob = vec![0f64; counts.len()];
+        let mut tokens = vec![0usize; counts.len()];
         for ((seg, _), hyp) in pieces.iter().zip(outputs) {
             let Some(hyp) = hyp else { continue };
-            texts[*seg].push(self.tokenizer.decode(&hyp.tokens));
+            texts[*seg].push(self.encoder.tokenizer.decode(&hyp.tokens));
             logprob[*seg] += hyp.mean_logprob as f64 * hyp.tokens.len() as f64;
             tokens[*seg] += hyp.tokens.len();
         }
