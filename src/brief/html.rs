@@ -82,18 +82,19 @@ const SCRIPT: &str = r#"
 "#;
 
 /// Writes `briefing.html` to `out` as the articles come. The timeline goes straight out;
-/// the overview (which follows it) is held, and the articles, the sources list and the
-/// sentences' data go to scratch files until [`HtmlWriter::finish`] puts the page together,
-/// so no article is held.
+/// the overview (which follows it), the articles, the sources list and the sentences' data
+/// go to scratch files until [`HtmlWriter::finish`] puts the page together, so no article
+/// is held.
 pub struct HtmlWriter<W: Write> {
     out: W,
-    overview: String,
+    overview: BufWriter<File>,
     articles: BufWriter<File>,
     sources: BufWriter<File>,
     data: BufWriter<File>,
     anchors: Labels,
-    /// The numbers of the sentences the overview cites, and the next number.
-    numbers: HashMap<String, usize>,
+    /// The numbers of the sentences the overview cites (by [`super::key`]), and the next
+    /// number.
+    numbers: HashMap<u64, usize>,
     next: usize,
     /// Whether the sentences' data has an entry yet.
     data_started: bool,
@@ -101,12 +102,12 @@ pub struct HtmlWriter<W: Write> {
 
 impl<W: Write> HtmlWriter<W> {
     /// Writes everything before the first article. `ids` are the ids of all the articles
-    /// to come; `scratch` are three scratch files.
+    /// to come; `scratch` are four scratch files.
     pub fn new<'a>(
         mut out: W,
         head: &Head,
         ids: impl Iterator<Item = &'a str>,
-        scratch: [File; 3],
+        scratch: [File; 4],
     ) -> io::Result<Self> {
         let n = head.articles;
         let range = match &head.range {
@@ -124,10 +125,10 @@ impl<W: Write> HtmlWriter<W> {
             if n == 1 { "" } else { "s" },
             range = esc(&range),
         )?;
-        let [articles, sources, data] = scratch.map(BufWriter::new);
+        let [overview, articles, sources, data] = scratch.map(BufWriter::new);
         let mut me = Self {
             out,
-            overview: String::new(),
+            overview,
             articles,
             sources,
             data,
@@ -136,28 +137,33 @@ impl<W: Write> HtmlWriter<W> {
             next: 1,
             data_started: false,
         };
-        let mut overview = String::new();
         if !head.shell.overview.is_empty() {
-            overview.push_str("<section><h2>Overview</h2><ul>");
+            me.overview.write_all(b"<section><h2>Overview</h2><ul>")?;
             for s in &head.shell.overview {
-                let _ = write!(overview, "<li>{}", esc(&s.text));
+                let mut text = format!("<li>{}", esc(&s.text));
                 for id in &s.citations {
-                    let n = match me.numbers.get(id) {
+                    let n = match me.numbers.get(&super::key(id)) {
                         Some(&n) => n,
                         None => {
-                            let n = me.number(id, head.cited.get(id))?;
-                            me.numbers.insert(id.clone(), n);
+                            let n = me.number(None)?;
+                            me.numbers.insert(super::key(id), n);
                             n
                         }
                     };
-                    me.cite(id, n, &mut overview);
+                    me.cite(id, n, &mut text);
                 }
-                overview.push_str("</li>");
+                text.push_str("</li>");
+                me.overview.write_all(text.as_bytes())?;
             }
-            overview.push_str("</ul></section>");
+            me.overview.write_all(b"</ul></section>")?;
         }
-        me.overview = overview;
         Ok(me)
+    }
+
+    /// Lists a sentence the overview cites among the sources: each once, in order of
+    /// first citation, before the first article.
+    pub fn overview_source(&mut self, s: &SentenceOut) -> io::Result<()> {
+        self.source(s)
     }
 
     /// Writes the next article.
@@ -182,11 +188,15 @@ impl<W: Write> HtmlWriter<W> {
             }
             text.push_str(&esc(&s.text));
             for id in &s.citations {
-                let n = match self.numbers.get(id).or(numbers.get(id.as_str())) {
+                let n = match self
+                    .numbers
+                    .get(&super::key(id))
+                    .or(numbers.get(id.as_str()))
+                {
                     Some(&n) => n,
                     None => {
                         let sentence = a.sentences.iter().find(|x| &x.id == id);
-                        let n = self.number(id, sentence)?;
+                        let n = self.number(sentence)?;
                         numbers.insert(id, n);
                         n
                     }
@@ -200,11 +210,9 @@ impl<W: Write> HtmlWriter<W> {
 
     /// Puts the page together; returns the finished output.
     pub fn finish(mut self) -> io::Result<W> {
-        write!(
-            self.out,
-            "</ol></section>{}<section><h2>Articles</h2>",
-            self.overview
-        )?;
+        self.out.write_all(b"</ol></section>")?;
+        append(&mut self.out, self.overview)?;
+        self.out.write_all(b"<section><h2>Articles</h2>")?;
         append(&mut self.out, self.articles)?;
         self.out
             .write_all(b"</section><section><h2>Sources</h2><ol class=\"sources\">")?;
@@ -222,34 +230,40 @@ impl<W: Write> HtmlWriter<W> {
         Ok(self.out)
     }
 
-    /// Gives sentence `id`, cited for the first time, the next number, and lists it among
-    /// the sources when it is known.
-    fn number(&mut self, id: &str, sentence: Option<&SentenceOut>) -> io::Result<usize> {
+    /// The next number, for a sentence cited for the first time; the sentence (when it is
+    /// known) is listed among the sources.
+    fn number(&mut self, sentence: Option<&SentenceOut>) -> io::Result<usize> {
         let n = self.next;
         self.next += 1;
         if let Some(s) = sentence {
-            write!(
-                self.sources,
-                "<li id=\"{}\">{}<br><span class=\"src\">{}</span></li>",
-                esc(&self.anchors.label(id)),
-                esc(&s.translation),
-                esc(&s.text)
-            )?;
-            // Inside <script>, "</script" and "<!--" change how the page is parsed; with <,
-            // > and & written as JSON escapes, no text can.
-            let entry = format!(
-                "{}{}:{}",
-                if self.data_started { "," } else { "" },
-                serde_json::Value::from(id),
-                serde_json::json!({"en": s.translation, "id": s.text})
-            )
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026");
-            self.data.write_all(entry.as_bytes())?;
-            self.data_started = true;
+            self.source(s)?;
         }
         Ok(n)
+    }
+
+    /// Lists a sentence among the sources, and its card's data.
+    fn source(&mut self, s: &SentenceOut) -> io::Result<()> {
+        write!(
+            self.sources,
+            "<li id=\"{}\">{}<br><span class=\"src\">{}</span></li>",
+            esc(&self.anchors.label(&s.id)),
+            esc(&s.translation),
+            esc(&s.text)
+        )?;
+        // Inside <script>, "</script" and "<!--" change how the page is parsed; with <, >
+        // and & written as JSON escapes, no text can.
+        let entry = format!(
+            "{}{}:{}",
+            if self.data_started { "," } else { "" },
+            serde_json::Value::from(s.id.as_str()),
+            serde_json::json!({"en": s.translation, "id": s.text})
+        )
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
+        self.data.write_all(entry.as_bytes())?;
+        self.data_started = true;
+        Ok(())
     }
 
     fn cite(&mut self, id: &str, n: usize, text: &mut String) {

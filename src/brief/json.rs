@@ -2,56 +2,89 @@
 //! makes of the whole [`Briefing`], without the articles ever being in memory together.
 use std::io::{self, Write};
 
-use super::{ArticleBrief, Briefing};
+use serde::Serialize;
 
-/// Writes `briefing.json` to `out` as the articles come.
-pub struct JsonWriter<W: Write> {
+use super::{ArticleBrief, Briefing};
+use crate::summarize::cite::Statement;
+
+/// Writes `briefing.json` to `out` as the articles come; the overview, which follows
+/// them, a statement at a time at the end.
+pub struct JsonWriter<'a, W: Write> {
     out: W,
-    /// What follows the articles.
-    tail: String,
+    overview: &'a [Statement],
+    /// What comes between the articles and the overview, and after the overview.
+    between: String,
+    end: String,
     any: bool,
 }
 
-impl<W: Write> JsonWriter<W> {
+impl<'a, W: Write> JsonWriter<'a, W> {
     /// Writes everything before the first article of `shell` (whose own articles are not
     /// written).
-    pub fn new(mut out: W, shell: &Briefing) -> io::Result<Self> {
+    pub fn new(mut out: W, shell: &'a Briefing) -> io::Result<Self> {
         let empty = Briefing {
+            generated_at: shell.generated_at.clone(),
+            models: shell.models.clone(),
+            settings: shell.settings.clone(),
             articles: Vec::new(),
-            ..shell.clone()
+            overview: Vec::new(),
         };
         let json = serde_json::to_string_pretty(&empty).expect("a briefing always serialises");
-        let marker = "\"articles\": []";
-        let at = json.find(marker).expect("the articles field is written");
-        out.write_all(&json.as_bytes()[..at])?;
+        let (articles, overview) = ("\"articles\": []", "\"overview\": []");
+        let at = json.find(articles).expect("the articles field is written");
+        let (head, rest) = (&json[..at], &json[at + articles.len()..]);
+        let at = rest
+            .find(overview)
+            .expect("the overview follows the articles");
+        out.write_all(head.as_bytes())?;
         out.write_all(b"\"articles\": [")?;
         Ok(Self {
             out,
-            tail: json[at + marker.len()..].to_string(),
+            overview: &shell.overview,
+            between: format!("{}\"overview\": [", &rest[..at]),
+            end: rest[at + overview.len()..].to_string(),
             any: false,
         })
     }
 
     /// Writes the next article.
     pub fn article(&mut self, a: &ArticleBrief) -> io::Result<()> {
-        let a = serde_json::to_string_pretty(a).expect("an article always serialises");
-        self.out.write_all(if self.any { b",\n" } else { b"\n" })?;
-        for (i, line) in a.lines().enumerate() {
-            if i > 0 {
-                self.out.write_all(b"\n")?;
-            }
-            self.out.write_all(b"    ")?;
-            self.out.write_all(line.as_bytes())?;
-        }
+        item(&mut self.out, a, self.any)?;
         self.any = true;
         Ok(())
     }
 
-    /// Closes the list and the object; returns the finished output.
+    /// Closes the articles, writes the overview and closes the object; returns the
+    /// finished output.
     pub fn finish(mut self) -> io::Result<W> {
-        self.out.write_all(if self.any { b"\n  ]" } else { b"]" })?;
-        self.out.write_all(self.tail.as_bytes())?;
+        close(&mut self.out, self.any)?;
+        self.out.write_all(self.between.as_bytes())?;
+        for (i, s) in self.overview.iter().enumerate() {
+            item(&mut self.out, s, i > 0)?;
+        }
+        close(&mut self.out, !self.overview.is_empty())?;
+        self.out.write_all(self.end.as_bytes())?;
         self.out.write_all(b"\n")?;
         Ok(self.out)
     }
+}
+
+/// Writes one item of a list that is a field of the top-level object, as serde's pretty
+/// printer does.
+fn item(out: &mut impl Write, value: &impl Serialize, after_another: bool) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("briefing items always serialise");
+    out.write_all(if after_another { b",\n" } else { b"\n" })?;
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(b"    ")?;
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Closes such a list.
+fn close(out: &mut impl Write, any: bool) -> io::Result<()> {
+    out.write_all(if any { b"\n  ]" } else { b"]" })
 }

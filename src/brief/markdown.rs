@@ -47,8 +47,9 @@ pub struct MarkdownWriter<W: Write> {
     out: W,
     notes: BufWriter<File>,
     labels: Labels,
-    /// The sentences the overview cites (their notes are written already).
-    overview: HashSet<String>,
+    /// The sentences the overview cites, by [`super::key`] (their notes come before the
+    /// articles').
+    overview: HashSet<u64>,
 }
 
 impl<W: Write> MarkdownWriter<W> {
@@ -81,8 +82,8 @@ impl<W: Write> MarkdownWriter<W> {
                 text.push_str("- ");
                 text.push_str(&escape(&s.text));
                 for id in &s.citations {
-                    let fresh = me.overview.insert(id.clone());
-                    me.cite(id, fresh.then(|| head.cited.get(id)).flatten(), &mut text)?;
+                    me.overview.insert(super::key(id));
+                    me.cite(id, None, &mut text)?;
                 }
                 text.push('\n');
             }
@@ -90,6 +91,13 @@ impl<W: Write> MarkdownWriter<W> {
         }
         writeln!(me.out, "## Articles\n")?;
         Ok(me)
+    }
+
+    /// Writes the note of a sentence the overview cites: each once, in order of first
+    /// citation, before the first article.
+    pub fn overview_source(&mut self, s: &SentenceOut) -> io::Result<()> {
+        let mut unused = String::new();
+        self.cite(&s.id, Some(s), &mut unused)
     }
 
     /// Writes the next article.
@@ -106,7 +114,7 @@ impl<W: Write> MarkdownWriter<W> {
             }
             text.push_str(&escape(&s.text));
             for id in &s.citations {
-                let fresh = !self.overview.contains(id) && seen.insert(id.as_str());
+                let fresh = !self.overview.contains(&super::key(id)) && seen.insert(id.as_str());
                 let sentence = fresh
                     .then(|| a.sentences.iter().find(|x| &x.id == id))
                     .flatten();

@@ -11,10 +11,12 @@ pub use briefing::{
     ArticleBrief, Briefing, ModelRef, Models, SentenceOut, Settings, SummarizerRef,
 };
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use crate::output::{AtomicFile, WriteError};
+use crate::summarize::cite::Statement;
 
 /// What the pages need before the first article.
 pub struct Head<'a> {
@@ -24,31 +26,42 @@ pub struct Head<'a> {
     pub articles: usize,
     /// The first and last day they are dated, when any is.
     pub range: Option<(String, String)>,
-    /// The sentences the overview cites, by id.
-    pub cited: &'a HashMap<String, SentenceOut>,
 }
 
 impl<'a> Head<'a> {
-    /// The head of a briefing held whole; `cited` is filled from its articles.
-    pub fn of(b: &'a Briefing, cited: &'a mut HashMap<String, SentenceOut>) -> Self {
-        for id in b.overview.iter().flat_map(|s| s.citations.iter()) {
-            if let Some((_, s)) = b.sentence(id) {
-                cited.insert(id.clone(), s.clone());
-            }
-        }
+    /// The head of a briefing held whole.
+    pub fn of(b: &'a Briefing) -> Self {
         Self {
             shell: b,
             articles: b.articles.len(),
             range: b.date_range(),
-            cited,
         }
     }
 }
 
+/// A sentence id hashed, for the sets of the ids the overview cites: an overview can cite
+/// a sentence of every article, so they are not kept as text.
+pub(crate) fn key(id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// The ids the overview cites, each once, in order of first citation: the order in which
+/// [`Writer::overview_source`] takes their sentences.
+pub fn overview_sources(overview: &[Statement]) -> impl Iterator<Item = &str> {
+    let mut seen = HashSet::new();
+    overview
+        .iter()
+        .flat_map(|s| s.citations.iter())
+        .map(String::as_str)
+        .filter(move |id| seen.insert(*id))
+}
+
 /// The three briefing files of a directory, being written.
-pub struct Writer {
+pub struct Writer<'a> {
     dir: PathBuf,
-    json: json::JsonWriter<AtomicFile>,
+    json: json::JsonWriter<'a, AtomicFile>,
     markdown: markdown::MarkdownWriter<AtomicFile>,
     html: html::HtmlWriter<AtomicFile>,
 }
@@ -57,12 +70,12 @@ const JSON: &str = "briefing.json";
 const MARKDOWN: &str = "briefing.md";
 const HTML: &str = "briefing.html";
 
-impl Writer {
+impl<'a> Writer<'a> {
     /// Starts the files in `dir`; `ids` are the ids of all the articles to come, in order.
-    pub fn create<'a>(
+    pub fn create<'i>(
         dir: &Path,
-        head: &Head,
-        ids: impl Iterator<Item = &'a str> + Clone,
+        head: &Head<'a>,
+        ids: impl Iterator<Item = &'i str> + Clone,
     ) -> Result<Self, WriteError> {
         let fail = |name: &'static str| move |source| fail(&dir.join(name), source);
         let scratch = |name: &'static str| tempfile::tempfile_in(dir).map_err(fail(name));
@@ -72,7 +85,12 @@ impl Writer {
         let markdown = markdown::MarkdownWriter::new(file, head, ids.clone(), scratch(MARKDOWN)?)
             .map_err(fail(MARKDOWN))?;
         let file = AtomicFile::create(&dir.join(HTML))?;
-        let scratch = [scratch(HTML)?, scratch(HTML)?, scratch(HTML)?];
+        let scratch = [
+            scratch(HTML)?,
+            scratch(HTML)?,
+            scratch(HTML)?,
+            scratch(HTML)?,
+        ];
         let html = html::HtmlWriter::new(file, head, ids, scratch).map_err(fail(HTML))?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -80,6 +98,18 @@ impl Writer {
             markdown,
             html,
         })
+    }
+
+    /// Writes the source of a sentence the overview cites: each that is known, in the order
+    /// of [`overview_sources`], before the first article.
+    pub fn overview_source(&mut self, s: &SentenceOut) -> Result<(), WriteError> {
+        let dir = &self.dir;
+        self.markdown
+            .overview_source(s)
+            .map_err(|e| fail(&dir.join(MARKDOWN), e))?;
+        self.html
+            .overview_source(s)
+            .map_err(|e| fail(&dir.join(HTML), e))
     }
 
     /// Writes the next article into each file.
@@ -114,9 +144,13 @@ fn fail(path: &Path, source: std::io::Error) -> WriteError {
 /// Writes `briefing.json`, `briefing.md` and `briefing.html` of `b` into `dir`, each
 /// atomically.
 pub fn write(dir: &Path, b: &Briefing) -> Result<(), WriteError> {
-    let mut cited = HashMap::new();
-    let head = Head::of(b, &mut cited);
+    let head = Head::of(b);
     let mut writer = Writer::create(dir, &head, b.articles.iter().map(|a| a.id.as_str()))?;
+    for id in overview_sources(&b.overview) {
+        if let Some((_, s)) = b.sentence(id) {
+            writer.overview_source(s)?;
+        }
+    }
     for a in &b.articles {
         writer.article(a)?;
     }
@@ -203,10 +237,19 @@ mod tests {
     #[test]
     fn streamed_json_is_the_pretty_json() {
         for ids in [&[][..], &["a:1"][..], &["a:1", "b:1", "c:1"][..]] {
-            let b = briefing(ids, "Teks \"x\"\nbaris.");
-            let mut whole = serde_json::to_string_pretty(&b).unwrap();
-            whole.push('\n');
-            assert_eq!(files(&b)[0], whole);
+            for statements in [0, 1, 2] {
+                let mut b = briefing(ids, "Teks \"x\"\nbaris.");
+                b.overview = (0..statements)
+                    .map(|i| Statement {
+                        text: format!("Overview {i}."),
+                        citations: ids.iter().map(|id| id.to_string()).collect(),
+                        support: vec![0.5; ids.len()],
+                    })
+                    .collect();
+                let mut whole = serde_json::to_string_pretty(&b).unwrap();
+                whole.push('\n');
+                assert_eq!(files(&b)[0], whole);
+            }
         }
     }
 

@@ -7,7 +7,7 @@
 //! appends its candidates' embeddings to a scratch file, which the overview reads a block
 //! at a time. A second pass reads the records again one at a time, in briefing order,
 //! and writes each into the three files as it comes.
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::candidates::{self, CandidateWriter};
 use super::record::ArticleRecord;
 use super::PipelineError;
-use crate::brief::{self, ArticleBrief, Briefing, Head, Models, SentenceOut, Settings};
+use crate::brief::{self, ArticleBrief, Briefing, Head, Models, Settings};
 use crate::summarize::cite::{self, Cited, Draft, Judge, Statement};
 use crate::summarize::overview::{self, InMemory, OverviewPick, OverviewSettings};
 
@@ -24,41 +24,82 @@ pub fn order_key(b: &ArticleBrief) -> (bool, Option<&str>, &str) {
     (b.date.is_none(), b.day(), &b.id)
 }
 
-/// The overview statements of `picks`, checked, with the articles they name found by
-/// `record` (index in briefing order to its record).
-fn checked_overview<'a>(
+/// Citations checked at once: a fact can be reported by every article of a run, so they
+/// are checked a batch at a time, with only the batch's records in memory.
+const CHECK_BATCH: usize = 256;
+
+/// The overview statements of `picks`, checked, and for each the candidates (article
+/// index in briefing order, candidate index) its citations are. `load` reads an article's
+/// record.
+#[allow(clippy::type_complexity)]
+fn checked_overview(
     picks: &[OverviewPick],
-    record: &dyn Fn(usize) -> &'a ArticleRecord,
+    load: &mut dyn FnMut(usize) -> Result<ArticleRecord, PipelineError>,
     judge: &Judge,
-) -> Result<Vec<Statement>, PipelineError> {
-    let candidate = |a: usize, c: usize| &record(a).candidates[c];
-    // The English text of each candidate.
-    let text = |a: usize, c: usize| -> &str {
-        let id = &candidate(a, c).sentence;
-        record(a)
-            .brief
-            .sentences
-            .iter()
-            .find(|s| &s.id == id)
-            .map_or("", |s| s.translation.as_str())
-    };
-    let drafts: Vec<Draft> = picks
+) -> Result<(Vec<Statement>, Vec<Vec<(usize, usize)>>), PipelineError> {
+    let mut statements = Vec::new();
+    let mut sources = Vec::new();
+    for p in picks {
+        let own = load(p.article)?;
+        let (text, embedding) = candidate(&own, p.sentence);
+        let mut statement = Statement {
+            text: text.to_string(),
+            citations: Vec::new(),
+            support: Vec::new(),
+        };
+        let mut cited = Vec::new();
+        for batch in p.cites.chunks(CHECK_BATCH) {
+            let mut records = HashMap::new();
+            for &(a, _) in batch {
+                if let std::collections::hash_map::Entry::Vacant(e) = records.entry(a) {
+                    e.insert(lighten(load(a)?));
+                }
+            }
+            let draft = Draft {
+                text: statement.text.clone(),
+                embedding,
+                cited: batch
+                    .iter()
+                    .map(|&(a, c)| {
+                        let (text, embedding) = candidate(&records[&a], c);
+                        Cited {
+                            id: records[&a].candidates[c].sentence.clone(),
+                            text,
+                            embedding,
+                        }
+                    })
+                    .collect(),
+            };
+            let Some(checked) = cite::check(&[draft], judge)?.0.pop() else {
+                continue;
+            };
+            // The citations kept, in order, and the candidates they are.
+            let mut batch = batch.iter();
+            for id in &checked.citations {
+                let found = batch.find(|&&(a, c)| &records[&a].candidates[c].sentence == id);
+                cited.extend(found.copied());
+            }
+            statement.citations.extend(checked.citations);
+            statement.support.extend(checked.support);
+        }
+        if !statement.citations.is_empty() {
+            statements.push(statement);
+            sources.push(cited);
+        }
+    }
+    Ok((statements, sources))
+}
+
+/// A candidate's English text and embedding.
+fn candidate(r: &ArticleRecord, c: usize) -> (&str, &[f32]) {
+    let candidate = &r.candidates[c];
+    let text = r
+        .brief
+        .sentences
         .iter()
-        .map(|p| Draft {
-            text: text(p.article, p.sentence).to_string(),
-            embedding: &candidate(p.article, p.sentence).embedding,
-            cited: p
-                .cites
-                .iter()
-                .map(|&(a, c)| Cited {
-                    id: candidate(a, c).sentence.clone(),
-                    text: text(a, c),
-                    embedding: &candidate(a, c).embedding,
-                })
-                .collect(),
-        })
-        .collect();
-    Ok(cite::check(&drafts, judge)?.0)
+        .find(|s| s.id == candidate.sentence)
+        .map_or("", |s| s.translation.as_str());
+    (text, &candidate.embedding)
 }
 
 /// The briefing of `records`, all in memory.
@@ -88,7 +129,7 @@ pub fn briefing(
     };
     let picks = overview::overview(&owner, &rows, overview_settings)
         .expect("rows in memory are always read");
-    let overview = checked_overview(&picks, &|a| &records[a], judge)?;
+    let (overview, _) = checked_overview(&picks, &mut |a| Ok(records[a].clone()), judge)?;
     Ok(Briefing {
         generated_at,
         models,
@@ -171,23 +212,8 @@ pub fn write_from_files(
     let picks = overview::overview(&owner, &rows, overview_settings).map_err(scratch)?;
     drop((owner, rows));
     let mut records = Records::open(files)?;
-    let named: BTreeSet<usize> = picks
-        .iter()
-        .flat_map(|p| p.cites.iter().map(|&(a, _)| a))
-        .collect();
-    let mut named_records = HashMap::new();
-    for a in named {
-        named_records.insert(a, lighten(records.read(&entries[a])?));
-    }
-    let overview = checked_overview(&picks, &|a| &named_records[&a], judge)?;
-    let cites: HashSet<&String> = overview.iter().flat_map(|s| &s.citations).collect();
-    let cited: HashMap<String, SentenceOut> = named_records
-        .into_values()
-        .flat_map(|r| r.brief.sentences)
-        .filter(|s| cites.contains(&s.id))
-        .map(|s| (s.id.clone(), s))
-        .collect();
-    drop(cites);
+    let (overview, sources) = checked_overview(&picks, &mut |a| records.read(&entries[a]), judge)?;
+    drop(picks);
 
     // Second pass: the files, article by article in order.
     let shell = Briefing {
@@ -206,9 +232,20 @@ pub fn write_from_files(
             .min()
             .zip(days.max())
             .map(|(from, to)| (from.to_string(), to.to_string())),
-        cited: &cited,
     };
     let mut writer = brief::Writer::create(out, &head, entries.iter().map(|e| &*e.id))?;
+    // The sentences the overview cites, each once, in order of first citation.
+    let mut seen = HashSet::new();
+    for &(a, c) in sources.iter().flatten() {
+        if seen.insert((a, c)) {
+            let record = records.read(&entries[a])?;
+            let id = &record.candidates[c].sentence;
+            if let Some(s) = record.brief.sentences.iter().find(|s| &s.id == id) {
+                writer.overview_source(s)?;
+            }
+        }
+    }
+    drop((seen, sources));
     for e in &entries {
         writer.article(&records.read(e)?.brief)?;
     }
