@@ -277,6 +277,15 @@ fn three_shards_merged_give_the_briefing_of_one_run() {
     // The merged pages are those of the single run, but for the time they were made.
     let page = |out: &str| std::fs::read_to_string(d.join(out).join("briefing.md")).unwrap();
     assert_eq!(page("merged"), page("single"));
+
+    // A shard's errors.jsonl that cannot be read is named in the error.
+    let errors = d.join("shard2/errors.jsonl");
+    std::fs::remove_file(&errors).unwrap();
+    std::fs::create_dir(&errors).unwrap();
+    let mut cmd = warta(d);
+    cmd.args(["merge", "shard1", "shard2", "shard3", "--out", "again"]);
+    let err = run(cmd, 1);
+    assert!(err.contains("shard2/errors.jsonl: "), "{err}");
 }
 
 #[test]

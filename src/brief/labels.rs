@@ -8,7 +8,9 @@
 //! articles' labels are compared once, up front; only the ids of articles whose labels
 //! collide (rare), and any id not of that form, are remembered and numbered in order of
 //! first use. Every other id is its own label, which nothing else can take: it ends in `:`
-//! and digits, and neither an added suffix nor an id of another form does.
+//! and digits, and neither an added suffix nor an id of another form does. (So the labels
+//! are distinct as long as every cited `{article}:{n}` names an article given to
+//! [`Labels::new`], as every citation of a briefing does.)
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 

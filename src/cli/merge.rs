@@ -114,13 +114,16 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     warta::output::write_atomic_with(&args.out.join("errors.jsonl"), |w| {
         for dir in &args.dirs {
             let path = dir.join("errors.jsonl");
+            // A shard's file that cannot be read is named in the error.
+            let shard =
+                |e: std::io::Error| std::io::Error::other(format!("{}: {e}", path.display()));
             let file = match std::fs::File::open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(shard(e)),
             };
             for line in std::io::BufReader::new(file).lines() {
-                writeln!(w, "{}", line?)?;
+                writeln!(w, "{}", line.map_err(shard)?)?;
                 failures += 1;
             }
         }

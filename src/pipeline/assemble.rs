@@ -302,13 +302,20 @@ impl<'a> Records<'a> {
             .seek(SeekFrom::Start(e.offset))
             .and_then(|_| reader.read_line(&mut self.line))
             .map_err(|err| PipelineError::io(path, err))?;
-        serde_json::from_str(&self.line).map_err(|err| {
+        let changed = |why: String| {
             PipelineError::Run(format!(
-                "{}: the record of {} changed while the briefing was assembled: {err}",
+                "{}: the record of {} changed while the briefing was assembled ({why}); \
+                 run the command again",
                 path.display(),
                 e.id
             ))
-        })
+        };
+        let record: ArticleRecord =
+            serde_json::from_str(&self.line).map_err(|err| changed(err.to_string()))?;
+        if *record.brief.id != *e.id || record.candidates.len() != e.rows {
+            return Err(changed(format!("found {} there", record.brief.id)));
+        }
+        Ok(record)
     }
 }
 

@@ -14,6 +14,7 @@
 //! the batch runner writes), and similarities are computed block against block as matrix
 //! products into reused buffers. So memory holds a few blocks and a few numbers per
 //! candidate, however many articles there are.
+use std::cmp::Ordering;
 use std::io;
 use std::ops::Range;
 
@@ -108,10 +109,10 @@ fn overview_in_blocks(
 ) -> io::Result<Vec<OverviewPick>> {
     let n = owner.len();
     let dim = rows.dim();
-    assert_eq!(n, rows.count(), "one owner per row");
     if n == 0 || dim == 0 {
         return Ok(Vec::new());
     }
+    assert_eq!(n, rows.count(), "one owner per row");
     let block = block.min(n);
     let mut left = vec![0f32; block * dim];
     let mut right = vec![0f32; block * dim];
@@ -279,25 +280,24 @@ impl Closest {
             if *article == self.own {
                 continue;
             }
-            let part = &sims[range.clone()];
-            let (mut k, mut best) = (0, part[0]);
-            for (j, &s) in part.iter().enumerate().skip(1) {
-                if s > best {
-                    (k, best) = (j, s);
-                }
-            }
-            let row = first + range.start + k;
-            match self.best {
-                Some((a, _, b)) if a == *article => {
-                    if best > b {
-                        self.best = Some((a, row, best));
-                    }
-                }
+            // An article's group may go on from the block before: fold on from its best.
+            let mut rows = range.clone();
+            let (mut row, mut best) = match self.best {
+                Some((a, row, best)) if a == *article => (row, best),
                 _ => {
                     self.finish(threshold);
-                    self.best = Some((*article, row, best));
+                    let j = rows.next().expect("a group has a row");
+                    (first + j, sims[j])
+                }
+            };
+            for j in rows {
+                // Only a closer one takes its place (the first of equals stays); a NaN
+                // never holds it.
+                if matches!(best.partial_cmp(&sims[j]), Some(Ordering::Less) | None) {
+                    (row, best) = (first + j, sims[j]);
                 }
             }
+            self.best = Some((*article, row, best));
         }
     }
 
@@ -450,6 +450,30 @@ mod tests {
                 assert!(sim >= settings.same_fact);
                 assert!((0..articles[a].len()).all(|k| dot(&me, &row((a, k))) <= sim + 1e-6));
             }
+        }
+    }
+
+    #[test]
+    fn a_nan_similarity_never_stands_for_an_article() {
+        // Article 1's first sentence has an infinite number, so its similarities are NaN;
+        // its second sentence is article 0's fact. Whether the two fall in one block or
+        // two, the second is the one cited.
+        let (owner, data) = table(&[
+            vec![vec![1.0, 0.0]],
+            vec![vec![f32::INFINITY, 0.0], vec![1.0, 0.01]],
+        ]);
+        let rows = InMemory {
+            dim: 2,
+            data: &data,
+        };
+        for block in [1, 2, BLOCK] {
+            let picks =
+                overview_in_blocks(&owner, &rows, &OverviewSettings::default(), block).unwrap();
+            let first = picks
+                .iter()
+                .find(|p| p.article == 0)
+                .expect("article 0 is picked");
+            assert_eq!(first.cites, [(0, 0), (1, 1)], "blocks of {block}");
         }
     }
 
