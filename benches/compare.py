@@ -17,6 +17,9 @@ Engines:
     hf           MarianMTModel.generate, float32, torch.set_num_threads(T), inference_mode
     ct2-float32  ctranslate2.Translator on a float32 conversion (ct2-transformers-converter)
     ct2-int8     ctranslate2.Translator on an int8 conversion (--quantization int8)
+    ct2-float32-inter
+                 the float32 conversion with inter_threads = T, intra_threads = 1: batches
+                 run in parallel, one per thread (as warta runs its batches)
     warta        `warta translate --model DIR --beams B --batch-size N --min-new-tokens 32
                   --max-new-tokens 32 --threads T --device cpu -v FILE`; its time is the
                   `N lines, T tokens in S s` line it logs on stderr (after loading)
@@ -76,7 +79,7 @@ CONFIGS = {
     "greedy-b32": dict(beams=1, batch=32),
     "greedy-b1": dict(beams=1, batch=1),
 }
-ENGINES = ["hf", "ct2-float32", "ct2-int8", "warta"]
+ENGINES = ["hf", "ct2-float32", "ct2-float32-inter", "ct2-int8", "warta"]
 RESULT_TAG = "BENCH_RESULT "
 PY = sys.executable
 
@@ -121,6 +124,8 @@ def worker(argv):
     ap.add_argument("--model", required=True, help="HF checkpoint dir (tokenizer; HF weights)")
     ap.add_argument("--ct2-model", help="converted CTranslate2 dir")
     ap.add_argument("--compute-type", default="float32")
+    ap.add_argument("--inter", action="store_true",
+                    help="inter_threads = threads, intra_threads = 1 (batches in parallel)")
     ap.add_argument("--sentences", required=True)
     ap.add_argument("--beams", type=int, required=True)
     ap.add_argument("--batch", type=int, required=True)
@@ -190,7 +195,7 @@ def worker(argv):
 
         tr = ctranslate2.Translator(
             a.ct2_model, device="cpu", compute_type=a.compute_type,
-            intra_threads=a.threads, inter_threads=1,
+            intra_threads=1 if a.inter else a.threads, inter_threads=a.threads if a.inter else 1,
         )
         sp = spm.SentencePieceProcessor(model_file=str(Path(a.model) / "source.spm"))
         vocab = json.loads((Path(a.model) / "vocab.json").read_text(encoding="utf-8"))
@@ -578,10 +583,16 @@ def main():
     log = lambda *x: print(*x, file=sys.stderr, flush=True)  # noqa: E731
     conversions = {}
     for e in engines:
-        if e.startswith("ct2-"):
+        if e.startswith("ct2-") and not e.endswith("-inter"):
             q = e.split("-", 1)[1]
             log(f"converting to CTranslate2 {q} ...")
             conversions[e] = convert_ct2(bench_model, work, q, env, a.timeout)
+    for e in engines:
+        if e.endswith("-inter"):
+            base = e[: -len("-inter")]
+            if base not in conversions:
+                log(f"converting to CTranslate2 {base.split('-', 1)[1]} ...")
+                conversions[base] = convert_ct2(bench_model, work, base.split("-", 1)[1], env, a.timeout)
 
     warta_version = None
     if "warta" in engines:
@@ -647,14 +658,17 @@ def main():
                 if e == "hf":
                     cmd = [PY, str(Path(__file__).resolve()), "worker", "--engine", "hf"]
                 else:
-                    conv = conversions[e]
+                    conv = conversions[e.removesuffix("-inter")]
                     if conv.get("error"):
                         r["error"] = "conversion failed: " + conv["error"]
                         r["cmd"] = sh(conv["cmd"])
                         results.append(r)
                         continue
                     cmd = [PY, str(Path(__file__).resolve()), "worker", "--engine", "ct2",
-                           "--ct2-model", str(conv["dir"]), "--compute-type", e.split("-", 1)[1]]
+                           "--ct2-model", str(conv["dir"]),
+                           "--compute-type", e.removesuffix("-inter").split("-", 1)[1]]
+                    if e.endswith("-inter"):
+                        cmd.append("--inter")
                 cmd += ["--model", str(bench_model), "--sentences", str(a.sentences),
                         "--beams", str(cfg["beams"]), "--batch", str(cfg["batch"]),
                         "--new-tokens", str(a.new_tokens), "--threads", t, "--repeat", str(a.repeat),

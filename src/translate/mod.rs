@@ -2,8 +2,9 @@
 //!
 //! [`Translator`] joins the Marian tokenizer ([`tokenizer`]) and model ([`marian`]) with the
 //! shared decoding loop ([`crate::generate`]). It batches segments by length so batches stay
-//! full, and cuts a segment longer than the model's input into pieces ([`chunk`]) instead of
-//! truncating it. Batching never changes a result: the model masks padding.
+//! full, runs several batches at once (one per thread), and cuts a segment longer than the
+//! model's input into pieces ([`chunk`]) instead of truncating it. Batching never changes a
+//! result: the model masks padding, and batches are independent.
 pub mod chunk;
 pub mod marian;
 mod spm;
@@ -16,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{DType, Device};
+use rayon::prelude::*;
 
 use crate::generate::GenerationConfig;
 use marian::MarianModel;
@@ -160,21 +162,37 @@ impl Translator {
         let mut order: Vec<usize> = (0..pieces.len()).collect();
         order.sort_by_key(|&p| std::cmp::Reverse(pieces[p].1.len()));
         let mut outputs: Vec<Option<crate::generate::Hypothesis>> = vec![None; pieces.len()];
-        for batch in order.chunks(self.batch_size) {
-            // The ids are not needed after this batch: move them instead of copying.
-            let inputs: Vec<Vec<u32>> = batch
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        // Several batches at a time, one per thread of rayon's pool (up to four, as each
+        // holds its own decoder state): each keeps a core busy through its serial
+        // stretches (copies, the beam step), and an idle thread helps with the others'
+        // matrix products. Batches are independent, so the output is the same.
+        let in_flight = rayon::current_num_threads().clamp(1, 4);
+        for group in batches.chunks(in_flight) {
+            // The ids are not needed after their batch: move them instead of copying.
+            let inputs: Vec<Vec<Vec<u32>>> = group
                 .iter()
-                .map(|&p| std::mem::take(&mut pieces[p].1))
+                .map(|b| {
+                    b.iter()
+                        .map(|&p| std::mem::take(&mut pieces[p].1))
+                        .collect()
+                })
                 .collect();
-            let hyps = self
-                .model
-                .translate_batch(&inputs, &self.generation)
-                .map_err(|source| TranslateError::Inference {
-                    model: self.name.clone(),
-                    source,
-                })?;
-            for (&p, h) in batch.iter().zip(hyps) {
-                outputs[p] = Some(h);
+            let done: Vec<Vec<crate::generate::Hypothesis>> = inputs
+                .par_iter()
+                .map(|inputs| {
+                    self.model
+                        .translate_batch(inputs, &self.generation)
+                        .map_err(|source| TranslateError::Inference {
+                            model: self.name.clone(),
+                            source,
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+            for (batch, hyps) in group.iter().zip(done) {
+                for (&p, h) in batch.iter().zip(hyps) {
+                    outputs[p] = Some(h);
+                }
             }
         }
         let mut texts: Vec<Vec<String>> = vec![Vec::new(); counts.len()];
