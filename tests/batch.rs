@@ -404,6 +404,22 @@ fn a_directory_holding_another_runs_articles_is_refused() {
     );
     let err = run(brief(d, "out", &["--shard", "1/2"]), 1);
     assert!(err.contains("other shard"), "{err}");
+    // Another dtype changes translations: its records are not mixed in, and the cache
+    // made in f32 does not answer for it.
+    let err = run(brief(d, "out", &["--dtype", "bf16"]), 1);
+    assert!(err.contains("other dtype"), "{err}");
+    let cache = d.join("out/cache.sqlite");
+    let err = run(
+        brief(
+            d,
+            "bf16",
+            &["--dtype", "bf16", "--cache", cache.to_str().unwrap()],
+        ),
+        0,
+    );
+    assert!(err.contains("cache 0 hits of"), "{err}");
+    let again = run(brief(d, "f32", &["--cache", cache.to_str().unwrap()]), 0);
+    assert!(!again.contains("cache 0 hits of"), "{again}");
 }
 
 #[test]

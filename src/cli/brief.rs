@@ -182,7 +182,12 @@ fn run(
     // The cache key's setup: the model (id and revision) and its decoding settings.
     let mut cache = match (&translator, cache_path) {
         (Some((t, name)), Some(path)) => {
-            let setup = format!("{name}|{}", serde_json::to_string(t.generation())?);
+            // A translation depends on the dtype as well as the model and its settings.
+            let setup = format!(
+                "{name}|{}|{}",
+                dtype.as_str(),
+                serde_json::to_string(t.generation())?
+            );
             Some(TranslationCache::open(path, &setup)?)
         }
         _ => None,
@@ -203,6 +208,7 @@ fn run(
             .translator
             .map(|t| serde_json::to_value(t.generation()))
             .transpose()?,
+        dtype: engines.translator.map(|_| dtype.as_str().to_string()),
         models,
         shard: common.shard.map(|s| s.to_string()),
         complete: false,

@@ -55,6 +55,10 @@ pub struct Manifest {
     pub pipeline: BriefSettings,
     /// The translation model's decoding settings (None without translation).
     pub generation: Option<serde_json::Value>,
+    /// The translation model's dtype (`f32`, `bf16`, …; None without translation): it
+    /// changes translations, so records made in another one are not mixed in.
+    #[serde(default)]
+    pub dtype: Option<String>,
     /// `K/N` for a shard of a run spread over machines.
     pub shard: Option<String>,
     /// Whether the run finished and its briefing was written.
@@ -97,6 +101,9 @@ impl Manifest {
         }
         if self.generation != other.generation {
             out.push("decoding settings");
+        }
+        if self.dtype != other.dtype {
+            out.push("dtype");
         }
         if with_shard && self.shard != other.shard {
             out.push("shard");
