@@ -274,9 +274,11 @@ fn three_shards_merged_give_the_briefing_of_one_run() {
     single_errors.sort();
     merged_errors.sort();
     assert_eq!(merged_errors, single_errors);
-    // The merged pages are those of the single run, but for the time they were made.
-    let page = |out: &str| std::fs::read_to_string(d.join(out).join("briefing.md")).unwrap();
-    assert_eq!(page("merged"), page("single"));
+    // The merged pages are those of the single run, byte for byte.
+    for name in ["briefing.md", "briefing.html"] {
+        let page = |out: &str| std::fs::read_to_string(d.join(out).join(name)).unwrap();
+        assert_eq!(page("merged"), page("single"), "{name}");
+    }
 
     // A shard's errors.jsonl that cannot be read is named in the error.
     let errors = d.join("shard2/errors.jsonl");
