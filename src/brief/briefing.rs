@@ -67,6 +67,11 @@ pub struct ArticleBrief {
 }
 
 impl ArticleBrief {
+    /// The sentence with this id.
+    pub fn sentence(&self, id: &str) -> Option<&SentenceOut> {
+        self.sentences.iter().find(|s| s.id == id)
+    }
+
     /// The heading the pages show: the English title, else the original, else the id.
     pub fn heading(&self) -> &str {
         self.title_en
@@ -105,13 +110,16 @@ impl Briefing {
     pub fn sentence(&self, id: &str) -> Option<(&ArticleBrief, &SentenceOut)> {
         self.articles
             .iter()
-            .find_map(|a| a.sentences.iter().find(|s| s.id == id).map(|s| (a, s)))
+            .find_map(|a| a.sentence(id).map(|s| (a, s)))
     }
 
     /// The first and last day the articles are dated (YYYY-MM-DD), when any is dated.
     pub fn date_range(&self) -> Option<(String, String)> {
-        let mut days: Vec<&str> = self.articles.iter().filter_map(|a| a.day()).collect();
-        days.sort_unstable();
-        Some((days.first()?.to_string(), days.last()?.to_string()))
+        day_range(self.articles.iter().filter_map(|a| a.day()))
     }
+}
+
+/// The first and last of `days` (YYYY-MM-DD), when there is any.
+pub fn day_range<'a>(days: impl Iterator<Item = &'a str> + Clone) -> Option<(String, String)> {
+    Some((days.clone().min()?.to_string(), days.max()?.to_string()))
 }

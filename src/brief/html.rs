@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 
 use super::labels::Labels;
 use super::{ArticleBrief, Head, SentenceOut};
@@ -110,11 +110,6 @@ impl<W: Write> HtmlWriter<W> {
         scratch: [File; 4],
     ) -> io::Result<Self> {
         let n = head.articles;
-        let range = match &head.range {
-            Some((from, to)) if from == to => from.clone(),
-            Some((from, to)) => format!("{from} to {to}"),
-            None => "undated".to_string(),
-        };
         write!(
             out,
             "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -123,7 +118,7 @@ impl<W: Write> HtmlWriter<W> {
              <header><h1>Briefing</h1><p class=\"meta\">{n} article{} · {range}</p></header>\
              <section><h2>Timeline</h2><ol class=\"timeline\">",
             if n == 1 { "" } else { "s" },
-            range = esc(&range),
+            range = esc(&head.span()),
         )?;
         let [overview, articles, sources, data] = scratch.map(BufWriter::new);
         let mut me = Self {
@@ -195,8 +190,7 @@ impl<W: Write> HtmlWriter<W> {
                 {
                     Some(&n) => n,
                     None => {
-                        let sentence = a.sentences.iter().find(|x| &x.id == id);
-                        let n = self.number(sentence)?;
+                        let n = self.number(a.sentence(id))?;
                         numbers.insert(id, n);
                         n
                     }
@@ -211,18 +205,18 @@ impl<W: Write> HtmlWriter<W> {
     /// Puts the page together; returns the finished output.
     pub fn finish(mut self) -> io::Result<W> {
         self.out.write_all(b"</ol></section>")?;
-        append(&mut self.out, self.overview)?;
+        super::append(&mut self.out, self.overview)?;
         self.out.write_all(b"<section><h2>Articles</h2>")?;
-        append(&mut self.out, self.articles)?;
+        super::append(&mut self.out, self.articles)?;
         self.out
             .write_all(b"</section><section><h2>Sources</h2><ol class=\"sources\">")?;
-        append(&mut self.out, self.sources)?;
+        super::append(&mut self.out, self.sources)?;
         self.out.write_all(
             b"</ol></section><div id=\"card\" role=\"dialog\" hidden><div class=\"id\"></div>\
               <div class=\"en\"></div><div class=\"src\"></div></div>\
               <script type=\"application/json\" id=\"sentences\">{",
         )?;
-        append(&mut self.out, self.data)?;
+        super::append(&mut self.out, self.data)?;
         writeln!(
             self.out,
             "}}</script><script>{SCRIPT}</script></body></html>"
@@ -274,11 +268,4 @@ impl<W: Write> HtmlWriter<W> {
             esc(id)
         );
     }
-}
-
-/// Copies a scratch file, from its start, to the end of `out`.
-fn append(out: &mut impl Write, scratch: BufWriter<File>) -> io::Result<()> {
-    let mut file = scratch.into_inner().map_err(|e| e.into_error())?;
-    file.seek(SeekFrom::Start(0))?;
-    io::copy(&mut file, out).map(drop)
 }

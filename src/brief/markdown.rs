@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 
 use super::labels::Labels;
 use super::{ArticleBrief, Head, SentenceOut};
@@ -64,11 +64,7 @@ impl<W: Write> MarkdownWriter<W> {
         let n = head.articles;
         let plural = if n == 1 { "article" } else { "articles" };
         writeln!(out, "# Briefing\n")?;
-        match &head.range {
-            Some((from, to)) if from == to => writeln!(out, "{n} {plural}, {from}\n")?,
-            Some((from, to)) => writeln!(out, "{n} {plural}, {from} to {to}\n")?,
-            None => writeln!(out, "{n} {plural}, undated\n")?,
-        }
+        writeln!(out, "{n} {plural}, {}\n", head.span())?;
         let mut me = Self {
             out,
             notes: BufWriter::new(notes),
@@ -96,8 +92,8 @@ impl<W: Write> MarkdownWriter<W> {
     /// Writes the note of a sentence the overview cites: each once, in order of first
     /// citation, before the first article.
     pub fn overview_source(&mut self, s: &SentenceOut) -> io::Result<()> {
-        let mut unused = String::new();
-        self.cite(&s.id, Some(s), &mut unused)
+        let label = self.labels.label(&s.id);
+        self.note(&label, s)
     }
 
     /// Writes the next article.
@@ -115,9 +111,7 @@ impl<W: Write> MarkdownWriter<W> {
             text.push_str(&escape(&s.text));
             for id in &s.citations {
                 let fresh = !self.overview.contains(&super::key(id)) && seen.insert(id.as_str());
-                let sentence = fresh
-                    .then(|| a.sentences.iter().find(|x| &x.id == id))
-                    .flatten();
+                let sentence = fresh.then(|| a.sentence(id)).flatten();
                 self.cite(id, sentence, &mut text)?;
             }
         }
@@ -127,9 +121,7 @@ impl<W: Write> MarkdownWriter<W> {
 
     /// Appends the footnote definitions; returns the finished output.
     pub fn finish(mut self) -> io::Result<W> {
-        let mut notes = self.notes.into_inner().map_err(|e| e.into_error())?;
-        notes.seek(SeekFrom::Start(0))?;
-        io::copy(&mut notes, &mut self.out)?;
+        super::append(&mut self.out, self.notes)?;
         Ok(self.out)
     }
 
@@ -143,14 +135,19 @@ impl<W: Write> MarkdownWriter<W> {
     ) -> io::Result<()> {
         let label = self.labels.label(id);
         let _ = write!(text, "[^{label}]");
-        if let Some(s) = sentence {
-            writeln!(
-                self.notes,
-                "[^{label}]: {} — *{}*",
-                escape(&s.translation),
-                escape(&s.text)
-            )?;
+        match sentence {
+            Some(s) => self.note(&label, s),
+            None => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Writes the footnote definition of `s`.
+    fn note(&mut self, label: &str, s: &SentenceOut) -> io::Result<()> {
+        writeln!(
+            self.notes,
+            "[^{label}]: {} — *{}*",
+            escape(&s.translation),
+            escape(&s.text)
+        )
     }
 }

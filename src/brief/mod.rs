@@ -8,11 +8,13 @@ mod labels;
 pub mod markdown;
 
 pub use briefing::{
-    ArticleBrief, Briefing, ModelRef, Models, SentenceOut, Settings, SummarizerRef,
+    day_range, ArticleBrief, Briefing, ModelRef, Models, SentenceOut, Settings, SummarizerRef,
 };
 
 use std::collections::HashSet;
+use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::output::{AtomicFile, WriteError};
@@ -37,6 +39,23 @@ impl<'a> Head<'a> {
             range: b.date_range(),
         }
     }
+
+    /// The days the articles span, as the pages say it: one day, `FROM to TO`, or
+    /// `undated`.
+    pub fn span(&self) -> String {
+        match &self.range {
+            Some((from, to)) if from == to => from.clone(),
+            Some((from, to)) => format!("{from} to {to}"),
+            None => "undated".to_string(),
+        }
+    }
+}
+
+/// Copies a writer's scratch file, from its start, to the end of `out`.
+fn append(out: &mut impl Write, scratch: BufWriter<File>) -> io::Result<()> {
+    let mut file = scratch.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    io::copy(&mut file, out).map(drop)
 }
 
 /// A sentence id hashed, for the sets of the ids the overview cites: an overview can cite

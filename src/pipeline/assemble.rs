@@ -95,9 +95,7 @@ fn candidate(r: &ArticleRecord, c: usize) -> (&str, &[f32]) {
     let candidate = &r.candidates[c];
     let text = r
         .brief
-        .sentences
-        .iter()
-        .find(|s| s.id == candidate.sentence)
+        .sentence(&candidate.sentence)
         .map_or("", |s| s.translation.as_str());
     (text, &candidate.embedding)
 }
@@ -183,11 +181,11 @@ pub fn write_from_files(
                     message,
                 }
             })?;
-            let b = &record.brief;
+            let (undated, day, id) = order_key(&record.brief);
             entries.push(Entry {
-                undated: b.date.is_none(),
-                day: b.day().map(Into::into),
-                id: b.id.as_str().into(),
+                undated,
+                day: day.map(Into::into),
+                id: id.into(),
                 file: f,
                 offset,
                 first_row: embeddings.push(&record).map_err(scratch)?,
@@ -223,15 +221,10 @@ pub fn write_from_files(
         articles: Vec::new(),
         overview,
     };
-    let days = entries.iter().filter_map(|e| e.day.as_deref());
     let head = Head {
         shell: &shell,
         articles: entries.len(),
-        range: days
-            .clone()
-            .min()
-            .zip(days.max())
-            .map(|(from, to)| (from.to_string(), to.to_string())),
+        range: brief::day_range(entries.iter().filter_map(|e| e.day.as_deref())),
     };
     let mut writer = brief::Writer::create(out, &head, entries.iter().map(|e| &*e.id))?;
     // The sentences the overview cites, each once, in order of first citation.
@@ -239,8 +232,7 @@ pub fn write_from_files(
     for &(a, c) in sources.iter().flatten() {
         if seen.insert((a, c)) {
             let record = records.read(&entries[a])?;
-            let id = &record.candidates[c].sentence;
-            if let Some(s) = record.brief.sentences.iter().find(|s| &s.id == id) {
+            if let Some(s) = record.brief.sentence(&record.candidates[c].sentence) {
                 writer.overview_source(s)?;
             }
         }

@@ -50,12 +50,18 @@ impl CandidateWriter {
         let first = self.rows;
         for c in &record.candidates {
             self.dim = c.embedding.len();
-            for x in &c.embedding {
-                self.out.write_all(&x.to_le_bytes())?;
-            }
-            self.rows += 1;
+            self.append(&c.embedding, 1)?;
         }
         Ok(first)
+    }
+
+    /// Appends `count` rows held in `rows`.
+    fn append(&mut self, rows: &[f32], count: usize) -> io::Result<()> {
+        for x in rows {
+            self.out.write_all(&x.to_le_bytes())?;
+        }
+        self.rows += count;
+        Ok(())
     }
 
     pub fn finish(self) -> io::Result<CandidateFile> {
@@ -92,10 +98,7 @@ impl CandidateFile {
         for (first, count) in spans {
             rows.resize(count * self.dim, 0.0);
             self.read(first, &mut rows)?;
-            for x in &rows {
-                out.out.write_all(&x.to_le_bytes())?;
-            }
-            out.rows += count;
+            out.append(&rows, count)?;
         }
         out.finish()
     }

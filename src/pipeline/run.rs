@@ -213,10 +213,13 @@ pub fn run(
             let item = item_rx.blocking_recv();
             let end = match item {
                 Some(Item::Article(a, sources)) => {
-                    for (text, source) in articles::segments(&a).zip(sources) {
-                        encoded.entry(text.to_string()).or_insert(source);
+                    let mut sources = sources.into_iter();
+                    for text in articles::segments(&a) {
+                        segments += 1;
+                        if let Some(source) = sources.next() {
+                            encoded.entry(text.to_string()).or_insert(source);
+                        }
                     }
-                    segments += articles::segments(&a).count();
                     window.push(*a);
                     false
                 }
