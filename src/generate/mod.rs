@@ -38,6 +38,18 @@ pub trait Decoder {
     /// host, as HF converts the logits to f32 before processing them).
     fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor>;
 
+    /// [`Self::step`] with the logits as f32 host rows and the vocabulary size. A decoder
+    /// that computes them on the host can hand its buffer over instead of a tensor to copy.
+    fn step_host(&mut self, tokens: &[u32]) -> candle_core::Result<(Vec<f32>, usize)> {
+        let logits = self.step(tokens)?;
+        let (_, vocab) = logits.dims2()?;
+        let flat = logits
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        Ok((flat, vocab))
+    }
+
     /// Keeps only `rows` (indices into the current rows, possibly repeated), in that order:
     /// the new row `i` continues old row `rows[i]`. Used to expand a batch into beams, to
     /// reorder beams, and to drop finished sentences. `rows` is never empty.
@@ -94,18 +106,14 @@ pub(crate) fn step_logits<D: Decoder>(
     decoder: &mut D,
     tokens: &[u32],
 ) -> candle_core::Result<(Vec<f32>, usize)> {
-    let logits = decoder.step(tokens)?;
-    let (rows, vocab) = logits.dims2()?;
-    if rows != tokens.len() {
+    let (flat, vocab) = decoder.step_host(tokens)?;
+    if flat.len() != tokens.len() * vocab {
         candle_core::bail!(
-            "decoder returned {rows} rows of logits for {} tokens",
+            "decoder returned {} logits of a {vocab} vocabulary for {} tokens",
+            flat.len(),
             tokens.len()
         );
     }
-    let flat = logits
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
     Ok((flat, vocab))
 }
 

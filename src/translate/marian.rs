@@ -260,7 +260,7 @@ impl Dense {
         let dims = x.dims();
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim.max(1);
-        let y = project(&x.reshape((rows, in_dim))?, &self.wt)?.broadcast_add(&self.bias)?;
+        let y = project(&x.reshape((rows, in_dim))?, &self.wt, Some(&self.bias))?;
         let mut out_dims = dims.to_vec();
         let last = out_dims.len() - 1;
         out_dims[last] = self.out_dim()?;
@@ -905,8 +905,9 @@ impl MarianDecoderState<'_> {
     }
 }
 
-impl Decoder for MarianDecoderState<'_> {
-    fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
+impl MarianDecoderState<'_> {
+    /// The decoder's last hidden states for one token per row, `[rows, d_model]`.
+    fn hidden(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
         let m = self.model;
         let rows = tokens.len();
         if rows != self.row_group.len() {
@@ -947,10 +948,32 @@ impl Decoder for MarianDecoderState<'_> {
         }
         self.position += 1;
         self.cache_order = None;
-        let logits = project(&x, &m.lm_head_t)?;
-        match &m.final_logits_bias {
-            Some(bias) => logits.broadcast_add(bias),
-            None => Ok(logits),
+        Ok(x)
+    }
+}
+
+impl Decoder for MarianDecoderState<'_> {
+    fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
+        let x = self.hidden(tokens)?;
+        let m = self.model;
+        project(&x, &m.lm_head_t, m.final_logits_bias.as_ref())
+    }
+
+    /// On the CPU the output projection writes the host rows directly, without a tensor to
+    /// copy out of (28 MB a step at beam 4, batch 32).
+    fn step_host(&mut self, tokens: &[u32]) -> candle_core::Result<(Vec<f32>, usize)> {
+        let x = self.hidden(tokens)?;
+        let m = self.model;
+        let vocab = m.lm_head_t.dim(1)?;
+        match project_host(&x, &m.lm_head_t, m.final_logits_bias.as_ref())? {
+            Some(rows) => Ok((rows, vocab)),
+            None => {
+                let logits = project(&x, &m.lm_head_t, m.final_logits_bias.as_ref())?;
+                Ok((
+                    logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+                    vocab,
+                ))
+            }
         }
     }
 
@@ -1071,46 +1094,85 @@ fn append_step(
     Tensor::from_vec(out, (new_rows, heads, t + 1, dh), cache.device())
 }
 
-/// `x` (rows x d) times `w_t` (d x out): a projection (the output projection of a decoding
-/// step, or a dense layer).
-///
-/// With a few rows (greedy decoding of one sentence) this is a matrix-vector product,
-/// which gemm runs on one thread while reading all of `w_t` (112 MB for opus-mt's output
-/// projection, 88 MB for its decoder layers) for every token. Here the outputs are cut
-/// into column blocks that rayon's threads multiply at once, so every core streams its
-/// share of the weights. Many rows go to `matmul`.
-fn project(x: &Tensor, w_t: &Tensor) -> candle_core::Result<Tensor> {
-    let (rows, d) = x.dims2()?;
-    let (wd, vocab) = w_t.dims2()?;
-    let threads = rayon::current_num_threads();
-    if rows > 4
-        || threads < 2
-        || wd != d
-        || !x.device().is_cpu()
-        || x.dtype() != DType::F32
-        || w_t.dtype() != DType::F32
-    {
-        return x.matmul(w_t);
+/// `x @ w_t + bias` for `x: [rows, d]`, `w_t: [d, out]` and `bias: [out]` (or `[1, out]`): a
+/// dense layer, or the output projection of a decoding step.
+fn project(x: &Tensor, w_t: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    if let Some(out) = project_host(x, w_t, bias)? {
+        let shape = (x.dim(0)?, w_t.dim(1)?);
+        return Tensor::from_vec(out, shape, x.device());
     }
-    let xs: Vec<f32> = x.contiguous()?.flatten_all()?.to_vec1()?;
-    let (storage, layout) = w_t.storage_and_layout();
-    let w: &[f32] = match (&*storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(cpu), Some((start, end))) => &cpu.as_slice::<f32>()?[start..end],
-        _ => {
-            drop(storage);
-            return x.matmul(w_t);
+    let y = x.matmul(w_t)?;
+    match bias {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
+}
+
+/// A contiguous f32 slice of a tensor held in CPU memory.
+fn cpu_f32<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+) -> Option<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
+            cpu.as_slice::<f32>().ok().map(|s| &s[start..end])
         }
+        _ => None,
+    }
+}
+
+/// [`project`] for f32 tensors in CPU memory, as host rows (`None` for other devices and
+/// dtypes). gemm writes into a fresh buffer and the bias is added in place: candle's matmul
+/// zero-fills its output first and the bias add makes another tensor, two extra passes over
+/// every layer's output and over the 28 MB of logits a beam step has. The arithmetic is
+/// gemm's and the bias add's, as before.
+///
+/// With a few rows (greedy decoding of one sentence) the product is a matrix-vector one,
+/// which gemm runs on one thread while reading all of `w_t` (112 MB for opus-mt's output
+/// projection, 88 MB for its decoder layers) for every token. Then the outputs are cut
+/// into column blocks that rayon's threads multiply at once, so every core streams its
+/// share of the weights. Many rows go to one gemm call on rayon's threads, as candle does.
+fn project_host(
+    x: &Tensor,
+    w_t: &Tensor,
+    bias: Option<&Tensor>,
+) -> candle_core::Result<Option<Vec<f32>>> {
+    let (rows, d) = x.dims2()?;
+    let (wd, cols) = w_t.dims2()?;
+    if wd != d {
+        candle_core::bail!("project: x is {rows} x {d}, w_t is {wd} x {cols}");
+    }
+    let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
+    if !f32_cpu(x) || !f32_cpu(w_t) || bias.is_some_and(|b| !f32_cpu(b) || b.elem_count() != cols) {
+        return Ok(None);
+    }
+    if rows == 0 || cols == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let x = x.contiguous()?;
+    let (x_storage, x_layout) = x.storage_and_layout();
+    let (w_storage, w_layout) = w_t.storage_and_layout();
+    let bias_guard = bias.map(|b| b.storage_and_layout());
+    let (Some(xs), Some(w)) = (cpu_f32(&x_storage, x_layout), cpu_f32(&w_storage, w_layout)) else {
+        return Ok(None);
     };
-    let mut out = vec![0f32; rows * vocab];
-    // A few blocks per thread, so a slow thread does not hold up the step.
-    let block = vocab.div_ceil(threads * 4).next_multiple_of(64);
+    let bias = match &bias_guard {
+        Some((storage, layout)) => match cpu_f32(storage, layout) {
+            Some(b) => Some(b),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let threads = rayon::current_num_threads();
+    let len = rows * cols;
+    let mut out: Vec<f32> = Vec::with_capacity(len);
     let out_at = out.as_mut_ptr() as usize;
-    (0..vocab.div_ceil(block)).into_par_iter().for_each(|b| {
-        let j0 = b * block;
-        let n = block.min(vocab - j0);
-        // SAFETY: block b writes only columns j0..j0 + n of `out` (rows x vocab, row stride
-        // vocab), which no other block touches; it reads `xs` (rows x d) and columns
-        // j0..j0 + n of `w` (d x vocab, row stride vocab), all inside their slices.
+    // One gemm call for columns `j0..j0 + n` of the output.
+    let columns = |j0: usize, n: usize, parallelism: gemm::Parallelism| {
+        // SAFETY: the call writes only columns j0..j0 + n of `out` (rows x cols, row stride
+        // cols, capacity rows * cols); it reads `xs` (rows x d) and columns j0..j0 + n of `w`
+        // (d x cols, row stride cols), all inside their slices. With `read_dst = false` gemm
+        // never reads the output, which is uninitialised until written.
         unsafe {
             gemm::gemm(
                 rows,
@@ -1118,26 +1180,51 @@ fn project(x: &Tensor, w_t: &Tensor) -> candle_core::Result<Tensor> {
                 d,
                 (out_at as *mut f32).add(j0),
                 1,
-                vocab as isize,
+                cols as isize,
                 false,
                 xs.as_ptr(),
                 1,
                 d as isize,
                 w.as_ptr().add(j0),
                 1,
-                vocab as isize,
+                cols as isize,
                 0.0,
                 1.0,
                 false,
                 false,
                 false,
-                gemm::Parallelism::None,
+                parallelism,
             );
         }
-    });
-    drop(storage);
-    Tensor::from_vec(out, (rows, vocab), x.device())
+    };
+    if rows <= 4 && threads >= 2 {
+        // A few blocks per thread, so a slow thread does not hold up the step.
+        let block = cols.div_ceil(threads * 4).next_multiple_of(64);
+        (0..cols.div_ceil(block)).into_par_iter().for_each(|b| {
+            let j0 = b * block;
+            columns(j0, block.min(cols - j0), gemm::Parallelism::None);
+        });
+    } else if threads >= 2 {
+        columns(0, cols, gemm::Parallelism::Rayon(threads));
+    } else {
+        columns(0, cols, gemm::Parallelism::None);
+    }
+    // SAFETY: the calls above wrote every column of every row (gemm writes all of its
+    // output when it does not read it, and the blocks cover 0..cols).
+    unsafe { out.set_len(len) };
+    if let Some(b) = bias {
+        let add = |row: &mut [f32]| row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
+        if len >= PARALLEL_ADD_MIN {
+            out.par_chunks_mut(cols).for_each(add);
+        } else {
+            out.chunks_mut(cols).for_each(add);
+        }
+    }
+    Ok(Some(out))
 }
+
+/// Outputs below which the bias is added on one thread.
+const PARALLEL_ADD_MIN: usize = 1 << 16;
 
 #[cfg(test)]
 mod tests {
@@ -1196,6 +1283,44 @@ mod tests {
         let new = Tensor::zeros((2, heads, 1, dh), DType::F32, &dev).unwrap();
         assert!(append_step(&cache, Some(&[0, 4]), &new).is_err());
         assert!(append_step(&cache, None, &new).is_err());
+    }
+
+    /// The host projection (column blocks for a few rows, one gemm call for many, bias added
+    /// in place) gives candle's `matmul` + `broadcast_add` bit for bit, and a tensor for
+    /// another dtype takes candle's path.
+    #[test]
+    fn project_equals_matmul_plus_bias() {
+        let dev = Device::Cpu;
+        // 33 x 2,100 outputs take the parallel bias add.
+        let (d, cols) = (24, 2100);
+        let w_t = Tensor::randn(0f32, 1.0, (d, cols), &dev).unwrap();
+        let bias = Tensor::randn(0f32, 1.0, cols, &dev).unwrap();
+        for rows in [1, 3, 4, 5, 33] {
+            let x = Tensor::randn(0f32, 1.0, (rows, d), &dev).unwrap();
+            let want = x.matmul(&w_t).unwrap();
+            for b in [None, Some(&bias)] {
+                let want = match b {
+                    Some(b) => want.broadcast_add(b).unwrap(),
+                    None => want.clone(),
+                };
+                let got = project(&x, &w_t, b).unwrap();
+                assert_eq!(got.dims(), &[rows, cols]);
+                assert_eq!(
+                    got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    "{rows} rows, bias {}",
+                    b.is_some()
+                );
+            }
+            let x64 = x.to_dtype(DType::F64).unwrap();
+            assert!(project_host(&x64, &w_t, None).unwrap().is_none());
+        }
+        assert!(project(
+            &Tensor::zeros((2, 5), DType::F32, &dev).unwrap(),
+            &w_t,
+            None
+        )
+        .is_err());
     }
 
     #[test]
