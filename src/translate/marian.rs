@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{layer_norm, Activation, LayerNorm, VarBuilder};
-use rayon::prelude::*;
 use serde::Deserialize;
 
+use super::project::Projection;
 use crate::generate::{
     self, Decoder, GenerationConfig, GenerationConfigError, Hypothesis, TokenIds,
 };
@@ -212,13 +212,12 @@ pub fn sinusoidal_positions(
     Tensor::from_vec(out, (n_pos, dim), device)
 }
 
-/// A linear layer kept as `[in, out]` (the transpose of HF's `[out, in]` weight), contiguous:
-/// `x @ w` then needs no per-call packing of the transposed weight, which dominated the
-/// decoder step with candle's CPU gemm. Several projections of the same input can be fused
-/// into one (`q|k|v`), one matmul instead of three.
+/// A linear layer, its weight kept as `[in, out]` (the transpose of HF's `[out, in]`) and,
+/// once built, packed for the device ([`Projection`]). Several projections of the same input
+/// can be fused into one (`q|k|v`), one matmul instead of three.
 #[derive(Debug, Clone)]
 struct Dense {
-    wt: Tensor,
+    wt: Projection,
     bias: Tensor,
 }
 
@@ -227,17 +226,20 @@ impl Dense {
         let w = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
         Ok(Self {
-            wt: w.t()?.contiguous()?,
+            wt: Projection::Matrix(w.t()?.contiguous()?),
             bias,
         })
     }
 
     /// One layer computing the concatenated outputs of `parts`.
     fn fuse(parts: &[Dense]) -> candle_core::Result<Self> {
-        let wts: Vec<&Tensor> = parts.iter().map(|p| &p.wt).collect();
+        let wts = parts
+            .iter()
+            .map(|p| p.wt.matrix())
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let biases: Vec<&Tensor> = parts.iter().map(|p| &p.bias).collect();
         Ok(Self {
-            wt: Tensor::cat(&wts, 1)?,
+            wt: Projection::Matrix(Tensor::cat(&wts, 1)?),
             bias: Tensor::cat(&biases, 0)?,
         })
     }
@@ -246,13 +248,21 @@ impl Dense {
     /// into the projection).
     fn scaled(self, factor: f64) -> candle_core::Result<Self> {
         Ok(Self {
-            wt: (self.wt * factor)?,
+            wt: Projection::Matrix((self.wt.matrix()? * factor)?),
             bias: (self.bias * factor)?,
         })
     }
 
+    /// The layer with its weight packed for its device, once built (fused and scaled).
+    fn packed(self) -> candle_core::Result<Self> {
+        Ok(Self {
+            wt: self.wt.pack()?,
+            bias: self.bias,
+        })
+    }
+
     fn out_dim(&self) -> candle_core::Result<usize> {
-        self.wt.dim(1)
+        self.wt.cols()
     }
 
     /// `x @ w + b` for `x: [.., in]`.
@@ -260,7 +270,9 @@ impl Dense {
         let dims = x.dims();
         let in_dim = dims[dims.len() - 1];
         let rows = x.elem_count() / in_dim.max(1);
-        let y = project(&x.reshape((rows, in_dim))?, &self.wt, Some(&self.bias))?;
+        let y = self
+            .wt
+            .forward(&x.reshape((rows, in_dim))?, Some(&self.bias))?;
         let mut out_dims = dims.to_vec();
         let last = out_dims.len() - 1;
         out_dims[last] = self.out_dim()?;
@@ -296,14 +308,14 @@ impl Attention {
         let k = Dense::load(d_model, d_model, vb.pp("k_proj"))?;
         let v = Dense::load(d_model, d_model, vb.pp("v_proj"))?;
         let (q_or_qkv, kv) = if cross {
-            (q, Some(Dense::fuse(&[k, v])?))
+            (q.packed()?, Some(Dense::fuse(&[k, v])?.packed()?))
         } else {
-            (Dense::fuse(&[q, k, v])?, None)
+            (Dense::fuse(&[q, k, v])?.packed()?, None)
         };
         Ok(Self {
             q_or_qkv,
             kv,
-            out_proj: Dense::load(d_model, d_model, vb.pp("out_proj"))?,
+            out_proj: Dense::load(d_model, d_model, vb.pp("out_proj"))?.packed()?,
             d_model,
             num_heads,
             head_dim,
@@ -434,8 +446,8 @@ impl EncoderLayer {
         Ok(Self {
             self_attn: Attention::new(d, cfg.encoder_attention_heads, false, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            fc1: Dense::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?.packed()?,
+            fc2: Dense::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?.packed()?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })
@@ -480,8 +492,8 @@ impl DecoderLayer {
                 LAYER_NORM_EPS,
                 vb.pp("encoder_attn_layer_norm"),
             )?,
-            fc1: Dense::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?.packed()?,
+            fc2: Dense::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?.packed()?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })
@@ -501,7 +513,7 @@ pub struct MarianModel {
     encoder_layers: Vec<EncoderLayer>,
     decoder_layers: Vec<DecoderLayer>,
     /// The output projection, transposed: `[d_model, target_vocab]`, contiguous.
-    lm_head_t: Tensor,
+    lm_head_t: Projection,
     /// `[target_vocab]`; `None` when all zeros (as in OPUS-MT checkpoints), since adding it
     /// changes no logit but costs a pass over (and a fresh allocation of) `[rows, vocab]`
     /// every step.
@@ -550,7 +562,8 @@ fn dedupe(kept: &Tensor, candidate: Tensor) -> candle_core::Result<(Tensor, bool
 #[derive(Debug, Clone)]
 enum Embedding {
     Rows(Tensor),
-    Cols(Tensor),
+    /// The output projection's columns (tied embeddings).
+    Cols(Projection),
 }
 
 impl Embedding {
@@ -558,7 +571,7 @@ impl Embedding {
     fn lookup(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Embedding::Rows(t) => t.index_select(ids, 0),
-            Embedding::Cols(t) => t.index_select(ids, 1)?.t(),
+            Embedding::Cols(p) => p.columns(ids),
         }
     }
 }
@@ -622,7 +635,7 @@ impl MarianModel {
         } else {
             dedupe(&decoder_embed, lm_head)?
         };
-        let lm_head_t = lm_head.t()?.contiguous()?;
+        let lm_head_t = Projection::Matrix(lm_head.t()?.contiguous()?).pack()?;
         drop(lm_head);
         let (encoder_embed, decoder_embed) = match (enc_is_dec, dec_is_head) {
             (true, true) => (
@@ -956,7 +969,7 @@ impl Decoder for MarianDecoderState<'_> {
     fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
         let x = self.hidden(tokens)?;
         let m = self.model;
-        project(&x, &m.lm_head_t, m.final_logits_bias.as_ref())
+        m.lm_head_t.forward(&x, m.final_logits_bias.as_ref())
     }
 
     /// On the CPU the output projection writes the host rows directly, without a tensor to
@@ -964,11 +977,11 @@ impl Decoder for MarianDecoderState<'_> {
     fn step_host(&mut self, tokens: &[u32]) -> candle_core::Result<(Vec<f32>, usize)> {
         let x = self.hidden(tokens)?;
         let m = self.model;
-        let vocab = m.lm_head_t.dim(1)?;
-        match project_host(&x, &m.lm_head_t, m.final_logits_bias.as_ref())? {
+        let vocab = m.lm_head_t.cols()?;
+        match m.lm_head_t.forward_host(&x, m.final_logits_bias.as_ref())? {
             Some(rows) => Ok((rows, vocab)),
             None => {
-                let logits = project(&x, &m.lm_head_t, m.final_logits_bias.as_ref())?;
+                let logits = m.lm_head_t.forward(&x, m.final_logits_bias.as_ref())?;
                 Ok((
                     logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
                     vocab,
@@ -1094,138 +1107,6 @@ fn append_step(
     Tensor::from_vec(out, (new_rows, heads, t + 1, dh), cache.device())
 }
 
-/// `x @ w_t + bias` for `x: [rows, d]`, `w_t: [d, out]` and `bias: [out]` (or `[1, out]`): a
-/// dense layer, or the output projection of a decoding step.
-fn project(x: &Tensor, w_t: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    if let Some(out) = project_host(x, w_t, bias)? {
-        let shape = (x.dim(0)?, w_t.dim(1)?);
-        return Tensor::from_vec(out, shape, x.device());
-    }
-    let y = x.matmul(w_t)?;
-    match bias {
-        Some(b) => y.broadcast_add(b),
-        None => Ok(y),
-    }
-}
-
-/// A contiguous f32 slice of a tensor held in CPU memory.
-fn cpu_f32<'a>(
-    storage: &'a candle_core::Storage,
-    layout: &candle_core::Layout,
-) -> Option<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
-            cpu.as_slice::<f32>().ok().map(|s| &s[start..end])
-        }
-        _ => None,
-    }
-}
-
-/// [`project`] for f32 tensors in CPU memory, as host rows (`None` for other devices and
-/// dtypes). gemm writes into a fresh buffer and the bias is added in place: candle's matmul
-/// zero-fills its output first and the bias add makes another tensor, two extra passes over
-/// every layer's output and over the 28 MB of logits a beam step has. The arithmetic is
-/// gemm's and the bias add's, as before.
-///
-/// With a few rows (greedy decoding of one sentence) the product is a matrix-vector one,
-/// which gemm runs on one thread while reading all of `w_t` (112 MB for opus-mt's output
-/// projection, 88 MB for its decoder layers) for every token. Then the outputs are cut
-/// into column blocks that rayon's threads multiply at once, so every core streams its
-/// share of the weights. Many rows go to one gemm call on rayon's threads, as candle does.
-fn project_host(
-    x: &Tensor,
-    w_t: &Tensor,
-    bias: Option<&Tensor>,
-) -> candle_core::Result<Option<Vec<f32>>> {
-    let (rows, d) = x.dims2()?;
-    let (wd, cols) = w_t.dims2()?;
-    if wd != d {
-        candle_core::bail!("project: x is {rows} x {d}, w_t is {wd} x {cols}");
-    }
-    let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
-    if !f32_cpu(x) || !f32_cpu(w_t) || bias.is_some_and(|b| !f32_cpu(b) || b.elem_count() != cols) {
-        return Ok(None);
-    }
-    if rows == 0 || cols == 0 {
-        return Ok(Some(Vec::new()));
-    }
-    let x = x.contiguous()?;
-    let (x_storage, x_layout) = x.storage_and_layout();
-    let (w_storage, w_layout) = w_t.storage_and_layout();
-    let bias_guard = bias.map(|b| b.storage_and_layout());
-    let (Some(xs), Some(w)) = (cpu_f32(&x_storage, x_layout), cpu_f32(&w_storage, w_layout)) else {
-        return Ok(None);
-    };
-    let bias = match &bias_guard {
-        Some((storage, layout)) => match cpu_f32(storage, layout) {
-            Some(b) => Some(b),
-            None => return Ok(None),
-        },
-        None => None,
-    };
-    let threads = rayon::current_num_threads();
-    let len = rows * cols;
-    let mut out: Vec<f32> = Vec::with_capacity(len);
-    let out_at = out.as_mut_ptr() as usize;
-    // One gemm call for columns `j0..j0 + n` of the output.
-    let columns = |j0: usize, n: usize, parallelism: gemm::Parallelism| {
-        // SAFETY: the call writes only columns j0..j0 + n of `out` (rows x cols, row stride
-        // cols, capacity rows * cols); it reads `xs` (rows x d) and columns j0..j0 + n of `w`
-        // (d x cols, row stride cols), all inside their slices. With `read_dst = false` gemm
-        // never reads the output, which is uninitialised until written.
-        unsafe {
-            gemm::gemm(
-                rows,
-                n,
-                d,
-                (out_at as *mut f32).add(j0),
-                1,
-                cols as isize,
-                false,
-                xs.as_ptr(),
-                1,
-                d as isize,
-                w.as_ptr().add(j0),
-                1,
-                cols as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
-        }
-    };
-    if rows <= 4 && threads >= 2 {
-        // A few blocks per thread, so a slow thread does not hold up the step.
-        let block = cols.div_ceil(threads * 4).next_multiple_of(64);
-        (0..cols.div_ceil(block)).into_par_iter().for_each(|b| {
-            let j0 = b * block;
-            columns(j0, block.min(cols - j0), gemm::Parallelism::None);
-        });
-    } else if threads >= 2 {
-        columns(0, cols, gemm::Parallelism::Rayon(threads));
-    } else {
-        columns(0, cols, gemm::Parallelism::None);
-    }
-    // SAFETY: the calls above wrote every column of every row (gemm writes all of its
-    // output when it does not read it, and the blocks cover 0..cols).
-    unsafe { out.set_len(len) };
-    if let Some(b) = bias {
-        let add = |row: &mut [f32]| row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
-        if len >= PARALLEL_ADD_MIN {
-            out.par_chunks_mut(cols).for_each(add);
-        } else {
-            out.chunks_mut(cols).for_each(add);
-        }
-    }
-    Ok(Some(out))
-}
-
-/// Outputs below which the bias is added on one thread.
-const PARALLEL_ADD_MIN: usize = 1 << 16;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1283,44 +1164,6 @@ mod tests {
         let new = Tensor::zeros((2, heads, 1, dh), DType::F32, &dev).unwrap();
         assert!(append_step(&cache, Some(&[0, 4]), &new).is_err());
         assert!(append_step(&cache, None, &new).is_err());
-    }
-
-    /// The host projection (column blocks for a few rows, one gemm call for many, bias added
-    /// in place) gives candle's `matmul` + `broadcast_add` bit for bit, and a tensor for
-    /// another dtype takes candle's path.
-    #[test]
-    fn project_equals_matmul_plus_bias() {
-        let dev = Device::Cpu;
-        // 33 x 2,100 outputs take the parallel bias add.
-        let (d, cols) = (24, 2100);
-        let w_t = Tensor::randn(0f32, 1.0, (d, cols), &dev).unwrap();
-        let bias = Tensor::randn(0f32, 1.0, cols, &dev).unwrap();
-        for rows in [1, 3, 4, 5, 33] {
-            let x = Tensor::randn(0f32, 1.0, (rows, d), &dev).unwrap();
-            let want = x.matmul(&w_t).unwrap();
-            for b in [None, Some(&bias)] {
-                let want = match b {
-                    Some(b) => want.broadcast_add(b).unwrap(),
-                    None => want.clone(),
-                };
-                let got = project(&x, &w_t, b).unwrap();
-                assert_eq!(got.dims(), &[rows, cols]);
-                assert_eq!(
-                    got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                    want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                    "{rows} rows, bias {}",
-                    b.is_some()
-                );
-            }
-            let x64 = x.to_dtype(DType::F64).unwrap();
-            assert!(project_host(&x64, &w_t, None).unwrap().is_none());
-        }
-        assert!(project(
-            &Tensor::zeros((2, 5), DType::F32, &dev).unwrap(),
-            &w_t,
-            None
-        )
-        .is_err());
     }
 
     #[test]

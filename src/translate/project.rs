@@ -1,0 +1,324 @@
+//! The Marian model's projections, `x @ w_t + bias` with `w_t: [d, cols]`: its dense layers
+//! and its output projection, which are most of a decoding step's time.
+//!
+//! On the CPU in f32 the weights are stored the way gemm's kernel reads them. For a row-major
+//! output gemm transposes the problem, so the weights become its left operand, which its f32
+//! AVX-512 kernel reads as panels of 64 rows (here: 64 output columns) by the full depth.
+//! Given `[d, cols]`, gemm copies every panel out on every call ("packing", 13 % of all
+//! samples at beam 4), and for a single row its matrix-vector path strides across the whole
+//! matrix. Kept as contiguous `d x 64` panels, each output panel is one small gemm call that
+//! reads its weights straight from memory, once: at beam 4, batch 32 the output projection
+//! ran at 330 GFLOP/s as one call and at 380 as panels, the dense layers at 270-310 and
+//! 395-420; a matrix-vector product over the output projection streamed 25 GB/s and 44
+//! (`BENCHMARKS.md`). Other devices and dtypes keep `[d, cols]` for candle's matmul.
+use std::sync::{Arc, Once};
+
+use candle_core::{DType, Tensor};
+use rayon::prelude::*;
+
+/// Output columns per panel: the height of gemm's f32 AVX-512 kernel (4 vectors of 16).
+const PANEL: usize = 64;
+
+/// gemm copies a left operand into panels when the right one has more than this many kernel
+/// widths (6 columns) of columns; ours has one column per row of `x`. 64 leaves batches of up
+/// to 384 rows (128 beam hypotheses, or a 32-sentence batch) reading the stored panels; the
+/// default, 8, packed every call above 48 rows.
+const PACKING_THRESHOLD: usize = 64;
+
+/// Outputs below which the bias is added on one thread.
+const PARALLEL_ADD_MIN: usize = 1 << 16;
+
+/// A projection weight `w_t: [d, cols]`.
+#[derive(Clone)]
+pub(crate) enum Projection {
+    /// `[d, cols]`, contiguous, for candle's matmul (other devices and dtypes; and every
+    /// weight while the model is being built, until [`Projection::pack`]).
+    Matrix(Tensor),
+    /// CPU f32: panel `p` holds columns `64p .. 64p + 64` as a contiguous row-major `d x 64`
+    /// block, zero-padded past `cols`. Shared by the clones (the tied embeddings).
+    Panels {
+        data: Arc<Vec<f32>>,
+        d: usize,
+        cols: usize,
+    },
+}
+
+impl std::fmt::Debug for Projection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Projection::Matrix(t) => f.debug_tuple("Matrix").field(&t.shape()).finish(),
+            Projection::Panels { d, cols, .. } => f
+                .debug_struct("Panels")
+                .field("d", d)
+                .field("cols", cols)
+                .finish(),
+        }
+    }
+}
+
+/// A contiguous f32 slice of a tensor held in CPU memory.
+fn cpu_f32<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+) -> Option<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
+            cpu.as_slice::<f32>().ok().map(|s| &s[start..end])
+        }
+        _ => None,
+    }
+}
+
+impl Projection {
+    /// The `[d, cols]` matrix, for building (fusing, scaling) before [`Self::pack`].
+    pub fn matrix(&self) -> candle_core::Result<&Tensor> {
+        match self {
+            Projection::Matrix(t) => Ok(t),
+            Projection::Panels { .. } => candle_core::bail!("projection already packed"),
+        }
+    }
+
+    pub fn cols(&self) -> candle_core::Result<usize> {
+        match self {
+            Projection::Matrix(t) => t.dim(1),
+            Projection::Panels { cols, .. } => Ok(*cols),
+        }
+    }
+
+    /// Stores an f32 CPU matrix as panels; anything else stays as it is.
+    pub fn pack(self) -> candle_core::Result<Self> {
+        let Projection::Matrix(t) = &self else {
+            return Ok(self);
+        };
+        if !t.device().is_cpu() || t.dtype() != DType::F32 {
+            return Ok(self);
+        }
+        let (d, cols) = t.dims2()?;
+        let t = t.contiguous()?;
+        let (storage, layout) = t.storage_and_layout();
+        let Some(w) = cpu_f32(&storage, layout) else {
+            candle_core::bail!("pack: a contiguous CPU tensor without a CPU slice");
+        };
+        let panels = cols.div_ceil(PANEL);
+        let mut data = vec![0f32; panels * d * PANEL];
+        for (p, panel) in data.chunks_exact_mut(d * PANEL).enumerate() {
+            let (j0, n) = (p * PANEL, PANEL.min(cols - p * PANEL));
+            for (k, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                row[..n].copy_from_slice(&w[k * cols + j0..k * cols + j0 + n]);
+            }
+        }
+        static THRESHOLD: Once = Once::new();
+        THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
+        Ok(Projection::Panels {
+            data: Arc::new(data),
+            d,
+            cols,
+        })
+    }
+
+    /// `x @ w_t + bias` for `x: [rows, d]` and `bias: [cols]` (or `[1, cols]`).
+    pub fn forward(&self, x: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        match self {
+            Projection::Matrix(w_t) => {
+                let y = x.matmul(w_t)?;
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+            Projection::Panels { cols, .. } => {
+                let rows = x.dim(0)?;
+                let out = self.forward_host(x, bias)?.ok_or_else(|| {
+                    candle_core::Error::Msg("packed projection without host rows".into())
+                })?;
+                Tensor::from_vec(out, (rows, *cols), x.device())
+            }
+        }
+    }
+
+    /// [`Self::forward`] as host rows, when the weights are panels (`None` otherwise).
+    ///
+    /// gemm writes into a fresh buffer and the bias is added in place: candle's matmul
+    /// zero-fills its output first and the bias add makes another tensor, two extra passes
+    /// over every layer's output and over the 28 MB of logits a beam step has. Panels are
+    /// shared among rayon's threads, a few tasks per thread so a slow one does not hold up
+    /// the step.
+    pub fn forward_host(
+        &self,
+        x: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> candle_core::Result<Option<Vec<f32>>> {
+        let Projection::Panels { data, d, cols } = self else {
+            return Ok(None);
+        };
+        let (d, cols) = (*d, *cols);
+        let (rows, xd) = x.dims2()?;
+        if xd != d {
+            candle_core::bail!("project: x is {rows} x {xd}, the weights {d} x {cols}");
+        }
+        if let Some(b) = bias.filter(|b| b.elem_count() != cols) {
+            candle_core::bail!("project: a bias of {:?} for {cols} columns", b.dims());
+        }
+        if rows == 0 || cols == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
+        let (x_storage, x_layout) = x.storage_and_layout();
+        let bias_guard = bias.map(|b| b.storage_and_layout());
+        let xs = cpu_f32(&x_storage, x_layout)
+            .ok_or_else(|| candle_core::Error::Msg("project: x is not on the CPU".into()))?;
+        let bias = match &bias_guard {
+            Some((storage, layout)) => Some(cpu_f32(storage, layout).ok_or_else(|| {
+                candle_core::Error::Msg("project: the bias is not f32 on the CPU".into())
+            })?),
+            None => None,
+        };
+        let len = rows * cols;
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        let out_at = out.as_mut_ptr() as usize;
+        let panels = cols.div_ceil(PANEL);
+        let per_task = panels.div_ceil(rayon::current_num_threads() * 4);
+        (0..panels.div_ceil(per_task))
+            .into_par_iter()
+            .for_each(|task| {
+                for p in task * per_task..((task + 1) * per_task).min(panels) {
+                    let (j0, n) = (p * PANEL, PANEL.min(cols - p * PANEL));
+                    // SAFETY: writes only columns j0..j0 + n of `out` (rows x cols, row
+                    // stride cols, capacity rows * cols), which no other panel touches; reads
+                    // `xs` (rows x d) and panel p (d x 64, row stride 64, the first n
+                    // columns), all inside their slices. With `read_dst = false` gemm never
+                    // reads the output, which is uninitialised until written.
+                    unsafe {
+                        gemm::gemm(
+                            rows,
+                            n,
+                            d,
+                            (out_at as *mut f32).add(j0),
+                            1,
+                            cols as isize,
+                            false,
+                            xs.as_ptr(),
+                            1,
+                            d as isize,
+                            data.as_ptr().add(p * d * PANEL),
+                            1,
+                            PANEL as isize,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                }
+            });
+        // SAFETY: the panels cover columns 0..cols, and gemm writes all of its output when it
+        // does not read it, so every element of every row is written.
+        unsafe { out.set_len(len) };
+        if let Some(b) = bias {
+            let add = |row: &mut [f32]| row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
+            if len >= PARALLEL_ADD_MIN {
+                out.par_chunks_mut(cols).for_each(add);
+            } else {
+                out.chunks_mut(cols).for_each(add);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Columns `ids` of `w_t` as rows, `[n, d]`: the embeddings when the output projection is
+    /// tied to them.
+    pub fn columns(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Projection::Matrix(w_t) => w_t.index_select(ids, 1)?.t(),
+            Projection::Panels { data, d, cols } => {
+                let d = *d;
+                let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+                let mut out = Vec::with_capacity(ids.len() * d);
+                for &id in &ids {
+                    let id = id as usize;
+                    if id >= *cols {
+                        candle_core::bail!("embedding: id {id} of a vocabulary of {cols}");
+                    }
+                    let (p, j) = (id / PANEL, id % PANEL);
+                    let panel = &data[p * d * PANEL..(p + 1) * d * PANEL];
+                    out.extend(panel.chunks_exact(PANEL).map(|row| row[j]));
+                }
+                Tensor::from_vec(out, (ids.len(), d), &candle_core::Device::Cpu)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Panels give candle's `matmul` + `broadcast_add`, for one row (gemm's matrix-vector
+    /// path), a few, and many (packed by gemm above the threshold), with and without a bias
+    /// (the parallel add included), and a width that leaves the last panel partial; their
+    /// columns are the embeddings.
+    #[test]
+    fn panels_equal_matmul_plus_bias() {
+        let dev = Device::Cpu;
+        // 33 x 2,100 outputs take the parallel bias add; 2,100 = 32 panels and 52 columns.
+        let (d, cols) = (24, 2100);
+        let w_t = Tensor::randn(0f32, 1.0, (d, cols), &dev).unwrap();
+        let bias = Tensor::randn(0f32, 1.0, cols, &dev).unwrap();
+        let packed = Projection::Matrix(w_t.clone()).pack().unwrap();
+        assert!(matches!(packed, Projection::Panels { .. }));
+        for rows in [1, 3, 4, 5, 33, 400] {
+            let x = Tensor::randn(0f32, 1.0, (rows, d), &dev).unwrap();
+            let want = x.matmul(&w_t).unwrap();
+            for b in [None, Some(&bias)] {
+                let want = match b {
+                    Some(b) => want.broadcast_add(b).unwrap(),
+                    None => want.clone(),
+                };
+                let got = packed.forward(&x, b).unwrap();
+                assert_eq!(got.dims(), &[rows, cols]);
+                let (got, want) = (
+                    got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                );
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    // Another summation order than candle's single call: a few ulp.
+                    assert!(
+                        (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                        "{rows} rows, bias {}: element {i} is {g}, want {w}",
+                        b.is_some()
+                    );
+                }
+            }
+        }
+        let ids = Tensor::new(&[0u32, 63, 64, 2099, 5], &dev).unwrap();
+        let want = w_t.index_select(&ids, 1).unwrap().t().unwrap();
+        assert_eq!(
+            packed.columns(&ids).unwrap().to_vec2::<f32>().unwrap(),
+            want.to_vec2::<f32>().unwrap()
+        );
+        assert!(packed
+            .columns(&Tensor::new(&[2100u32], &dev).unwrap())
+            .is_err());
+        let x = Tensor::zeros((2, 5), DType::F32, &dev).unwrap();
+        assert!(packed.forward(&x, None).is_err());
+        assert!(packed.matrix().is_err());
+    }
+
+    /// Other dtypes stay matrices and go through candle.
+    #[test]
+    fn other_dtypes_stay_matrices() {
+        let dev = Device::Cpu;
+        let w_t = Tensor::randn(0f64, 1.0, (4, 3), &dev).unwrap();
+        let p = Projection::Matrix(w_t.clone()).pack().unwrap();
+        assert!(matches!(p, Projection::Matrix(_)));
+        let x = Tensor::randn(0f64, 1.0, (2, 4), &dev).unwrap();
+        assert!(p.forward_host(&x, None).unwrap().is_none());
+        assert_eq!(
+            p.forward(&x, None).unwrap().to_vec2::<f64>().unwrap(),
+            x.matmul(&w_t).unwrap().to_vec2::<f64>().unwrap()
+        );
+    }
+}
