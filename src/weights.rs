@@ -331,10 +331,38 @@ fn load_safetensor(
     device: &Device,
 ) -> candle_core::Result<Tensor> {
     let view = st.get(name)?;
-    if view.dtype() == safetensors::Dtype::BOOL {
-        return Tensor::from_raw_buffer(view.data(), DType::U8, view.shape(), device);
+    let tensor = if view.dtype() == safetensors::Dtype::BOOL {
+        Tensor::from_raw_buffer(view.data(), DType::U8, view.shape(), device)?
+    } else {
+        st.load(name, device)?
+    };
+    release_mapped(view.data());
+    Ok(tensor)
+}
+
+/// Drops this process's mapping of bytes of a mapped file that have been copied out (into a
+/// tensor), so they stop counting in its memory. Without it the whole checkpoint stayed
+/// resident beside the model built from it until loading ended, 290 MB of the 920 MB peak
+/// for opus-mt's shape. A later read faults the bytes back in from the page cache, so this
+/// only costs time if a tensor is read twice (tied weights, which are small in number).
+fn release_mapped(bytes: &[u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let start = (bytes.as_ptr() as usize).next_multiple_of(page);
+        let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+        if end > start {
+            // SAFETY: the range is whole pages inside a read-only file mapping that is never
+            // written; MADV_DONTNEED drops their page-table entries and a later read of the
+            // same bytes maps the file's unchanged pages again.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
     }
-    st.load(name, device)
+    #[cfg(not(target_os = "linux"))]
+    let _ = bytes;
 }
 
 /// Floats to `dtype`, integers unchanged; then to `device`.

@@ -203,6 +203,31 @@ fn sharded_index_loads_every_shard() {
     assert_eq!(w.files().len(), 2);
 }
 
+/// Loading a safetensors tensor drops the process's mapping of its bytes once copied out;
+/// reading it again (tied weights are looked up under several names) maps the same bytes back.
+/// Tensors larger than a page, so whole pages are dropped.
+#[test]
+fn tensors_read_twice_from_a_released_mapping_are_unchanged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = Tensor::arange(0f32, 50_000., &Device::Cpu)
+        .and_then(|t| t.reshape((100, 500)))
+        .expect("big");
+    let other = (Tensor::arange(0f32, 3_000., &Device::Cpu).expect("other") * -1.5).expect("x");
+    let path = dir.path().join("model.safetensors");
+    let tensors = [
+        ("big".to_string(), big.clone()),
+        ("other".to_string(), other.clone()),
+    ];
+    candle_core::safetensors::save(&tensors.into_iter().collect(), &path).expect("save");
+    let w = Weights::load(&[path], DType::F32, &Device::Cpu).expect("loads");
+    for _ in 0..3 {
+        for (name, want) in [("big", &big), ("other", &other)] {
+            let got = w.get(name).expect("get");
+            assert_eq!(values(&got), values(want), "{name}");
+        }
+    }
+}
+
 fn assert_fails_naming(path: &Path, what: &str) {
     let result = Weights::load(&[path.to_path_buf()], DType::F32, &Device::Cpu);
     match result {

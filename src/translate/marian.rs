@@ -635,7 +635,7 @@ impl MarianModel {
         } else {
             dedupe(&decoder_embed, lm_head)?
         };
-        let lm_head_t = Projection::Matrix(lm_head.t()?.contiguous()?).pack()?;
+        let lm_head_t = Projection::from_rows(&lm_head)?;
         drop(lm_head);
         let (encoder_embed, decoder_embed) = match (enc_is_dec, dec_is_head) {
             (true, true) => (

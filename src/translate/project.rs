@@ -56,6 +56,28 @@ impl std::fmt::Debug for Projection {
     }
 }
 
+/// The panels of `w_t: [d, cols]`, from `w_t` itself (`transposed = false`) or from its
+/// transpose `[cols, d]`, each read in its own order.
+fn panels(w: &[f32], d: usize, cols: usize, transposed: bool) -> Vec<f32> {
+    let mut data = vec![0f32; cols.div_ceil(PANEL) * d * PANEL];
+    for (p, panel) in data.chunks_exact_mut(d * PANEL).enumerate() {
+        let (j0, n) = (p * PANEL, PANEL.min(cols - p * PANEL));
+        if transposed {
+            for j in 0..n {
+                let column = &w[(j0 + j) * d..(j0 + j + 1) * d];
+                for (k, &x) in column.iter().enumerate() {
+                    panel[k * PANEL + j] = x;
+                }
+            }
+        } else {
+            for (k, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                row[..n].copy_from_slice(&w[k * cols + j0..k * cols + j0 + n]);
+            }
+        }
+    }
+    data
+}
+
 /// A contiguous f32 slice of a tensor held in CPU memory.
 fn cpu_f32<'a>(
     storage: &'a candle_core::Storage,
@@ -99,21 +121,37 @@ impl Projection {
         let Some(w) = cpu_f32(&storage, layout) else {
             candle_core::bail!("pack: a contiguous CPU tensor without a CPU slice");
         };
-        let panels = cols.div_ceil(PANEL);
-        let mut data = vec![0f32; panels * d * PANEL];
-        for (p, panel) in data.chunks_exact_mut(d * PANEL).enumerate() {
-            let (j0, n) = (p * PANEL, PANEL.min(cols - p * PANEL));
-            for (k, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                row[..n].copy_from_slice(&w[k * cols + j0..k * cols + j0 + n]);
-            }
+        let data = panels(w, d, cols, false);
+        drop(storage);
+        Ok(Self::panels(data, d, cols))
+    }
+
+    /// The projection `w^T` of a weight in HF's `[cols, d]` (out x in) layout: panels made
+    /// straight from it on the CPU in f32 (no transposed copy: the output projection is
+    /// 112 MB), `[d, cols]` otherwise.
+    pub fn from_rows(w: &Tensor) -> candle_core::Result<Self> {
+        if !w.device().is_cpu() || w.dtype() != DType::F32 {
+            return Ok(Projection::Matrix(w.t()?.contiguous()?));
         }
+        let (cols, d) = w.dims2()?;
+        let w = w.contiguous()?;
+        let (storage, layout) = w.storage_and_layout();
+        let Some(w) = cpu_f32(&storage, layout) else {
+            candle_core::bail!("from_rows: a contiguous CPU tensor without a CPU slice");
+        };
+        let data = panels(w, d, cols, true);
+        drop(storage);
+        Ok(Self::panels(data, d, cols))
+    }
+
+    fn panels(data: Vec<f32>, d: usize, cols: usize) -> Self {
         static THRESHOLD: Once = Once::new();
         THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
-        Ok(Projection::Panels {
+        Projection::Panels {
             data: Arc::new(data),
             d,
             cols,
-        })
+        }
     }
 
     /// `x @ w_t + bias` for `x: [rows, d]` and `bias: [cols]` (or `[1, cols]`).
@@ -292,6 +330,13 @@ mod tests {
                     );
                 }
             }
+        }
+        // Made from HF's [cols, d] layout, the same panels.
+        match (&packed, Projection::from_rows(&w_t.t().unwrap()).unwrap()) {
+            (Projection::Panels { data: a, .. }, Projection::Panels { data: b, .. }) => {
+                assert_eq!(a, &b)
+            }
+            _ => panic!("not panels"),
         }
         let ids = Tensor::new(&[0u32, 63, 64, 2099, 5], &dev).unwrap();
         let want = w_t.index_select(&ids, 1).unwrap().t().unwrap();
