@@ -7,7 +7,7 @@
 //! result: the model masks padding, and batches are independent.
 pub mod chunk;
 pub mod marian;
-mod project;
+pub mod project;
 mod spm;
 mod spm_normalizer;
 mod spm_proto;

@@ -30,7 +30,7 @@ const PARALLEL_ADD_MIN: usize = 1 << 16;
 
 /// A projection weight `w_t: [d, cols]`.
 #[derive(Clone)]
-pub(crate) enum Projection {
+pub enum Projection {
     /// `[d, cols]`, contiguous, for candle's matmul (other devices and dtypes; and every
     /// weight while the model is being built, until [`Projection::pack`]).
     Matrix(Tensor),
