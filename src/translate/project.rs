@@ -112,46 +112,43 @@ impl Projection {
         let Projection::Matrix(t) = &self else {
             return Ok(self);
         };
-        if !t.device().is_cpu() || t.dtype() != DType::F32 {
-            return Ok(self);
-        }
-        let (d, cols) = t.dims2()?;
-        let t = t.contiguous()?;
-        let (storage, layout) = t.storage_and_layout();
-        let Some(w) = cpu_f32(&storage, layout) else {
-            candle_core::bail!("pack: a contiguous CPU tensor without a CPU slice");
-        };
-        let data = panels(w, d, cols, false);
-        drop(storage);
-        Ok(Self::panels(data, d, cols))
+        Ok(Self::panels_of(t, false)?.unwrap_or(self))
     }
 
     /// The projection `w^T` of a weight in HF's `[cols, d]` (out x in) layout: panels made
     /// straight from it on the CPU in f32 (no transposed copy: the output projection is
     /// 112 MB), `[d, cols]` otherwise.
     pub fn from_rows(w: &Tensor) -> candle_core::Result<Self> {
-        if !w.device().is_cpu() || w.dtype() != DType::F32 {
-            return Ok(Projection::Matrix(w.t()?.contiguous()?));
+        match Self::panels_of(w, true)? {
+            Some(p) => Ok(p),
+            None => Ok(Projection::Matrix(w.t()?.contiguous()?)),
         }
-        let (cols, d) = w.dims2()?;
-        let w = w.contiguous()?;
-        let (storage, layout) = w.storage_and_layout();
-        let Some(w) = cpu_f32(&storage, layout) else {
-            candle_core::bail!("from_rows: a contiguous CPU tensor without a CPU slice");
-        };
-        let data = panels(w, d, cols, true);
-        drop(storage);
-        Ok(Self::panels(data, d, cols))
     }
 
-    fn panels(data: Vec<f32>, d: usize, cols: usize) -> Self {
+    /// Panels of `w_t` (`t`, or `t` transposed when `transposed`), when `t` is f32 on the CPU.
+    fn panels_of(t: &Tensor, transposed: bool) -> candle_core::Result<Option<Self>> {
+        if !t.device().is_cpu() || t.dtype() != DType::F32 {
+            return Ok(None);
+        }
+        let (rows, columns) = t.dims2()?;
+        let (d, cols) = if transposed {
+            (columns, rows)
+        } else {
+            (rows, columns)
+        };
+        let t = t.contiguous()?;
+        let (storage, layout) = t.storage_and_layout();
+        let Some(w) = cpu_f32(&storage, layout) else {
+            candle_core::bail!("pack: a contiguous CPU tensor without a CPU slice");
+        };
+        let data = panels(w, d, cols, transposed);
         static THRESHOLD: Once = Once::new();
         THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
-        Projection::Panels {
+        Ok(Some(Projection::Panels {
             data: Arc::new(data),
             d,
             cols,
-        }
+        }))
     }
 
     /// `x @ w_t + bias` for `x: [rows, d]` and `bias: [cols]` (or `[1, cols]`).
