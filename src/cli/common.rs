@@ -150,12 +150,13 @@ impl RuntimeArgs {
             // every large free at the top of the heap was handed back and faulted in again
             // on the next step (570,000 page faults for 300 small articles).
             libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-            // Both thresholds govern only the main heap. A thread other than the main one
-            // allocates from its own arena, made of 64 MB heaps that glibc unmaps once
+            // The trim threshold governs only the main heap. A thread other than the main
+            // one allocates from its own arena, made of 64 MB heaps that glibc unmaps once
             // empty, so the batches decoded on rayon's workers still faulted their logits
             // (28 MB a step) back in: 630,000 page faults and a seventh of all CPU time at
-            // beam 4. One arena for all threads keeps that memory too; tensors are allocated
-            // a few times per operation, so the shared lock costs nothing measurable.
+            // beam 4 (and most of the system time of `brief`). One arena for all threads
+            // keeps that memory too; tensors are allocated a few times per operation, so the
+            // shared lock costs nothing measurable.
             libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }

@@ -91,11 +91,7 @@ impl TopK {
 /// exactly as [`TopK::push`] one value at a time would. Once the list is full, a run of
 /// [`LANES`] values none of which beats the worst kept score is skipped in one vector compare:
 /// all but a few of a row's 54,796 values are, and this pass runs over every row of every step.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
+#[multiversion::multiversion(targets = "simd")]
 fn push_row(top: &mut TopK, row: &[f32], norm: f32, score: f32, base: usize) {
     let mut v = 0;
     while top.items.len() < top.k && v < row.len() {

@@ -163,11 +163,7 @@ pub(super) const LANES: usize = 16;
 /// Runtime-dispatched to the widest SIMD the CPU has: these row passes run over every
 /// vocabulary entry of every hypothesis at every step (7 M values a step at beam 4, batch 32),
 /// and baseline x86-64 code does them four lanes at a time.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
+#[multiversion::multiversion(targets = "simd")]
 pub fn row_max(row: &[f32]) -> f32 {
     row_max_lanes(row)
 }
@@ -190,11 +186,7 @@ fn row_max_lanes(row: &[f32]) -> f32 {
 }
 
 /// `sum(exp(row - max))` for the row's `max`, with a wider accumulator at the end.
-#[multiversion::multiversion(targets(
-    "x86_64+avx512f+avx512vl+avx2+fma",
-    "x86_64+avx2+fma",
-    "aarch64+neon"
-))]
+#[multiversion::multiversion(targets = "simd")]
 fn sum_exp(row: &[f32], max: f32) -> f64 {
     sum_exp_lanes(row, max)
 }

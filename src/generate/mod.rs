@@ -41,13 +41,7 @@ pub trait Decoder {
     /// [`Self::step`] with the logits as f32 host rows and the vocabulary size. A decoder
     /// that computes them on the host can hand its buffer over instead of a tensor to copy.
     fn step_host(&mut self, tokens: &[u32]) -> candle_core::Result<(Vec<f32>, usize)> {
-        let logits = self.step(tokens)?;
-        let (_, vocab) = logits.dims2()?;
-        let flat = logits
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        Ok((flat, vocab))
+        host_rows(&self.step(tokens)?)
     }
 
     /// Keeps only `rows` (indices into the current rows, possibly repeated), in that order:
@@ -99,6 +93,16 @@ pub fn generate<D: Decoder>(
     } else {
         beam::beam_search(decoder, prompts, cfg)
     }
+}
+
+/// Logits `[rows, vocab]` of any float dtype on any device as f32 host rows, and `vocab`.
+pub(crate) fn host_rows(logits: &Tensor) -> candle_core::Result<(Vec<f32>, usize)> {
+    let (_, vocab) = logits.dims2()?;
+    let flat = logits
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    Ok((flat, vocab))
 }
 
 /// Runs one decoder step and brings the logits to the host as f32 rows of `vocab` values.

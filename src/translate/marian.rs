@@ -17,9 +17,9 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{layer_norm, Activation, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
-use super::project::Projection;
+use super::project::{cpu_f32, Projection};
 use crate::generate::{
-    self, Decoder, GenerationConfig, GenerationConfigError, Hypothesis, TokenIds,
+    self, host_rows, Decoder, GenerationConfig, GenerationConfigError, Hypothesis, TokenIds,
 };
 
 /// HF `nn.LayerNorm`'s default epsilon, which Marian uses everywhere.
@@ -512,7 +512,8 @@ pub struct MarianModel {
     embed_scale: f64,
     encoder_layers: Vec<EncoderLayer>,
     decoder_layers: Vec<DecoderLayer>,
-    /// The output projection, transposed: `[d_model, target_vocab]`, contiguous.
+    /// The output projection, transposed: `[d_model, target_vocab]` (as panels on the CPU in
+    /// f32); also the decoder's embeddings (and the encoder's) when they are tied to it.
     lm_head_t: Projection,
     /// `[target_vocab]`; `None` when all zeros (as in OPUS-MT checkpoints), since adding it
     /// changes no logit but costs a pass over (and a fresh allocation of) `[rows, vocab]`
@@ -980,13 +981,7 @@ impl Decoder for MarianDecoderState<'_> {
         let vocab = m.lm_head_t.cols()?;
         match m.lm_head_t.forward_host(&x, m.final_logits_bias.as_ref())? {
             Some(rows) => Ok((rows, vocab)),
-            None => {
-                let logits = m.lm_head_t.forward(&x, m.final_logits_bias.as_ref())?;
-                Ok((
-                    logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
-                    vocab,
-                ))
-            }
+            None => host_rows(&m.lm_head_t.forward(&x, m.final_logits_bias.as_ref())?),
         }
     }
 
@@ -1075,22 +1070,12 @@ fn append_step(
     let new = new.contiguous()?;
     let (cache_storage, cache_layout) = cache.storage_and_layout();
     let (new_storage, new_layout) = new.storage_and_layout();
-    let (old, fresh): (&[f32], &[f32]) = match (
-        &*cache_storage,
-        cache_layout.contiguous_offsets(),
-        &*new_storage,
-        new_layout.contiguous_offsets(),
-    ) {
-        (
-            candle_core::Storage::Cpu(c),
-            Some((c0, c1)),
-            candle_core::Storage::Cpu(n),
-            Some((n0, n1)),
-        ) => (&c.as_slice::<f32>()?[c0..c1], &n.as_slice::<f32>()?[n0..n1]),
-        _ => {
-            drop((cache_storage, new_storage));
-            return fallback();
-        }
+    let (Some(old), Some(fresh)) = (
+        cpu_f32(&cache_storage, cache_layout),
+        cpu_f32(&new_storage, new_layout),
+    ) else {
+        drop((cache_storage, new_storage));
+        return fallback();
     };
     let history = t * dh;
     let mut out = Vec::with_capacity(new_rows * heads * (history + dh));

@@ -22,7 +22,9 @@ const PANEL: usize = 64;
 /// gemm copies a left operand into panels when the right one has more than this many kernel
 /// widths (6 columns) of columns; ours has one column per row of `x`. 64 leaves batches of up
 /// to 384 rows (128 beam hypotheses, or a 32-sentence batch) reading the stored panels; the
-/// default, 8, packed every call above 48 rows.
+/// default, 8, packed every call above 48 rows. gemm keeps the threshold per process, so it
+/// also applies to candle's own single-threaded matmuls (the summariser's, the embedding
+/// model's): packing changes their speed, never their results.
 const PACKING_THRESHOLD: usize = 64;
 
 /// Outputs below which the bias is added on one thread.
@@ -34,20 +36,25 @@ pub enum Projection {
     /// `[d, cols]`, contiguous, for candle's matmul (other devices and dtypes; and every
     /// weight while the model is being built, until [`Projection::pack`]).
     Matrix(Tensor),
-    /// CPU f32: panel `p` holds columns `64p .. 64p + 64` as a contiguous row-major `d x 64`
-    /// block, zero-padded past `cols`. Shared by the clones (the tied embeddings).
-    Panels {
-        data: Arc<Vec<f32>>,
-        d: usize,
-        cols: usize,
-    },
+    /// CPU f32, made by [`Projection::pack`] or [`Projection::from_rows`].
+    Panels(Panels),
+}
+
+/// Panel `p` holds columns `64p .. 64p + 64` of `w_t: [d, cols]` as a contiguous row-major
+/// `d x 64` block, zero-padded past `cols`. Shared by the clones (the tied embeddings).
+/// Private fields: the kernels trust `data` to hold every panel.
+#[derive(Clone)]
+pub struct Panels {
+    data: Arc<Vec<f32>>,
+    d: usize,
+    cols: usize,
 }
 
 impl std::fmt::Debug for Projection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Projection::Matrix(t) => f.debug_tuple("Matrix").field(&t.shape()).finish(),
-            Projection::Panels { d, cols, .. } => f
+            Projection::Panels(Panels { d, cols, .. }) => f
                 .debug_struct("Panels")
                 .field("d", d)
                 .field("cols", cols)
@@ -79,7 +86,7 @@ fn panels(w: &[f32], d: usize, cols: usize, transposed: bool) -> Vec<f32> {
 }
 
 /// A contiguous f32 slice of a tensor held in CPU memory.
-fn cpu_f32<'a>(
+pub(crate) fn cpu_f32<'a>(
     storage: &'a candle_core::Storage,
     layout: &candle_core::Layout,
 ) -> Option<&'a [f32]> {
@@ -96,14 +103,14 @@ impl Projection {
     pub fn matrix(&self) -> candle_core::Result<&Tensor> {
         match self {
             Projection::Matrix(t) => Ok(t),
-            Projection::Panels { .. } => candle_core::bail!("projection already packed"),
+            Projection::Panels(_) => candle_core::bail!("projection already packed"),
         }
     }
 
     pub fn cols(&self) -> candle_core::Result<usize> {
         match self {
             Projection::Matrix(t) => t.dim(1),
-            Projection::Panels { cols, .. } => Ok(*cols),
+            Projection::Panels(p) => Ok(p.cols),
         }
     }
 
@@ -136,19 +143,22 @@ impl Projection {
         } else {
             (rows, columns)
         };
+        if d == 0 {
+            candle_core::bail!("a projection from {:?} has no inputs", t.dims());
+        }
         let t = t.contiguous()?;
         let (storage, layout) = t.storage_and_layout();
         let Some(w) = cpu_f32(&storage, layout) else {
-            candle_core::bail!("pack: a contiguous CPU tensor without a CPU slice");
+            candle_core::bail!("packing a projection: a contiguous CPU tensor without a slice");
         };
         let data = panels(w, d, cols, transposed);
         static THRESHOLD: Once = Once::new();
         THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
-        Ok(Some(Projection::Panels {
+        Ok(Some(Projection::Panels(Panels {
             data: Arc::new(data),
             d,
             cols,
-        }))
+        })))
     }
 
     /// `x @ w_t + bias` for `x: [rows, d]` and `bias: [cols]` (or `[1, cols]`).
@@ -161,12 +171,12 @@ impl Projection {
                     None => Ok(y),
                 }
             }
-            Projection::Panels { cols, .. } => {
+            Projection::Panels(p) => {
                 let rows = x.dim(0)?;
                 let out = self.forward_host(x, bias)?.ok_or_else(|| {
                     candle_core::Error::Msg("packed projection without host rows".into())
                 })?;
-                Tensor::from_vec(out, (rows, *cols), x.device())
+                Tensor::from_vec(out, (rows, p.cols), x.device())
             }
         }
     }
@@ -183,7 +193,7 @@ impl Projection {
         x: &Tensor,
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Option<Vec<f32>>> {
-        let Projection::Panels { data, d, cols } = self else {
+        let Projection::Panels(Panels { data, d, cols }) = self else {
             return Ok(None);
         };
         let (d, cols) = (*d, *cols);
@@ -204,12 +214,16 @@ impl Projection {
             .ok_or_else(|| candle_core::Error::Msg("project: x is not on the CPU".into()))?;
         let bias = match &bias_guard {
             Some((storage, layout)) => Some(cpu_f32(storage, layout).ok_or_else(|| {
-                candle_core::Error::Msg("project: the bias is not f32 on the CPU".into())
+                candle_core::Error::Msg("project: the bias is not contiguous f32 on the CPU".into())
             })?),
             None => None,
         };
         let len = rows * cols;
         let mut out: Vec<f32> = Vec::with_capacity(len);
+        // Tests fill the buffer with NaN first, so an element gemm failed to write shows.
+        #[cfg(test)]
+        out.spare_capacity_mut()
+            .fill(std::mem::MaybeUninit::new(f32::NAN));
         let out_at = out.as_mut_ptr() as usize;
         let panels = cols.div_ceil(PANEL);
         let per_task = panels.div_ceil(rayon::current_num_threads() * 4);
@@ -221,8 +235,10 @@ impl Projection {
                     // SAFETY: writes only columns j0..j0 + n of `out` (rows x cols, row
                     // stride cols, capacity rows * cols), which no other panel touches; reads
                     // `xs` (rows x d) and panel p (d x 64, row stride 64, the first n
-                    // columns), all inside their slices. With `read_dst = false` gemm never
-                    // reads the output, which is uninitialised until written.
+                    // columns), all inside their slices. With `read_dst = false` gemm writes
+                    // every output element in its first block of the depth before it reads
+                    // any (it accumulates over later blocks), so nothing uninitialised is
+                    // read.
                     unsafe {
                         gemm::gemm(
                             rows,
@@ -248,8 +264,9 @@ impl Projection {
                     }
                 }
             });
-        // SAFETY: the panels cover columns 0..cols, and gemm writes all of its output when it
-        // does not read it, so every element of every row is written.
+        // SAFETY: the panels cover columns 0..cols, and gemm with `read_dst = false` writes all
+        // of its output, so every element of every row is written (the tests check this on a
+        // buffer filled with NaN first).
         unsafe { out.set_len(len) };
         if let Some(b) = bias {
             let add = |row: &mut [f32]| row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
@@ -267,7 +284,7 @@ impl Projection {
     pub fn columns(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Projection::Matrix(w_t) => w_t.index_select(ids, 1)?.t(),
-            Projection::Panels { data, d, cols } => {
+            Projection::Panels(Panels { data, d, cols }) => {
                 let d = *d;
                 let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
                 let mut out = Vec::with_capacity(ids.len() * d);
@@ -292,49 +309,51 @@ mod tests {
     use candle_core::Device;
 
     /// Panels give candle's `matmul` + `broadcast_add`, for one row (gemm's matrix-vector
-    /// path), a few, and many (packed by gemm above the threshold), with and without a bias
-    /// (the parallel add included), and a width that leaves the last panel partial; their
-    /// columns are the embeddings.
+    /// path), a few, and many (packed by gemm above the threshold), with and without a bias,
+    /// on the output buffer filled with NaN first (an element gemm did not write fails). The
+    /// shapes: 33 x 2,100 outputs take the parallel bias add and end in a partial panel;
+    /// a depth of 600 makes gemm split the depth (it reads its output from the second block
+    /// on) and ends in a panel of one column; a depth of 2 takes its outer-product path.
     #[test]
     fn panels_equal_matmul_plus_bias() {
         let dev = Device::Cpu;
-        // 33 x 2,100 outputs take the parallel bias add; 2,100 = 32 panels and 52 columns.
-        let (d, cols) = (24, 2100);
-        let w_t = Tensor::randn(0f32, 1.0, (d, cols), &dev).unwrap();
-        let bias = Tensor::randn(0f32, 1.0, cols, &dev).unwrap();
-        let packed = Projection::Matrix(w_t.clone()).pack().unwrap();
-        assert!(matches!(packed, Projection::Panels { .. }));
-        for rows in [1, 3, 4, 5, 33, 400] {
-            let x = Tensor::randn(0f32, 1.0, (rows, d), &dev).unwrap();
-            let want = x.matmul(&w_t).unwrap();
-            for b in [None, Some(&bias)] {
-                let want = match b {
-                    Some(b) => want.broadcast_add(b).unwrap(),
-                    None => want.clone(),
-                };
-                let got = packed.forward(&x, b).unwrap();
-                assert_eq!(got.dims(), &[rows, cols]);
-                let (got, want) = (
-                    got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                    want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                );
-                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                    // Another summation order than candle's single call: a few ulp.
-                    assert!(
-                        (g - w).abs() <= 1e-5 * w.abs().max(1.0),
-                        "{rows} rows, bias {}: element {i} is {g}, want {w}",
-                        b.is_some()
+        for (d, cols) in [(24, 2100), (600, 65), (2, 130)] {
+            let w_t = Tensor::randn(0f32, 1.0, (d, cols), &dev).unwrap();
+            let bias = Tensor::randn(0f32, 1.0, cols, &dev).unwrap();
+            let packed = Projection::Matrix(w_t.clone()).pack().unwrap();
+            assert!(matches!(packed, Projection::Panels(_)));
+            for rows in [1, 3, 4, 5, 33, 400] {
+                let x = Tensor::randn(0f32, 1.0, (rows, d), &dev).unwrap();
+                let want = x.matmul(&w_t).unwrap();
+                for b in [None, Some(&bias)] {
+                    let want = match b {
+                        Some(b) => want.broadcast_add(b).unwrap(),
+                        None => want.clone(),
+                    };
+                    let got = packed.forward(&x, b).unwrap();
+                    assert_eq!(got.dims(), &[rows, cols]);
+                    let (got, want) = (
+                        got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                        want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
                     );
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        // Another summation order than candle's single call: a few ulp.
+                        assert!(
+                            (g - w).abs() <= 1e-5 * w.abs().max(1.0) * (d as f32).sqrt(),
+                            "d {d}, {rows} rows, bias {}: element {i} is {g}, want {w}",
+                            b.is_some()
+                        );
+                    }
                 }
             }
-        }
-        // Made from HF's [cols, d] layout, the same panels.
-        match (&packed, Projection::from_rows(&w_t.t().unwrap()).unwrap()) {
-            (Projection::Panels { data: a, .. }, Projection::Panels { data: b, .. }) => {
-                assert_eq!(a, &b)
+            // Made from HF's [cols, d] layout, the same panels.
+            match (&packed, Projection::from_rows(&w_t.t().unwrap()).unwrap()) {
+                (Projection::Panels(a), Projection::Panels(b)) => assert_eq!(a.data, b.data),
+                _ => panic!("not panels"),
             }
-            _ => panic!("not panels"),
         }
+        let w_t = Tensor::randn(0f32, 1.0, (24, 2100), &dev).unwrap();
+        let packed = Projection::Matrix(w_t.clone()).pack().unwrap();
         let ids = Tensor::new(&[0u32, 63, 64, 2099, 5], &dev).unwrap();
         let want = w_t.index_select(&ids, 1).unwrap().t().unwrap();
         assert_eq!(
@@ -347,6 +366,8 @@ mod tests {
         let x = Tensor::zeros((2, 5), DType::F32, &dev).unwrap();
         assert!(packed.forward(&x, None).is_err());
         assert!(packed.matrix().is_err());
+        let no_inputs = Tensor::zeros((0, 5), DType::F32, &dev).unwrap();
+        assert!(Projection::Matrix(no_inputs).pack().is_err());
     }
 
     /// Other dtypes stay matrices and go through candle.
