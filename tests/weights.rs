@@ -228,6 +228,44 @@ fn tensors_read_twice_from_a_released_mapping_are_unchanged() {
     }
 }
 
+/// Storage entries of a zip checkpoint are borrowed from the mapped file rather than read,
+/// and still checked: a flipped byte inside one fails with the file and the checksum named.
+#[test]
+fn a_flipped_byte_in_a_zip_storage_fails_its_checksum() {
+    let bytes = std::fs::read(fixture("views_zip.bin")).expect("fixture");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).expect("zip");
+    let name = zip
+        .file_names()
+        .filter_map(|n| n.ok())
+        .find(|n| n.contains("/data/"))
+        .expect("a storage entry")
+        .to_string();
+    let (start, len) = {
+        let entry = zip.by_name(&name).expect("entry");
+        assert_eq!(entry.compression(), zip::CompressionMethod::Stored);
+        (
+            entry.data_start().expect("data start") as usize,
+            entry.size() as usize,
+        )
+    };
+    assert!(len > 0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("flipped_zip.bin");
+    let mut damaged = bytes.clone();
+    damaged[start + len / 2] ^= 0x01;
+    std::fs::write(&path, &damaged).expect("write");
+    let err = Weights::load(std::slice::from_ref(&path), DType::F32, &Device::Cpu)
+        .expect_err("a damaged storage must not load");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("flipped_zip.bin") && msg.contains("checksum"),
+        "{msg}"
+    );
+    // The undamaged file loads the values torch recorded.
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(Weights::load(std::slice::from_ref(&path), DType::F32, &Device::Cpu).is_ok());
+}
+
 fn assert_fails_naming(path: &Path, what: &str) {
     let result = Weights::load(&[path.to_path_buf()], DType::F32, &Device::Cpu);
     match result {
