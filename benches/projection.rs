@@ -26,7 +26,7 @@ fn main() -> candle_core::Result<()> {
         .unwrap_or(20);
     let dev = Device::Cpu;
     println!(
-        "{} threads, {repeats} repeats; matrix = candle matmul + bias on [d, cols], panels = Projection",
+        "{} threads, {repeats} repeats; matrix = candle matmul + bias on [d, cols], panels = Projection::from_rows",
         rayon::current_num_threads()
     );
     // (what, rows, d, cols): beam 4 x batch 32 = 128 rows; greedy batch 32; one sentence;
@@ -46,7 +46,7 @@ fn main() -> candle_core::Result<()> {
         let bias = Tensor::randn(0f32, 0.05, cols, &dev)?;
         let x = Tensor::randn(0f32, 1.0, (rows, d), &dev)?;
         let matrix = Projection::Matrix(w_t.clone());
-        let panels = Projection::Matrix(w_t).pack()?;
+        let panels = Projection::from_rows(&w_t.t()?)?;
         let n = if rows == 1 { repeats * 10 } else { repeats };
         let run = |p: &Projection| {
             time(n, || {

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use candle_core::safetensors::Load;
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
@@ -334,7 +335,7 @@ fn load_safetensor(
     let tensor = if view.dtype() == safetensors::Dtype::BOOL {
         Tensor::from_raw_buffer(view.data(), DType::U8, view.shape(), device)?
     } else {
-        st.load(name, device)?
+        view.load(device)?
     };
     release_mapped(view.data());
     Ok(tensor)

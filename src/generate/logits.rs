@@ -164,7 +164,7 @@ pub(super) const LANES: usize = 16;
 /// vocabulary entry of every hypothesis at every step (7 M values a step at beam 4, batch 32),
 /// and baseline x86-64 code does them four lanes at a time.
 #[multiversion::multiversion(targets = "simd")]
-pub fn row_max(row: &[f32]) -> f32 {
+fn row_max(row: &[f32]) -> f32 {
     row_max_lanes(row)
 }
 

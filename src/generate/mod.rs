@@ -50,9 +50,9 @@ pub trait Decoder {
     fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()>;
 }
 
-/// Logits (rows x vocabulary) below which the host-side work of a step stays on one
-/// thread: handing it to the pool costs more than it saves.
-const PARALLEL_MIN: usize = 1 << 16;
+/// Values (logits: rows x vocabulary; or a projection's outputs) below which host-side
+/// element work stays on one thread: handing it to the pool costs more than it saves.
+pub(crate) const PARALLEL_MIN: usize = 1 << 16;
 
 /// One finished translation / completion.
 #[derive(Debug, Clone, PartialEq)]

@@ -291,8 +291,8 @@ impl Closest {
                 }
             };
             for j in rows {
-                // Only a closer one takes its place (the first of equals stays); a NaN
-                // never holds it.
+                // Only a closer one takes its place (the first of equals stays); where
+                // either is NaN the later one does, so a NaN best gives way to the next row.
                 if matches!(best.partial_cmp(&sims[j]), Some(Ordering::Less) | None) {
                     (row, best) = (first + j, sims[j]);
                 }

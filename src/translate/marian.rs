@@ -212,34 +212,29 @@ pub fn sinusoidal_positions(
     Tensor::from_vec(out, (n_pos, dim), device)
 }
 
-/// A linear layer, its weight kept as `[in, out]` (the transpose of HF's `[out, in]`) and,
-/// once built, packed for the device ([`Projection`]). Several projections of the same input
-/// can be fused into one (`q|k|v`), one matmul instead of three.
-#[derive(Debug, Clone)]
-struct Dense {
-    wt: Projection,
+/// A linear layer's weights as HF stores them (`[out, in]` and `[out]`), while the model is
+/// built: several projections of the same input are fused into one (`q|k|v`, one matmul
+/// instead of three) and the query's is scaled before [`Dense::new`] lays them out for the
+/// device, once.
+struct LinearWeights {
+    w: Tensor,
     bias: Tensor,
 }
 
-impl Dense {
+impl LinearWeights {
     fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let w = vb.get((out_dim, in_dim), "weight")?;
-        let bias = vb.get(out_dim, "bias")?;
         Ok(Self {
-            wt: Projection::Matrix(w.t()?.contiguous()?),
-            bias,
+            w: vb.get((out_dim, in_dim), "weight")?,
+            bias: vb.get(out_dim, "bias")?,
         })
     }
 
     /// One layer computing the concatenated outputs of `parts`.
-    fn fuse(parts: &[Dense]) -> candle_core::Result<Self> {
-        let wts = parts
-            .iter()
-            .map(|p| p.wt.matrix())
-            .collect::<candle_core::Result<Vec<_>>>()?;
+    fn fuse(parts: &[LinearWeights]) -> candle_core::Result<Self> {
+        let ws: Vec<&Tensor> = parts.iter().map(|p| &p.w).collect();
         let biases: Vec<&Tensor> = parts.iter().map(|p| &p.bias).collect();
         Ok(Self {
-            wt: Projection::Matrix(Tensor::cat(&wts, 1)?),
+            w: Tensor::cat(&ws, 0)?,
             bias: Tensor::cat(&biases, 0)?,
         })
     }
@@ -248,17 +243,29 @@ impl Dense {
     /// into the projection).
     fn scaled(self, factor: f64) -> candle_core::Result<Self> {
         Ok(Self {
-            wt: Projection::Matrix((self.wt.matrix()? * factor)?),
+            w: (self.w * factor)?,
             bias: (self.bias * factor)?,
         })
     }
+}
 
-    /// The layer with its weight packed for its device, once built (fused and scaled).
-    fn packed(self) -> candle_core::Result<Self> {
+/// A linear layer, its weight laid out for the device by [`Projection`] (panels on the CPU).
+#[derive(Debug, Clone)]
+struct Dense {
+    wt: Projection,
+    bias: Tensor,
+}
+
+impl Dense {
+    fn new(weights: LinearWeights) -> candle_core::Result<Self> {
         Ok(Self {
-            wt: self.wt.pack()?,
-            bias: self.bias,
+            wt: Projection::from_rows(&weights.w)?,
+            bias: weights.bias,
         })
+    }
+
+    fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        Self::new(LinearWeights::load(in_dim, out_dim, vb)?)
     }
 
     fn out_dim(&self) -> candle_core::Result<usize> {
@@ -304,18 +311,21 @@ impl Attention {
         let head_dim = d_model / num_heads;
         let scaling = (head_dim as f64).powf(-0.5);
         // HF scales the scores `q k^T`; scaling the query projection is the same product.
-        let q = Dense::load(d_model, d_model, vb.pp("q_proj"))?.scaled(scaling)?;
-        let k = Dense::load(d_model, d_model, vb.pp("k_proj"))?;
-        let v = Dense::load(d_model, d_model, vb.pp("v_proj"))?;
+        let q = LinearWeights::load(d_model, d_model, vb.pp("q_proj"))?.scaled(scaling)?;
+        let k = LinearWeights::load(d_model, d_model, vb.pp("k_proj"))?;
+        let v = LinearWeights::load(d_model, d_model, vb.pp("v_proj"))?;
         let (q_or_qkv, kv) = if cross {
-            (q.packed()?, Some(Dense::fuse(&[k, v])?.packed()?))
+            (
+                Dense::new(q)?,
+                Some(Dense::new(LinearWeights::fuse(&[k, v])?)?),
+            )
         } else {
-            (Dense::fuse(&[q, k, v])?.packed()?, None)
+            (Dense::new(LinearWeights::fuse(&[q, k, v])?)?, None)
         };
         Ok(Self {
             q_or_qkv,
             kv,
-            out_proj: Dense::load(d_model, d_model, vb.pp("out_proj"))?.packed()?,
+            out_proj: Dense::load(d_model, d_model, vb.pp("out_proj"))?,
             d_model,
             num_heads,
             head_dim,
@@ -446,8 +456,8 @@ impl EncoderLayer {
         Ok(Self {
             self_attn: Attention::new(d, cfg.encoder_attention_heads, false, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            fc1: Dense::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?.packed()?,
-            fc2: Dense::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?.packed()?,
+            fc1: Dense::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })
@@ -492,8 +502,8 @@ impl DecoderLayer {
                 LAYER_NORM_EPS,
                 vb.pp("encoder_attn_layer_norm"),
             )?,
-            fc1: Dense::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?.packed()?,
-            fc2: Dense::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?.packed()?,
+            fc1: Dense::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })

@@ -27,16 +27,12 @@ const PANEL: usize = 64;
 /// model's): packing changes their speed, never their results.
 const PACKING_THRESHOLD: usize = 64;
 
-/// Outputs below which the bias is added on one thread.
-const PARALLEL_ADD_MIN: usize = 1 << 16;
-
 /// A projection weight `w_t: [d, cols]`.
 #[derive(Clone)]
 pub enum Projection {
-    /// `[d, cols]`, contiguous, for candle's matmul (other devices and dtypes; and every
-    /// weight while the model is being built, until [`Projection::pack`]).
+    /// `[d, cols]`, contiguous, for candle's matmul (other devices and dtypes).
     Matrix(Tensor),
-    /// CPU f32, made by [`Projection::pack`] or [`Projection::from_rows`].
+    /// CPU f32, made by [`Projection::from_rows`].
     Panels(Panels),
 }
 
@@ -63,22 +59,16 @@ impl std::fmt::Debug for Projection {
     }
 }
 
-/// The panels of `w_t: [d, cols]`, from `w_t` itself (`transposed = false`) or from its
-/// transpose `[cols, d]`, each read in its own order.
-fn panels(w: &[f32], d: usize, cols: usize, transposed: bool) -> Vec<f32> {
+/// The panels of `w_t: [d, cols]` from its transpose `w: [cols, d]`, one source row (one
+/// output column) at a time.
+fn panels(w: &[f32], d: usize, cols: usize) -> Vec<f32> {
     let mut data = vec![0f32; cols.div_ceil(PANEL) * d * PANEL];
     for (p, panel) in data.chunks_exact_mut(d * PANEL).enumerate() {
         let (j0, n) = (p * PANEL, PANEL.min(cols - p * PANEL));
-        if transposed {
-            for j in 0..n {
-                let column = &w[(j0 + j) * d..(j0 + j + 1) * d];
-                for (k, &x) in column.iter().enumerate() {
-                    panel[k * PANEL + j] = x;
-                }
-            }
-        } else {
-            for (k, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                row[..n].copy_from_slice(&w[k * cols + j0..k * cols + j0 + n]);
+        for j in 0..n {
+            let column = &w[(j0 + j) * d..(j0 + j + 1) * d];
+            for (k, &x) in column.iter().enumerate() {
+                panel[k * PANEL + j] = x;
             }
         }
     }
@@ -99,14 +89,6 @@ pub(crate) fn cpu_f32<'a>(
 }
 
 impl Projection {
-    /// The `[d, cols]` matrix, for building (fusing, scaling) before [`Self::pack`].
-    pub fn matrix(&self) -> candle_core::Result<&Tensor> {
-        match self {
-            Projection::Matrix(t) => Ok(t),
-            Projection::Panels(_) => candle_core::bail!("projection already packed"),
-        }
-    }
-
     pub fn cols(&self) -> candle_core::Result<usize> {
         match self {
             Projection::Matrix(t) => t.dim(1),
@@ -114,51 +96,30 @@ impl Projection {
         }
     }
 
-    /// Stores an f32 CPU matrix as panels; anything else stays as it is.
-    pub fn pack(self) -> candle_core::Result<Self> {
-        let Projection::Matrix(t) = &self else {
-            return Ok(self);
-        };
-        Ok(Self::panels_of(t, false)?.unwrap_or(self))
-    }
-
     /// The projection `w^T` of a weight in HF's `[cols, d]` (out x in) layout: panels made
     /// straight from it on the CPU in f32 (no transposed copy: the output projection is
     /// 112 MB), `[d, cols]` otherwise.
     pub fn from_rows(w: &Tensor) -> candle_core::Result<Self> {
-        match Self::panels_of(w, true)? {
-            Some(p) => Ok(p),
-            None => Ok(Projection::Matrix(w.t()?.contiguous()?)),
+        if !w.device().is_cpu() || w.dtype() != DType::F32 {
+            return Ok(Projection::Matrix(w.t()?.contiguous()?));
         }
-    }
-
-    /// Panels of `w_t` (`t`, or `t` transposed when `transposed`), when `t` is f32 on the CPU.
-    fn panels_of(t: &Tensor, transposed: bool) -> candle_core::Result<Option<Self>> {
-        if !t.device().is_cpu() || t.dtype() != DType::F32 {
-            return Ok(None);
-        }
-        let (rows, columns) = t.dims2()?;
-        let (d, cols) = if transposed {
-            (columns, rows)
-        } else {
-            (rows, columns)
-        };
+        let (cols, d) = w.dims2()?;
         if d == 0 {
-            candle_core::bail!("a projection from {:?} has no inputs", t.dims());
+            candle_core::bail!("a projection from {:?} has no inputs", w.dims());
         }
-        let t = t.contiguous()?;
-        let (storage, layout) = t.storage_and_layout();
-        let Some(w) = cpu_f32(&storage, layout) else {
+        let w = w.contiguous()?;
+        let (storage, layout) = w.storage_and_layout();
+        let Some(slice) = cpu_f32(&storage, layout) else {
             candle_core::bail!("packing a projection: a contiguous CPU tensor without a slice");
         };
-        let data = panels(w, d, cols, transposed);
+        let data = panels(slice, d, cols);
         static THRESHOLD: Once = Once::new();
         THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
-        Ok(Some(Projection::Panels(Panels {
+        Ok(Projection::Panels(Panels {
             data: Arc::new(data),
             d,
             cols,
-        })))
+        }))
     }
 
     /// `x @ w_t + bias` for `x: [rows, d]` and `bias: [cols]` (or `[1, cols]`).
@@ -172,30 +133,57 @@ impl Projection {
                 }
             }
             Projection::Panels(p) => {
-                let rows = x.dim(0)?;
-                let out = self.forward_host(x, bias)?.ok_or_else(|| {
-                    candle_core::Error::Msg("packed projection without host rows".into())
-                })?;
-                Tensor::from_vec(out, (rows, p.cols), x.device())
+                Tensor::from_vec(p.rows(x, bias)?, (x.dim(0)?, p.cols), x.device())
             }
         }
     }
 
     /// [`Self::forward`] as host rows, when the weights are panels (`None` otherwise).
+    pub fn forward_host(
+        &self,
+        x: &Tensor,
+        bias: Option<&Tensor>,
+    ) -> candle_core::Result<Option<Vec<f32>>> {
+        match self {
+            Projection::Panels(p) => Ok(Some(p.rows(x, bias)?)),
+            Projection::Matrix(_) => Ok(None),
+        }
+    }
+
+    /// Columns `ids` of `w_t` as rows, `[n, d]`: the embeddings when the output projection is
+    /// tied to them.
+    pub fn columns(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Projection::Matrix(w_t) => w_t.index_select(ids, 1)?.t(),
+            Projection::Panels(Panels { data, d, cols }) => {
+                let d = *d;
+                let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+                let mut out = Vec::with_capacity(ids.len() * d);
+                for &id in &ids {
+                    let id = id as usize;
+                    if id >= *cols {
+                        candle_core::bail!("embedding: id {id} of a vocabulary of {cols}");
+                    }
+                    let (p, j) = (id / PANEL, id % PANEL);
+                    let panel = &data[p * d * PANEL..(p + 1) * d * PANEL];
+                    out.extend(panel.chunks_exact(PANEL).map(|row| row[j]));
+                }
+                Tensor::from_vec(out, (ids.len(), d), &candle_core::Device::Cpu)
+            }
+        }
+    }
+}
+
+impl Panels {
+    /// `x @ w_t + bias` as host rows.
     ///
     /// gemm writes into a fresh buffer and the bias is added in place: candle's matmul
     /// zero-fills its output first and the bias add makes another tensor, two extra passes
     /// over every layer's output and over the 28 MB of logits a beam step has. Panels are
     /// shared among rayon's threads, a few tasks per thread so a slow one does not hold up
     /// the step.
-    pub fn forward_host(
-        &self,
-        x: &Tensor,
-        bias: Option<&Tensor>,
-    ) -> candle_core::Result<Option<Vec<f32>>> {
-        let Projection::Panels(Panels { data, d, cols }) = self else {
-            return Ok(None);
-        };
+    fn rows(&self, x: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Vec<f32>> {
+        let Panels { data, d, cols } = self;
         let (d, cols) = (*d, *cols);
         let (rows, xd) = x.dims2()?;
         if xd != d {
@@ -205,7 +193,7 @@ impl Projection {
             candle_core::bail!("project: a bias of {:?} for {cols} columns", b.dims());
         }
         if rows == 0 || cols == 0 {
-            return Ok(Some(Vec::new()));
+            return Ok(Vec::new());
         }
         let x = x.to_dtype(DType::F32)?.contiguous()?;
         let (x_storage, x_layout) = x.storage_and_layout();
@@ -270,36 +258,13 @@ impl Projection {
         unsafe { out.set_len(len) };
         if let Some(b) = bias {
             let add = |row: &mut [f32]| row.iter_mut().zip(b).for_each(|(o, &b)| *o += b);
-            if len >= PARALLEL_ADD_MIN {
+            if len >= crate::generate::PARALLEL_MIN {
                 out.par_chunks_mut(cols).for_each(add);
             } else {
                 out.chunks_mut(cols).for_each(add);
             }
         }
-        Ok(Some(out))
-    }
-
-    /// Columns `ids` of `w_t` as rows, `[n, d]`: the embeddings when the output projection is
-    /// tied to them.
-    pub fn columns(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Projection::Matrix(w_t) => w_t.index_select(ids, 1)?.t(),
-            Projection::Panels(Panels { data, d, cols }) => {
-                let d = *d;
-                let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
-                let mut out = Vec::with_capacity(ids.len() * d);
-                for &id in &ids {
-                    let id = id as usize;
-                    if id >= *cols {
-                        candle_core::bail!("embedding: id {id} of a vocabulary of {cols}");
-                    }
-                    let (p, j) = (id / PANEL, id % PANEL);
-                    let panel = &data[p * d * PANEL..(p + 1) * d * PANEL];
-                    out.extend(panel.chunks_exact(PANEL).map(|row| row[j]));
-                }
-                Tensor::from_vec(out, (ids.len(), d), &candle_core::Device::Cpu)
-            }
-        }
+        Ok(out)
     }
 }
 
@@ -314,13 +279,15 @@ mod tests {
     /// shapes: 33 x 2,100 outputs take the parallel bias add and end in a partial panel;
     /// a depth of 600 makes gemm split the depth (it reads its output from the second block
     /// on) and ends in a panel of one column; a depth of 2 takes its outer-product path.
+    /// The panels are made from HF's `[cols, d]` layout, and their columns are the tied
+    /// embeddings.
     #[test]
     fn panels_equal_matmul_plus_bias() {
         let dev = Device::Cpu;
         for (d, cols) in [(24, 2100), (600, 65), (2, 130)] {
             let w_t = Tensor::randn(0f32, 1.0, (d, cols), &dev).unwrap();
             let bias = Tensor::randn(0f32, 1.0, cols, &dev).unwrap();
-            let packed = Projection::Matrix(w_t.clone()).pack().unwrap();
+            let packed = Projection::from_rows(&w_t.t().unwrap()).unwrap();
             assert!(matches!(packed, Projection::Panels(_)));
             for rows in [1, 3, 4, 5, 33, 400] {
                 let x = Tensor::randn(0f32, 1.0, (rows, d), &dev).unwrap();
@@ -346,14 +313,9 @@ mod tests {
                     }
                 }
             }
-            // Made from HF's [cols, d] layout, the same panels.
-            match (&packed, Projection::from_rows(&w_t.t().unwrap()).unwrap()) {
-                (Projection::Panels(a), Projection::Panels(b)) => assert_eq!(a.data, b.data),
-                _ => panic!("not panels"),
-            }
         }
         let w_t = Tensor::randn(0f32, 1.0, (24, 2100), &dev).unwrap();
-        let packed = Projection::Matrix(w_t.clone()).pack().unwrap();
+        let packed = Projection::from_rows(&w_t.t().unwrap()).unwrap();
         let ids = Tensor::new(&[0u32, 63, 64, 2099, 5], &dev).unwrap();
         let want = w_t.index_select(&ids, 1).unwrap().t().unwrap();
         assert_eq!(
@@ -365,9 +327,8 @@ mod tests {
             .is_err());
         let x = Tensor::zeros((2, 5), DType::F32, &dev).unwrap();
         assert!(packed.forward(&x, None).is_err());
-        assert!(packed.matrix().is_err());
-        let no_inputs = Tensor::zeros((0, 5), DType::F32, &dev).unwrap();
-        assert!(Projection::Matrix(no_inputs).pack().is_err());
+        let no_inputs = Tensor::zeros((5, 0), DType::F32, &dev).unwrap();
+        assert!(Projection::from_rows(&no_inputs).is_err());
     }
 
     /// Other dtypes stay matrices and go through candle.
@@ -375,7 +336,7 @@ mod tests {
     fn other_dtypes_stay_matrices() {
         let dev = Device::Cpu;
         let w_t = Tensor::randn(0f64, 1.0, (4, 3), &dev).unwrap();
-        let p = Projection::Matrix(w_t.clone()).pack().unwrap();
+        let p = Projection::from_rows(&w_t.t().unwrap()).unwrap();
         assert!(matches!(p, Projection::Matrix(_)));
         let x = Tensor::randn(0f64, 1.0, (2, 4), &dev).unwrap();
         assert!(p.forward_host(&x, None).unwrap().is_none());
