@@ -9,6 +9,8 @@ use clap::{Args, ValueEnum};
 
 use super::common::progress_spinner;
 use super::Outcome;
+use warta::text::clean::Dropped;
+use warta::text::ingest::Reason;
 use warta::text::{ingest, Ids, Sources};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,12 +98,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
                         tracing::warn!("{w}");
                     }
                     if args.explain {
-                        for d in &ingested.dropped {
-                            eprintln!(
-                                "{} line {}: {}: {:?} ({})",
-                                doc.source, d.line, d.rule, d.text, d.why
-                            );
-                        }
+                        explain(&doc.source, &ingested.notes, &ingested.dropped);
                     }
                 });
                 let json = serde_json::to_string(&ingested.article)?;
@@ -117,7 +114,12 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
             }
             Err(e) => {
                 failures += 1;
-                progress.suspend(|| tracing::error!("{e}"));
+                progress.suspend(|| {
+                    tracing::error!("{e}");
+                    if let (true, Reason::NoText { dropped }) = (args.explain, &e.reason) {
+                        explain(&doc.source, &[], dropped);
+                    }
+                });
             }
         }
     }
@@ -128,6 +130,20 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     progress.finish_and_clear();
     tracing::info!("{written} articles ingested, {failures} inputs failed");
     Ok(Outcome::from_failures(failures))
+}
+
+/// `--explain`: how the page was read, then every line or sentence that is not body text
+/// and the rule that took it.
+fn explain(source: &str, notes: &[String], dropped: &[Dropped]) {
+    for n in notes {
+        eprintln!("{source}: {n}");
+    }
+    for d in dropped {
+        eprintln!(
+            "{source} line {}: {}: {:?} ({})",
+            d.line, d.rule, d.text, d.why
+        );
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,19 @@ impl PageDate {
         format!("{day}T{h:02}:{m:02}:{sec:02}{zone}")
     }
 
+    /// The wall-clock minute: the day and the hour and minute, whatever the zone.
+    pub fn wall_minute(&self) -> Option<(NaiveDate, u32, u32)> {
+        self.time.map(|(h, m, _)| (self.date, h, m))
+    }
+
+    /// The instant in minutes since the epoch, when the page gives a time and a zone.
+    pub fn instant_minute(&self) -> Option<i64> {
+        let (h, m, _) = self.time?;
+        let offset = i64::from(self.offset_minutes?);
+        let days = i64::from(self.date.num_days_from_ce());
+        Some(days * 1440 + i64::from(h) * 60 + i64::from(m) - offset)
+    }
+
     /// False when the page names a weekday that the date does not fall on.
     pub fn weekday_agrees(&self) -> bool {
         self.weekday.is_none_or(|w| w == self.date.weekday())
@@ -136,8 +149,8 @@ static FORMS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         format!(r"(?i){weekday}(?P<mon>{mon})\.?\s+(?P<d>\d{{1,2}}),?\s+(?P<y>\d{{4}}){time}"),
         // (7/12/2022), 07-12-2022: day first
         format!(r"(?i){weekday}\(?(?P<d>\d{{1,2}})[/.-](?P<m>\d{{1,2}})[/.-](?P<y>\d{{4}})\)?{time}"),
-        // 2022-12-07, 2022-12-07T21:24:00+07:00, 2022/11/21 14:05:33
-        r"(?P<y>\d{4})[-/](?P<m>\d{2})[-/](?P<d>\d{2})(?:[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?(?P<iso>Z|[+-]\d{2}:?\d{2})?)?".to_string(),
+        // 2022-12-07, 2022-12-07T21:24:00+07:00, 2022/11/21 14:05:33, 2015-11-05 T10:08:58Z
+        r"(?P<y>\d{4})[-/](?P<m>\d{2})[-/](?P<d>\d{2})(?:(?:\s?T|\s+)(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?\s?(?P<iso>Z|[+-]\d{2}:?\d{2})?)?".to_string(),
     ];
     forms
         .iter()
@@ -213,6 +226,57 @@ pub fn find_all(s: &str) -> Vec<(std::ops::Range<usize>, PageDate)> {
     }
     found.sort_by_key(|(r, _)| r.start);
     found
+}
+
+/// The day in a page address: `/2015/11/04/`, `/2015-11-04`, `/20151104/`. Only four-digit
+/// years are read, so "16/02/15" in an address is not guessed at.
+pub fn from_url(url: &str) -> Option<PageDate> {
+    static URL_DATE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"/((?:19|20)\d{2})(?:([/_-])(\d{1,2})([/_-])(\d{1,2})|(\d{2})(\d{2}))(?:[/_.-]|$)",
+        )
+        .expect("valid")
+    });
+    let path = url.split(['?', '#']).next()?;
+    URL_DATE.captures_iter(path).find_map(|c| {
+        if c.get(2).is_some() && c.get(2).map(|m| m.as_str()) != c.get(4).map(|m| m.as_str()) {
+            return None;
+        }
+        let n = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+        let year = i32::try_from(n(1)?).ok()?;
+        let (month, day) = (n(3).or(n(6))?, n(5).or(n(7))?);
+        Some(PageDate {
+            date: NaiveDate::from_ymd_opt(year, month, day)?,
+            time: None,
+            offset_minutes: None,
+            weekday: None,
+        })
+    })
+}
+
+/// The zone the page prints its times in ("14:38 WIB"), when it prints one more often than
+/// any other, as minutes east of UTC.
+pub fn printed_zone<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<i32> {
+    static TIME_ZONE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:[01]?\d|2[0-3])[:.][0-5]\d(?::[0-5]\d)?\s*(WIB|WITA|WIT)\b")
+            .expect("valid")
+    });
+    let mut counts = [0usize; 3];
+    for t in texts {
+        for c in TIME_ZONE.captures_iter(t) {
+            match c[1].to_ascii_uppercase().as_str() {
+                "WIB" => counts[0] += 1,
+                "WITA" => counts[1] += 1,
+                _ => counts[2] += 1,
+            }
+        }
+    }
+    let (best, &n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))?;
+    let unique = counts.iter().filter(|&&c| c == n).count() == 1;
+    (n > 0 && unique).then(|| (7 + best as i32) * 60)
 }
 
 fn from_captures(caps: &regex::Captures) -> Option<PageDate> {
@@ -354,6 +418,62 @@ mod tests {
         ] {
             assert_eq!(iso(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn reads_days_from_addresses() {
+        let day = |u: &str| from_url(u).map(|d| d.iso());
+        assert_eq!(
+            day("http://regional.kabar.com/read/2015/11/04/21040031/Polisi.Tangkap").as_deref(),
+            Some("2015-11-04")
+        );
+        assert_eq!(
+            day("https://x.id/berita/2022-03-10-judul").as_deref(),
+            Some("2022-03-10")
+        );
+        assert_eq!(
+            day("https://x.id/20220310/judul").as_deref(),
+            Some("2022-03-10")
+        );
+        assert_eq!(day("https://x.id/berita/16/02/15/o2l07x284-judul"), None);
+        assert_eq!(day("https://x.id/read/2436773/judul"), None);
+        assert_eq!(day("https://x.id/2022/13/45/judul"), None);
+        assert_eq!(day("https://x.id/2022/03-10/judul"), None);
+    }
+
+    #[test]
+    fn reads_iso_forms_with_a_space_before_the_time_or_zone() {
+        assert_eq!(
+            iso("2015-11-05 T10:08:58Z").as_deref(),
+            Some("2015-11-05T10:08:58Z")
+        );
+        assert_eq!(
+            iso("2016-02-16 09:10:56").as_deref(),
+            Some("2016-02-16T09:10:56")
+        );
+        assert_eq!(
+            iso("2016-02-16 09:10:56 +0700").as_deref(),
+            Some("2016-02-16T09:10:56+07:00")
+        );
+    }
+
+    #[test]
+    fn the_printed_zone_is_the_one_printed_most() {
+        assert_eq!(
+            printed_zone(["Selasa 14:38 WIB", "Rabu 10:00 wib", "08.15 WITA"]),
+            Some(420)
+        );
+        assert_eq!(printed_zone(["14:38 WIB", "08.15 WITA"]), None);
+        assert_eq!(printed_zone(["WIB saja"]), None);
+    }
+
+    #[test]
+    fn instants_compare_across_zones_and_wall_clocks_within_one() {
+        let utc = parse("2016-02-16T02:10:56Z").unwrap();
+        let wib = parse("16 Feb 2016 09:10 WIB").unwrap();
+        assert_eq!(utc.instant_minute(), wib.instant_minute());
+        assert_ne!(utc.wall_minute(), wib.wall_minute());
+        assert_eq!(parse("16 Feb 2016 09:10").unwrap().instant_minute(), None);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! comes back as an [`IngestError`] naming the source.
 use super::article::{Article, Paragraph, Sentence};
 use super::clean::{self, Dropped};
+use super::dates::PageDate;
 use super::source::{Document, Format};
-use super::{dates, decode, html, meta, segment};
+use super::{dates, decode, html, lang, meta, segment};
 
 /// Why a document could not be ingested.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,8 +21,17 @@ pub enum Reason {
     Decode(#[from] decode::DecodeError),
     #[error("not a valid JSONL record: {0}")]
     Json(String),
-    #[error("no article text is left once the boilerplate is removed ({dropped} lines dropped; --explain shows why)")]
-    NoText { dropped: usize },
+    #[error("no article text is left once the boilerplate is removed ({} lines or sentences dropped; --explain shows why)", dropped.len())]
+    NoText {
+        /// What was dropped, with the rule that took each.
+        dropped: Vec<Dropped>,
+    },
+    #[error("no article body found: no block of the page reads as prose (the best candidate, {element}, has {words} words, {link_pct}% of them in links)")]
+    NoBody {
+        element: String,
+        words: usize,
+        link_pct: u32,
+    },
 }
 
 /// A document that could not be ingested, and why.
@@ -60,6 +70,8 @@ pub struct Ingested {
     pub dropped: Vec<Dropped>,
     /// Things a user should know (a legacy encoding, a given date that could not be read).
     pub warnings: Vec<String>,
+    /// How the page's body, headline and date were found (`--explain`).
+    pub notes: Vec<String>,
 }
 
 /// Ingests `doc` under the article id `id`.
@@ -81,10 +93,17 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
         }
         Format::Text => (clean::lines(&decoded.text, true), None),
     };
+    if let Some(no) = page.as_ref().and_then(|p| p.no_body.clone()) {
+        return Err(fail(Reason::NoBody {
+            element: no.element,
+            words: no.words,
+            link_pct: (no.link_share * 100.0).round() as u32,
+        }));
+    }
     let cleaned = clean::clean(&lines, page.as_ref().and_then(|p| p.title.as_deref()));
     if cleaned.paragraphs.is_empty() {
         return Err(fail(Reason::NoText {
-            dropped: cleaned.dropped.len(),
+            dropped: cleaned.dropped,
         }));
     }
 
@@ -125,16 +144,49 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
             ));
         }
     }
-    let markup_dates = page.iter().flat_map(|p| p.dates.iter());
-    let date = doc
+    // The publication date: given, then the page's cascade (HTML), then the date lines
+    // above the article, the day in the address, and the day the body reports from.
+    let mut notes = page.as_ref().map(|p| p.notes.clone()).unwrap_or_default();
+    let given_date = doc
         .given
         .date
-        .iter()
-        .chain(markup_dates)
-        .find_map(|d| dates::parse_labelled(d).map(|(d, _)| d))
+        .as_deref()
+        .and_then(|d| dates::parse_labelled(d).map(|(d, _)| d));
+    let url = doc.given.url.clone().or(page_meta(|p| &p.url));
+    let mut found = page
+        .as_ref()
+        .and_then(|p| p.published.clone())
         .or_else(|| cleaned.header_dates.first().cloned())
-        .or_else(|| meta::body_date(&cleaned.paragraphs))
-        .map(|d| d.iso());
+        .or_else(|| url.as_deref().and_then(dates::from_url))
+        .or_else(|| meta::body_date(&cleaned.paragraphs));
+    let zoneless = |d: &&mut PageDate| d.time.is_some() && d.offset_minutes.is_none();
+    if let Some(d) = found
+        .as_mut()
+        .filter(zoneless)
+        .filter(|_| given_date.is_none())
+    {
+        // A time without a zone is read in the zone the page prints its times in, else,
+        // on an Indonesian page, in WIB, the zone of Jakarta, where the national press
+        // publishes.
+        let printed = page
+            .as_ref()
+            .and_then(|p| p.zone)
+            .or_else(|| dates::printed_zone(cleaned.dropped.iter().map(|d| d.text.as_str())));
+        let zone = printed
+            .map(|z| (z, "the zone the page prints its times in"))
+            .or_else(|| {
+                // The text, not `<html lang>`: pages in Indonesian declare "en" too.
+                lang::is_indonesian(&text).then_some((
+                    7 * 60,
+                    "WIB, as the page is in Indonesian and gives no zone",
+                ))
+            });
+        if let Some((zone, why)) = zone {
+            d.offset_minutes = Some(zone);
+            notes.push(format!("the publication time {} is read in {why}", d.iso()));
+        }
+    }
+    let date = given_date.or(found).map(|d| d.iso());
     let article = Article {
         id: id.to_string(),
         source: doc.source.clone(),
@@ -149,7 +201,7 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
             .or_else(|| meta::site_name(&cleaned.dropped)),
         author: cleaned.author.clone().or(page_meta(|p| &p.author)),
         dateline: dateline.city,
-        url: doc.given.url.clone().or(page_meta(|p| &p.url)),
+        url,
         text,
         paragraphs,
     };
@@ -157,5 +209,6 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
         article,
         dropped: cleaned.dropped,
         warnings,
+        notes,
     })
 }

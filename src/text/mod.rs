@@ -10,6 +10,7 @@ pub mod dates;
 pub mod decode;
 pub mod html;
 pub mod ingest;
+pub mod lang;
 pub mod meta;
 pub mod segment;
 pub mod source;
