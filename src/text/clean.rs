@@ -7,6 +7,16 @@
 //! repeat the title are dropped, and a paragraph that repeats earlier text is kept once (which
 //! also removes a body printed twice).
 //!
+//! Rules remove at the grain of what they match. A line goes whole only when it is all
+//! boilerplate: one sentence a rule takes, a caption, or a paragraph every sentence of which
+//! some rule takes. Inside a paragraph of article text only the matching sentences go (and
+//! `Strip` rules cut a trailing credit or the date opening the first paragraph), so a
+//! whole article on one line (a JSONL record, a flattened scrape) never goes with one
+//! sentence of chrome. Quoted speech is never chrome. A section start (comment section,
+//! syndication notice) that opens a paragraph after the first starts its section as a
+//! line would. Short lines after the last paragraph of prose that end no sentence (widget
+//! titles and buttons) go last. Every removal, at any grain, is in [`Cleaned::dropped`].
+//!
 //! A page has two parts. The header runs from the top to the first line of prose (a line of
 //! eight words or more that ends a sentence, or a long one) that no rule drops; the body is
 //! the rest. Quoted speech and datelines are body text and stay. In the header, a date under
@@ -17,6 +27,7 @@ use super::segment;
 use regex::Regex;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::LazyLock;
 
 /// One line of the page (after hard-wrapped lines are joined), with its 1-based line number.
@@ -64,6 +75,9 @@ pub enum Test {
     Byline,
     /// The line is a photo caption or credit (see [`is_photo_credit`]).
     PhotoCredit,
+    /// A date (maybe labelled, maybe after the outlet's name) opening the article's first
+    /// paragraph, before its first sentence (see [`leading_date`]).
+    LeadingDate,
     /// Every line (the header's last resort).
     Always,
 }
@@ -173,7 +187,7 @@ pub static RULES: &[Rule] = &[
         name: "site-footer",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)(^(powered by|didukung oleh|copyright|hak cipta|all rights reserved|redaksi \||pedoman media siber)\b|(©|\(c\))\s*\d{4}|\ball rights reserved\b)",
+            r"(?i)(^(powered by|didukung oleh|all rights reserved|redaksi \||pedoman media siber)\b|^(copyright|hak cipta)\b.{0,20}(©|\(c\)|\d{4}|dilindungi|reserved)|(©|\(c\))\s*\d{4}|\ball rights reserved\b)",
         ),
         action: Action::Drop,
         why: "the site's footer",
@@ -224,6 +238,22 @@ pub static RULES: &[Rule] = &[
         why: "an editor's or agency's sign-off after the last sentence, such as \"(ARN)\"",
     },
     Rule {
+        name: "credit-tail",
+        zone: Zone::Body,
+        test: Test::Pattern(
+            r"(?i)[.!?…”’\x22]\s*(?P<cut>/\s*(?:afp|reuters|ap|antara|getty images|epa|epa-efe|tass|sputnik|anadolu|xinhua|ist|istimewa|dok)\b[^.!?]{0,40}|\(?(?:foto|photo|ilustrasi)\s*:[^()]{0,80}\)?|\([^()/]*\p{L}[^()/]*(?:/[^()/]*\p{L}[^()/]*){1,3}\))\s*$",
+        ),
+        action: Action::Strip,
+        why: "a photo or agency credit after the last sentence, such as \"/AFP\" or \"(REUTERS/Name)\"",
+    },
+    Rule {
+        name: "leading-date",
+        zone: Zone::Body,
+        test: Test::LeadingDate,
+        action: Action::Strip,
+        why: "the publication date printed before the article's first sentence: kept as metadata",
+    },
+    Rule {
         name: "photo-credit",
         zone: Zone::Anywhere,
         test: Test::PhotoCredit,
@@ -243,7 +273,7 @@ pub static RULES: &[Rule] = &[
         name: "credit-line",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)^(editor|penyunting|redaktur|sumber|source|fotografer|videografer|tim riset\b.*|redaksi)\s*[:：]?\s*\S.{0,60}$",
+            r"(?i)^((editor|penyunting|redaktur|sumber|source|fotografer|videografer|redaksi)\s*[:：]\s*\S.{0,60}|(editor|penyunting|redaktur|fotografer|videografer)\s+(?-i:\p{Lu})[\p{L}.' ]{1,40}|tim riset\b.*)$",
         ),
         action: Action::Drop,
         why: "an editor, source or research credit",
@@ -463,8 +493,88 @@ fn matches(index: usize, text: &str) -> bool {
         Test::OnlyDate => dates::parse_labelled(text).is_some(),
         Test::Byline => byline(text).is_some(),
         Test::PhotoCredit => is_photo_credit(text),
+        Test::LeadingDate => leading_date(text).is_some(),
         Test::Always => true,
     }
+}
+
+/// The part a `Strip` rule cuts from `text`, when it matches.
+fn strip_range(index: usize, text: &str) -> Option<Range<usize>> {
+    match RULES[index].test {
+        Test::Pattern(_) => COMPILED[index]
+            .as_ref()?
+            .captures(text)?
+            .name("cut")
+            .map(|m| m.range()),
+        Test::LeadingDate => leading_date(text).map(|(r, _)| r),
+        _ => None,
+    }
+}
+
+/// The first rule of `zone` (and of every zone) that takes `text` whole; `Strip` rules
+/// and the header's last resort aside.
+fn rule_for(text: &str, zone: Zone) -> Option<&'static Rule> {
+    RULES.iter().enumerate().find_map(|(i, r)| {
+        let applies = r.zone == Zone::Anywhere || r.zone == zone;
+        (applies
+            && r.action != Action::Strip
+            && !matches!(r.test, Test::Always)
+            && matches(i, text))
+        .then_some(r)
+    })
+}
+
+/// Whether the text after `before` is inside a quotation that `before` opens.
+fn inside_quote(before: &str) -> bool {
+    let opened = before.matches('“').count();
+    let closed = before.matches('”').count();
+    opened > closed || before.matches('"').count() % 2 == 1
+}
+
+/// The rule that takes a whole line: for a line of one sentence, the rule that matches it;
+/// for a caption (two sentences at most, with a photo credit), the photo-credit rule; for a
+/// longer line, a rule only when every one of its sentences is taken by some rule. One
+/// sentence of chrome never takes a paragraph with it.
+fn line_rule(text: &str, zone: Zone) -> Option<&'static Rule> {
+    let whole = rule_for(text, zone);
+    let sentences = segment::sentences(text);
+    if sentences.len() <= 1 {
+        return whole;
+    }
+    let caption = whole.is_some_and(|r| matches!(r.test, Test::PhotoCredit))
+        && sentences.len() <= 2
+        && text.split_whitespace().count() <= 60;
+    if caption {
+        return whole;
+    }
+    let mut each = sentences
+        .into_iter()
+        .map(|r| rule_for(&text[r.clone()], zone).filter(|_| !inside_quote(&text[..r.start])));
+    let first = each.next().flatten()?;
+    each.all(|r| r.is_some()).then(|| whole.unwrap_or(first))
+}
+
+/// "Rabu, 07 Desember 2022 - 21:24 WIB MOSKOW - Rusia …", "Kabar.com - 10/03/2022, 14:05
+/// WIB Jakarta - …": a date opening a line of prose, with what stands before it (a label
+/// or the outlet's name, a few words) and the separator after it. The rest must start
+/// with a capital and read as prose.
+pub fn leading_date(text: &str) -> Option<(Range<usize>, PageDate)> {
+    const SEPARATORS: &[char] = &['-', '–', '—', '|', ',', ':', '●', '•', '·'];
+    let (range, date) = dates::find_all(text).into_iter().next()?;
+    let before = text[..range.start]
+        .trim()
+        .trim_end_matches(SEPARATORS)
+        .trim();
+    let labelled = dates::parse_labelled(&text[..range.end]).is_some();
+    if !(before.is_empty() || labelled || super::meta::is_domain(before)) {
+        return None;
+    }
+    let after = &text[range.end..];
+    let rest = after.trim_start_matches(|c: char| c.is_whitespace() || SEPARATORS.contains(&c));
+    let separated = after[..after.len() - rest.len()].contains(SEPARATORS);
+    let chrome = separated || date.time.is_some();
+    (chrome && rest.starts_with(char::is_uppercase) && is_prose(rest))
+        .then(|| (0..text.len() - rest.len(), date))
 }
 
 fn key(text: &str) -> String {
@@ -475,12 +585,7 @@ fn key(text: &str) -> String {
 /// `known_title` is the title the page's markup gives (an HTML `<h1>`), if any.
 pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
     let mut out = Cleaned::default();
-    let drops_anywhere = |text: &str| {
-        RULES
-            .iter()
-            .enumerate()
-            .any(|(i, r)| r.zone == Zone::Anywhere && r.action != Action::Strip && matches(i, text))
-    };
+    let drops_anywhere = |text: &str| line_rule(text, Zone::Anywhere).is_some();
     let meta_line = |text: &str| dates::parse_labelled(text).is_some() || byline(text).is_some();
     // Where the body starts; a page with no prose at all is all body.
     // The known title can read as prose ("Mengapa Jakarta tenggelam?") but is not the body.
@@ -636,30 +741,35 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
             out.paragraphs.push(line.clone());
             continue;
         }
+        let first = out.paragraphs.is_empty();
         let mut text = line.text.clone();
-        let mut decided = None;
-        for (i, rule) in RULES.iter().enumerate() {
-            if !matches!(rule.zone, Zone::Anywhere | Zone::Body) || !matches(i, &text) {
-                continue;
-            }
-            if rule.action == Action::Strip {
-                if let Some(m) = COMPILED[i]
-                    .as_ref()
-                    .and_then(|re| re.captures(&text))
-                    .and_then(|c| c.name("cut"))
-                {
-                    out.dropped.push(Dropped {
-                        line: line.number,
-                        text: m.as_str().to_string(),
-                        rule: rule.name,
-                        why: Cow::Borrowed(rule.why),
-                    });
-                    text = text[..m.start()].trim_end().to_string();
+        let mut decided = line_rule(&text, Zone::Body);
+        if decided.is_none() {
+            // Cut what the strip rules cut, then look at what is left.
+            for (i, rule) in RULES.iter().enumerate() {
+                let opening_only = matches!(rule.test, Test::LeadingDate);
+                if rule.action != Action::Strip || (opening_only && !first) {
+                    continue;
                 }
-                continue;
+                let Some(range) = strip_range(i, &text) else {
+                    continue;
+                };
+                if opening_only {
+                    if let Some((_, date)) = leading_date(&text) {
+                        out.header_dates.push(date);
+                    }
+                }
+                out.dropped.push(Dropped {
+                    line: line.number,
+                    text: text[range.clone()].trim().to_string(),
+                    rule: rule.name,
+                    why: Cow::Borrowed(rule.why),
+                });
+                text = format!("{} {}", &text[..range.start], &text[range.end..])
+                    .trim()
+                    .to_string();
             }
-            decided = Some(rule);
-            break;
+            decided = line_rule(&text, Zone::Body);
         }
         if let Some(rule) = decided {
             match rule.action {
@@ -673,6 +783,50 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
                 _ => {}
             }
             out.dropped.push(drop(line, rule.name, rule.why));
+            continue;
+        }
+        // Inside a paragraph, only the sentences a rule takes go; quoted speech is never
+        // chrome. A section start (comment section, syndication notice) opening a
+        // paragraph after the article's first one starts its section, as a line would.
+        let ranges = segment::sentences(&text);
+        if ranges.len() > 1 {
+            let rules: Vec<Option<&Rule>> = ranges
+                .iter()
+                .map(|r| {
+                    let quoted = inside_quote(&text[..r.start]);
+                    rule_for(&text[r.clone()], Zone::Body).filter(|_| !quoted)
+                })
+                .collect();
+            if let Some(rule) = rules[0].filter(|r| r.action == Action::Cut && !first) {
+                cut = Some((line.number, rule.name));
+                out.dropped.push(drop(line, rule.name, rule.why));
+                continue;
+            }
+            let mut kept: Vec<&str> = Vec::new();
+            for (r, rule) in ranges.into_iter().zip(rules) {
+                let sentence = &text[r];
+                let Some(rule) = rule else {
+                    kept.push(sentence);
+                    continue;
+                };
+                if rule.action == Action::Byline {
+                    if let Some((Some(name), _)) = byline(sentence) {
+                        out.author.get_or_insert(name);
+                    }
+                }
+                out.dropped.push(Dropped {
+                    line: line.number,
+                    text: sentence.to_string(),
+                    rule: rule.name,
+                    why: Cow::Owned(format!(
+                        "{}; only this sentence of the paragraph is dropped",
+                        rule.why.split(';').next().unwrap_or(rule.why)
+                    )),
+                });
+            }
+            text = kept.join(" ");
+        }
+        if text.is_empty() {
             continue;
         }
         let k = key(&text);
@@ -700,8 +854,48 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
             text,
         });
     }
+    trim_trailing_labels(&mut out);
     out.dropped.sort_by_key(|d| d.line);
     out
+}
+
+/// Short lines after the last paragraph of prose that end no sentence, or are written in
+/// capitals or Title Case ("Jangan Lewatkan!", "More Photos", "Credits (2)", "KONTAK: …"), are the titles and buttons of the widgets
+/// under an article, not its text. Items of a list the article introduces with a colon,
+/// and numbered items, stay.
+fn trim_trailing_labels(out: &mut Cleaned) {
+    let Some(last_prose) = out.paragraphs.iter().rposition(|p| is_prose(&p.text)) else {
+        return;
+    };
+    let label = |at: usize| {
+        let t = &out.paragraphs[at].text;
+        let ends = t
+            .trim_end_matches(['"', '”', '’', '\'', ')'])
+            .ends_with(['.', '!', '?', '…']);
+        let shouting = t.chars().any(char::is_alphabetic) && !t.chars().any(char::is_lowercase);
+        let titled = t.split_whitespace().count() >= 2
+            && t.split_whitespace()
+                .all(|w| w.starts_with(|c: char| c.is_uppercase() || !c.is_alphabetic()));
+        let introduced = out.paragraphs[last_prose..at]
+            .iter()
+            .any(|p| p.text.ends_with(':'));
+        let listed = introduced || NUMBERED.is_match(t);
+        t.split_whitespace().count() <= 8 && (!ends || shouting || titled) && !listed
+    };
+    let mut from = out.paragraphs.len();
+    while from > last_prose + 1 && label(from - 1) {
+        from -= 1;
+    }
+    for p in out.paragraphs.drain(from..) {
+        out.dropped.push(Dropped {
+            line: p.number,
+            text: p.text,
+            rule: "trailing-label",
+            why: Cow::Borrowed(
+                "a short line after the article's last paragraph that ends no sentence: a widget's title or button",
+            ),
+        });
+    }
 }
 
 fn drop(line: &Line, rule: &'static str, why: impl Into<Cow<'static, str>>) -> Dropped {
@@ -805,6 +999,151 @@ mod tests {
             "Ini adalah sebuah kalimat yang dipotong oleh pengikis."
         );
         assert_eq!(l[1].number, 4);
+    }
+
+    const S1: &str =
+        "Menteri Luar Negeri Rusia Sergey Lavrov mengatakan hal itu pada hari Senin di Moskow.";
+    const S2: &str = "Dia menambahkan bahwa pembicaraan akan dilanjutkan pekan depan di Jenewa.";
+    const S3: &str = "Amerika Serikat belum memberikan tanggapan resmi atas pernyataan tersebut.";
+
+    fn one_line(text: &str) -> Cleaned {
+        clean(&lines(text, false), None)
+    }
+
+    #[test]
+    fn one_sentence_of_chrome_never_takes_a_one_line_article_with_it() {
+        for (chrome, rule, at_start) in [
+            (
+                "Your email address will not be published.",
+                "comment-section",
+                true,
+            ),
+            (
+                "Baca juga: Rusia Tolak Tuduhan Barat.",
+                "related-link",
+                true,
+            ),
+            (
+                "©2015 The Hollywood Reporter. All rights reserved.",
+                "site-footer",
+                false,
+            ),
+            (
+                "Artikel ini telah tayang di Kabar.com dengan judul Rusia.",
+                "syndication-footer",
+                false,
+            ),
+        ] {
+            let text = if at_start {
+                format!("{chrome} {S1} {S2} {S3}")
+            } else {
+                format!("{S1} {S2} {S3} {chrome}")
+            };
+            let c = one_line(&text);
+            assert_eq!(c.paragraphs.len(), 1, "{chrome}: {c:#?}");
+            assert_eq!(c.paragraphs[0].text, format!("{S1} {S2} {S3}"), "{chrome}");
+            assert!(
+                c.dropped.iter().all(|d| d.rule == rule),
+                "{chrome}: {:?}",
+                c.dropped
+            );
+            assert!(
+                c.dropped[0].why.contains("only this sentence"),
+                "{:?}",
+                c.dropped
+            );
+        }
+    }
+
+    #[test]
+    fn a_trailing_credit_and_a_leading_date_are_cut_from_the_sentence_they_touch() {
+        let c = one_line(&format!("{S1} {S2} Hal itu dikatakan Sergei Lavrov./AFP"));
+        assert_eq!(
+            c.paragraphs[0].text,
+            format!("{S1} {S2} Hal itu dikatakan Sergei Lavrov.")
+        );
+        assert_eq!(rule_of(&c, "/AFP"), "credit-tail");
+
+        let c = one_line(&format!(
+            "{S1} Suasana sidang di Jakarta, Senin (15/2). (REUTERS / Danny Moloshok)"
+        ));
+        assert!(c.paragraphs[0].text.ends_with("Senin (15/2)."));
+        assert_eq!(rule_of(&c, "(REUTERS / Danny Moloshok)"), "credit-tail");
+
+        let c = one_line(&format!(
+            "Rabu, 07 Desember 2022 - 21:24 WIB MOSKOW - {S1} {S2}"
+        ));
+        assert_eq!(c.paragraphs[0].text, format!("MOSKOW - {S1} {S2}"));
+        assert_eq!(c.header_dates[0].iso(), "2022-12-07T21:24:00+07:00");
+        assert_eq!(
+            rule_of(&c, "Rabu, 07 Desember 2022 - 21:24 WIB"),
+            "leading-date"
+        );
+        // A date that is part of the first sentence stays.
+        let own = format!("Pada 17 Desember 2021, Kementerian merilis data baru. {S2}");
+        assert_eq!(one_line(&own).paragraphs[0].text, own);
+    }
+
+    #[test]
+    fn quoted_speech_is_never_chrome() {
+        let quote = "“Kami tidak akan tinggal diam. Tinggalkan komentar di media sosial tidak cukup,” ujar Sudin.";
+        let c = one_line(&format!("{S1} {quote}"));
+        assert_eq!(c.paragraphs[0].text, format!("{S1} {quote}"));
+        assert!(c.dropped.is_empty(), "{:?}", c.dropped);
+    }
+
+    #[test]
+    fn a_paragraph_of_nothing_but_chrome_goes_whole() {
+        let c = page(&format!(
+            "{S1}\n\nBaca juga: Rusia Tolak Tuduhan. Simak juga: Harga Minyak Naik.\n\n{S2}\n"
+        ));
+        assert_eq!(c.paragraphs.len(), 2);
+        assert_eq!(
+            rule_of(
+                &c,
+                "Baca juga: Rusia Tolak Tuduhan. Simak juga: Harga Minyak Naik."
+            ),
+            "related-link"
+        );
+    }
+
+    #[test]
+    fn a_section_start_opening_a_later_paragraph_starts_its_section() {
+        let c = page(&format!(
+            "{S1}\n\nSimak breaking news dan berita pilihan kami di ponselmu. Pastikan kamu sudah memasang aplikasinya ya.\n\nKomentar pembaca di bawah ini.\n"
+        ));
+        assert_eq!(c.paragraphs.len(), 1);
+        assert_eq!(
+            rule_of(&c, "Komentar pembaca di bawah ini."),
+            "syndication-footer"
+        );
+    }
+
+    #[test]
+    fn widget_labels_after_the_last_paragraph_go_and_list_items_stay() {
+        let c = page(&format!(
+            "{S1}\n\n{S2}\n\nJangan Lewatkan!\n\nMore Photos\n\nCredits (2)\n"
+        ));
+        assert_eq!(c.paragraphs.len(), 2);
+        for label in ["Jangan Lewatkan!", "More Photos", "Credits (2)"] {
+            assert_eq!(rule_of(&c, label), "trailing-label");
+        }
+        let c = page(&format!(
+            "{S1}\n\nBerikut caranya:\n\nCuci tangan\n\nPakai masker\n"
+        ));
+        assert_eq!(c.paragraphs.len(), 4, "{:?}", c.dropped);
+        let c = page(&format!("{S1}\n\nSemoga bermanfaat.\n"));
+        assert_eq!(c.paragraphs.len(), 2);
+    }
+
+    #[test]
+    fn a_sentence_opening_with_a_credit_word_is_not_a_credit() {
+        let c = page(&format!("{S1}\n\nSumber daya alam Indonesia sangat kaya.\n\nHak cipta lagu itu dipegang label rekaman.\n"));
+        assert_eq!(c.paragraphs.len(), 3, "{:?}", c.dropped);
+        let c = page(&format!(
+            "{S1}\n\nSumber: Reuters\n\nHak cipta © 2022 Kabar\n"
+        ));
+        assert_eq!(c.paragraphs.len(), 1);
     }
 
     #[test]

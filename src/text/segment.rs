@@ -122,11 +122,13 @@ fn is_boundary(text: &str, i: usize, j: usize, start: usize) -> bool {
         return false;
     }
     // The next visible character must start a sentence: not a lowercase letter
-    // ("?” tanya dia", "... lalu").
+    // ("?” tanya dia", "... lalu"); a copyright sign does ("… reports. ©2015 …").
     match rest.chars().find(|c| !c.is_whitespace()) {
         None => return true,
         Some(f) if f.is_lowercase() => return false,
-        Some(f) if !(f.is_alphanumeric() || OPENERS.contains(&f) || f == '-' || f == '—') => {
+        Some(f)
+            if !(f.is_alphanumeric() || OPENERS.contains(&f) || matches!(f, '-' | '—' | '©')) =>
+        {
             return false
         }
         _ => {}
@@ -183,6 +185,18 @@ mod tests {
         assert_eq!(
             split("Menlu Retno tiba. Dr. Ahmad menyambutnya di Jl. Sudirman no. 5! Harga naik 3.5 persen?"),
             vec!["Menlu Retno tiba.", "Dr. Ahmad menyambutnya di Jl. Sudirman no. 5!", "Harga naik 3.5 persen?"]
+        );
+    }
+
+    #[test]
+    fn a_copyright_notice_is_a_sentence_of_its_own() {
+        assert_eq!(
+            split("It has not commented. ©2015 The Reporter. All rights reserved."),
+            vec![
+                "It has not commented.",
+                "©2015 The Reporter.",
+                "All rights reserved."
+            ]
         );
     }
 

@@ -187,7 +187,11 @@ pub fn find(doc: &Html, blocks: &[Block]) -> Result<Body, NoBody> {
         let mut all: Vec<_> = tallies.iter().collect();
         all.sort_by(|a, b| b.1.score().total_cmp(&a.1.score()));
         for (id, t) in all.iter().take(8) {
-            tracing::debug!("body candidate {:.1} {t:?} {}", t.score(), describe(doc, **id));
+            tracing::debug!(
+                "body candidate {:.1} {t:?} {}",
+                t.score(),
+                describe(doc, **id)
+            );
         }
     }
     let Some((mut best, mut tally)) = best else {
