@@ -69,6 +69,13 @@ pub enum Action {
 pub enum Test {
     /// A regular expression, searched in the line.
     Pattern(&'static str),
+    /// A regular expression, searched in a line of at most this many characters. (The
+    /// length is checked apart: a bounded repetition of a Unicode class in the pattern
+    /// would cost milliseconds to compile at every start.)
+    Short(&'static str, usize),
+    /// The line is a breadcrumb trail: two to six short section names joined by `>`, `»`,
+    /// `›` or ` / `.
+    Breadcrumb,
     /// The whole line is one date.
     OnlyDate,
     /// The line is a byline: "Name - date", "Oleh: Name".
@@ -150,9 +157,7 @@ pub static RULES: &[Rule] = &[
     Rule {
         name: "breadcrumb",
         zone: Zone::Anywhere,
-        test: Test::Pattern(
-            r"^[\p{L}\d.&' -]{1,30}(\s*[>»›]\s*|\s+/\s+)[\p{L}\d.&' -]{1,30}((\s*[>»›]\s*|\s+/\s+)[\p{L}\d.&' -]{1,30}){0,4}$",
-        ),
+        test: Test::Breadcrumb,
         action: Action::Drop,
         why: "a breadcrumb trail of site sections",
     },
@@ -160,7 +165,7 @@ pub static RULES: &[Rule] = &[
         name: "comment-section",
         zone: Zone::Body,
         test: Test::Pattern(
-            r"(?i)^((tinggalkan (komentar|balasan)|leave a (reply|comment)|your email address will not be published|alamat email anda tidak akan dipublikasikan|%d (blogger menyukai ini|bloggers like this)|bagaimana tanggapan anda mengenai artikel ini|posting komentar|post a comment|tulis komentar|lihat semua komentar|lihat komentar|bergabunglah dalam diskusi)\b.*|(no comments|\d+ (comments?|komentar)|comments?|komentar|share this|bagikan ini|like this|suka ini)\s*:?)$",
+            r"(?i)^((tinggalkan (komentar|balasan)|leave a (reply|comment)|your email address will not be published|alamat email anda tidak akan dipublikasikan|%d (blogger menyukai ini|bloggers like this)|bagaimana tanggapan anda mengenai artikel ini|posting komentar|post a comment|tulis komentar|lihat semua komentar|lihat komentar|bergabunglah dalam diskusi)\b.*|(no comments|[0-9]+ (comments?|komentar)|comments?|komentar|share this|bagikan ini|like this|suka ini)\s*:?)$",
         ),
         action: Action::Cut,
         why: "the start of the comment section; it and everything after it are dropped",
@@ -187,7 +192,7 @@ pub static RULES: &[Rule] = &[
         name: "site-footer",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)(^(powered by|didukung oleh|all rights reserved|redaksi \||pedoman media siber)\b|^(copyright|hak cipta)\b.{0,20}(©|\(c\)|\d{4}|dilindungi|reserved)|(©|\(c\))\s*\d{4}|\ball rights reserved\b)",
+            r"(?i)(^(powered by|didukung oleh|all rights reserved|redaksi \||pedoman media siber)\b|^(copyright|hak cipta)\b.{0,20}(©|\(c\)|[0-9]{4}|dilindungi|reserved)|(©|\(c\))\s*[0-9]{4}|\ball rights reserved\b)",
         ),
         action: Action::Drop,
         why: "the site's footer",
@@ -196,7 +201,7 @@ pub static RULES: &[Rule] = &[
         name: "pagination",
         zone: Zone::Anywhere,
         test: Test::Pattern(
-            r"(?i)^((halaman|page)\s*:?(\s*\d+)+(\s+(selanjutnya|berikutnya|next))?|(halaman|page)\s+(selanjutnya|berikutnya|sebelumnya|next|previous)|selanjutnya|berikutnya|sebelumnya|load more|muat lebih banyak)\s*$",
+            r"(?i)^((halaman|page)\s*:?(\s*[0-9]+)+(\s+(selanjutnya|berikutnya|next))?|(halaman|page)\s+(selanjutnya|berikutnya|sebelumnya|next|previous)|selanjutnya|berikutnya|sebelumnya|load more|muat lebih banyak)\s*$",
         ),
         action: Action::Drop,
         why: "page navigation",
@@ -222,8 +227,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         name: "sign-off-line",
         zone: Zone::Body,
-        test: Test::Pattern(
-            r"^([(\[]\s*[A-Za-z][A-Za-z0-9]{1,7}(?:\s*/\s*[A-Za-z][A-Za-z0-9]{0,7}){0,3}\s*[)\]]|\(\s*\S+\.(id|com|co)\s*[-–]\s*[\p{L} ]{2,30}\))$",
+        test: Test::Short(
+            r"^([(\[]\s*[A-Za-z][A-Za-z0-9]{1,7}(?:\s*/\s*[A-Za-z][A-Za-z0-9]{0,7}){0,3}\s*[)\]]|\(\s*\S+\.(id|com|co)\s*[-–]\s*[\p{L} ]{2,}\))$",
+            60,
         ),
         action: Action::Drop,
         why: "an editor's or agency's sign-off such as \"(FJR)\"",
@@ -272,8 +278,9 @@ pub static RULES: &[Rule] = &[
     Rule {
         name: "credit-line",
         zone: Zone::Anywhere,
-        test: Test::Pattern(
-            r"(?i)^((editor|penyunting|redaktur|sumber|source|fotografer|videografer|redaksi)\s*[:：]\s*\S.{0,60}|(editor|penyunting|redaktur|fotografer|videografer)\s+(?-i:\p{Lu})[\p{L}.' ]{1,40}|tim riset\b.*)$",
+        test: Test::Short(
+            r"(?i)^((editor|penyunting|redaktur|sumber|source|fotografer|videografer|redaksi)\s*[:：]\s*\S.*|(editor|penyunting|redaktur|fotografer|videografer)\s+(?-i:\p{Lu})[\p{L}.' ]+|tim riset\b.*)$",
+            80,
         ),
         action: Action::Drop,
         why: "an editor, source or research credit",
@@ -281,7 +288,7 @@ pub static RULES: &[Rule] = &[
     Rule {
         name: "caps-label",
         zone: Zone::Body,
-        test: Test::Pattern(r"^[\p{Lu}\d][\p{Lu}\d &.,'/-]{0,60}$"),
+        test: Test::Short(r"^[\p{Lu}0-9][\p{Lu}0-9 &.,'/-]*$", 61),
         action: Action::Drop,
         why: "a short label in capitals between paragraphs (a widget title or a credit)",
     },
@@ -317,16 +324,18 @@ pub static RULES: &[Rule] = &[
 
 /// "3. Perjalanan kereta terganggu": an item of the article's own numbered list.
 static NUMBERED: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\d{1,2}[.)]\s+\p{Lu}").expect("valid"));
+    LazyLock::new(|| Regex::new(r"^[0-9]{1,2}[.)]\s+\p{Lu}").expect("valid"));
 
 static GLUED_RANK: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\d{1,2}\p{Lu}").expect("valid"));
+    LazyLock::new(|| Regex::new(r"^[0-9]{1,2}\p{Lu}").expect("valid"));
 
 static COMPILED: LazyLock<Vec<Option<Regex>>> = LazyLock::new(|| {
     RULES
         .iter()
         .map(|r| match r.test {
-            Test::Pattern(p) => Some(Regex::new(p).expect("rule patterns are valid")),
+            Test::Pattern(p) | Test::Short(p, _) => {
+                Some(Regex::new(p).expect("rule patterns are valid"))
+            }
             _ => None,
         })
         .collect()
@@ -416,12 +425,12 @@ fn is_prose(text: &str) -> bool {
 /// "Oleh: Ahmad", "Kompas.com - 10/03/2022, 14:05 WIB".
 pub fn byline(text: &str) -> Option<(Option<String>, Option<PageDate>)> {
     static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^(oleh|penulis|reporter|wartawan|pewarta|kontributor|author|by)\s*[:：]?\s+(?P<name>\p{Lu}[\p{L}.'’ ,]{1,80}?)\s*$")
+        Regex::new(r"(?i)^(oleh|penulis|reporter|wartawan|pewarta|kontributor|author|by)\s*[:：]?\s+(?P<name>\p{Lu}[\p{L}.'’ ,]+?)\s*$")
             .expect("valid")
     });
     static DATED: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"^(?P<name>\p{Lu}[\p{L}.'’]*(?: \p{Lu}[\p{L}.'’]*){0,4})\s*[-–—|,/]\s*(?P<date>.+)$",
+            r"^(?P<name>\p{Lu}[\p{L}.'’]*(?: \p{Lu}[\p{L}.'’]*)*)\s*[-–—|,/]\s*(?P<date>.+)$",
         )
         .expect("valid")
     });
@@ -433,11 +442,17 @@ pub fn byline(text: &str) -> Option<(Option<String>, Option<PageDate>)> {
     };
     // "Penulis: A | Editor: B": the first part that names an author.
     for part in text.split('|') {
-        if let Some(c) = LABELLED.captures(part.trim()) {
+        // (Lengths are checked here, not in the patterns: see [`Test::Short`].)
+        if let Some(c) = LABELLED
+            .captures(part.trim())
+            .filter(|c| c["name"].chars().count() <= 80)
+        {
             return Some((person(&c["name"]), None));
         }
     }
-    let c = DATED.captures(text)?;
+    let c = DATED
+        .captures(text)
+        .filter(|c| c["name"].split_whitespace().count() <= 5)?;
     let date = dates::parse(&c["date"])?;
     Some((person(&c["name"]), Some(date)))
 }
@@ -458,7 +473,7 @@ pub fn is_photo_credit(text: &str) -> bool {
     // An agency or photographer credit closing the line, not a sentence: "TEMPO/Imam
     // Sukamto", "(KOMPAS.com/GARRY LOTULUNG)", "…/foc.".
     static TAIL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?:^|[\s.(])\p{Lu}[\p{L}\d.-]*(?: \p{Lu}[\p{L}\d.-]*)?/\p{Lu}[\p{L} .'-]*(?:/[a-z]{2,5}\.?)?\)?$")
+        Regex::new(r"(?:^|[\s.(])\p{Lu}[\p{L}0-9.-]*(?: \p{Lu}[\p{L}0-9.-]*)?/\p{Lu}[\p{L} .'-]*(?:/[a-z]{2,5}\.?)?\)?$")
             .expect("valid")
     });
     static CAPTION: LazyLock<Regex> = LazyLock::new(|| {
@@ -490,12 +505,33 @@ fn is_title_like(text: &str) -> bool {
 fn matches(index: usize, text: &str) -> bool {
     match RULES[index].test {
         Test::Pattern(_) => COMPILED[index].as_ref().is_some_and(|re| re.is_match(text)),
+        Test::Short(_, max) => {
+            text.chars().count() <= max
+                && COMPILED[index].as_ref().is_some_and(|re| re.is_match(text))
+        }
+        Test::Breadcrumb => is_breadcrumb(text),
         Test::OnlyDate => dates::parse_labelled(text).is_some(),
         Test::Byline => byline(text).is_some(),
         Test::PhotoCredit => is_photo_credit(text),
         Test::LeadingDate => leading_date(text).is_some(),
         Test::Always => true,
     }
+}
+
+/// "Beranda > Berita > Politik", "News / Regional": short section names joined by
+/// separators.
+fn is_breadcrumb(text: &str) -> bool {
+    let parts: Vec<&str> = text
+        .split(['>', '»', '›'])
+        .flat_map(|p| p.split(" / "))
+        .map(str::trim)
+        .collect();
+    (2..=6).contains(&parts.len())
+        && parts.iter().all(|p| {
+            (1..=30).contains(&p.chars().count())
+                && p.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '.' | '&' | '\'' | ' ' | '-'))
+        })
 }
 
 /// The part a `Strip` rule cuts from `text`, when it matches.
@@ -746,6 +782,7 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
         let mut decided = line_rule(&text, Zone::Body);
         if decided.is_none() {
             // Cut what the strip rules cut, then look at what is left.
+            let before = text.len();
             for (i, rule) in RULES.iter().enumerate() {
                 let opening_only = matches!(rule.test, Test::LeadingDate);
                 if rule.action != Action::Strip || (opening_only && !first) {
@@ -769,7 +806,9 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
                     .trim()
                     .to_string();
             }
-            decided = line_rule(&text, Zone::Body);
+            if text.len() != before {
+                decided = line_rule(&text, Zone::Body);
+            }
         }
         if let Some(rule) = decided {
             match rule.action {

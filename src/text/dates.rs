@@ -141,16 +141,16 @@ static FORMS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     let wd = alternation(WEEKDAYS.iter().map(|w| w.0));
     let mon = alternation(MONTHS.iter().map(|m| m.0));
     let weekday = format!(r"(?:(?P<wd>{wd})\.?\s*,?\s*)?");
-    let time = r"(?:\s*(?:[-–—|,]|pukul|jam|at)?\s*(?P<h>[01]?\d|2[0-3])[:.](?P<mi>[0-5]\d)(?::(?P<s>[0-5]\d))?\s*(?P<ampm>[ap]\.?m\.?)?\s*(?P<zone>WIB|WITA|WIT|GMT|UTC)?)?";
+    let time = r"(?:\s*(?:[-–—|,]|pukul|jam|at)?\s*(?P<h>[01]?[0-9]|2[0-3])[:.](?P<mi>[0-5][0-9])(?::(?P<s>[0-5][0-9]))?\s*(?P<ampm>[ap]\.?m\.?)?\s*(?P<zone>WIB|WITA|WIT|GMT|UTC)?)?";
     let forms = [
         // 07 Desember 2022 - 21:24 WIB; Monday 14 February 2022
-        format!(r"(?i){weekday}(?P<d>\d{{1,2}})\s+(?P<mon>{mon})\.?\s+(?P<y>\d{{4}}){time}"),
+        format!(r"(?i){weekday}(?P<d>[0-9]{{1,2}})\s+(?P<mon>{mon})\.?\s+(?P<y>[0-9]{{4}}){time}"),
         // Jul 7, 2022
-        format!(r"(?i){weekday}(?P<mon>{mon})\.?\s+(?P<d>\d{{1,2}}),?\s+(?P<y>\d{{4}}){time}"),
+        format!(r"(?i){weekday}(?P<mon>{mon})\.?\s+(?P<d>[0-9]{{1,2}}),?\s+(?P<y>[0-9]{{4}}){time}"),
         // (7/12/2022), 07-12-2022: day first
-        format!(r"(?i){weekday}\(?(?P<d>\d{{1,2}})[/.-](?P<m>\d{{1,2}})[/.-](?P<y>\d{{4}})\)?{time}"),
+        format!(r"(?i){weekday}\(?(?P<d>[0-9]{{1,2}})[/.-](?P<m>[0-9]{{1,2}})[/.-](?P<y>[0-9]{{4}})\)?{time}"),
         // 2022-12-07, 2022-12-07T21:24:00+07:00, 2022/11/21 14:05:33, 2015-11-05 T10:08:58Z
-        r"(?P<y>\d{4})[-/](?P<m>\d{2})[-/](?P<d>\d{2})(?:(?:\s?T|\s+)(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?\s?(?P<iso>Z|[+-]\d{2}:?\d{2})?)?".to_string(),
+        r"(?P<y>[0-9]{4})[-/](?P<m>[0-9]{2})[-/](?P<d>[0-9]{2})(?:(?:\s?T|\s+)(?P<h>[0-9]{2}):(?P<mi>[0-9]{2})(?::(?P<s>[0-9]{2})(?:\.[0-9]+)?)?\s?(?P<iso>Z|[+-][0-9]{2}:?[0-9]{2})?)?".to_string(),
     ];
     forms
         .iter()
@@ -233,7 +233,7 @@ pub fn find_all(s: &str) -> Vec<(std::ops::Range<usize>, PageDate)> {
 pub fn from_url(url: &str) -> Option<PageDate> {
     static URL_DATE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r"/((?:19|20)\d{2})(?:([/_-])(\d{1,2})([/_-])(\d{1,2})|(\d{2})(\d{2}))(?:[/_.-]|$)",
+            r"/((?:19|20)[0-9]{2})(?:([/_-])([0-9]{1,2})([/_-])([0-9]{1,2})|([0-9]{2})([0-9]{2}))(?:[/_.-]|$)",
         )
         .expect("valid")
     });
@@ -258,7 +258,7 @@ pub fn from_url(url: &str) -> Option<PageDate> {
 /// any other, as minutes east of UTC.
 pub fn printed_zone<'a>(texts: impl IntoIterator<Item = &'a str>) -> Option<i32> {
     static TIME_ZONE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b(?:[01]?\d|2[0-3])[:.][0-5]\d(?::[0-5]\d)?\s*(WIB|WITA|WIT)\b")
+        Regex::new(r"(?i)\b(?:[01]?[0-9]|2[0-3])[:.][0-5][0-9](?::[0-5][0-9])?\s*(WIB|WITA|WIT)\b")
             .expect("valid")
     });
     let mut counts = [0usize; 3];

@@ -198,7 +198,7 @@ fn is_place(s: &str) -> bool {
 /// "KOMPAS.com", "REPUBLIKA.CO.ID", "Medcom.id".
 pub fn is_domain(s: &str) -> bool {
     static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)^[\p{L}\d-]+(\.[\p{L}\d-]+)*\.(com|co\.id|id|net|org|news|tv|co|info|or\.id|go\.id)$")
+        Regex::new(r"(?i)^[\p{L}0-9-]+(\.[\p{L}0-9-]+)*\.(com|co\.id|id|net|org|news|tv|co|info|or\.id|go\.id)$")
             .expect("valid")
     });
     DOMAIN.is_match(s)
@@ -209,7 +209,9 @@ fn is_caps(s: &str) -> bool {
 }
 
 static HEAD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"^(?P<head>[\p{L}\d.,' ]{2,60}?)\s*(?:\((?P<agency>[\p{L}.]{2,20})\)\s*)?(?P<sep>-{1,2}|–|—|:)(?:\s+[\p{Lu}\d“"]|\s*$)"#)
+    // Lengths (a head of 60 characters at most, an agency of 20) are checked in
+    // `read_head`: bounded repetitions of Unicode classes are slow to compile.
+    Regex::new(r#"^(?P<head>[\p{L}0-9.,' ]{2,}?)\s*(?:\((?P<agency>[\p{L}.]{2,})\)\s*)?(?P<sep>-{1,2}|–|—|:)(?:\s+[\p{Lu}0-9“"]|\s*$)"#)
         .expect("valid")
 });
 
@@ -232,6 +234,10 @@ pub fn is_dateline_only(line: &str) -> bool {
 
 fn read_head(c: &regex::Captures) -> Option<Dateline> {
     let head = c["head"].trim();
+    let agency_len = c.name("agency").map_or(0, |a| a.as_str().chars().count());
+    if c["head"].chars().count() > 60 || agency_len > 20 {
+        return None;
+    }
     let parts: Vec<&str> = head.split(',').map(str::trim).collect();
     let short = |p: &str| {
         !p.is_empty()

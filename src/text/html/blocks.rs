@@ -80,12 +80,12 @@ fn hidden(el: &scraper::node::Element) -> bool {
         return true;
     }
     el.attr("style").is_some_and(|s| {
-        let s: String = s
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        s.contains("display:none") || s.contains("visibility:hidden")
+        // Most styles say neither word: only those are read closely.
+        let lower = s.to_ascii_lowercase();
+        (lower.contains("none") || lower.contains("hidden")) && {
+            let s: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+            s.contains("display:none") || s.contains("visibility:hidden")
+        }
     })
 }
 

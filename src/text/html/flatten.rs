@@ -34,29 +34,36 @@ pub fn flatten_deep(html: &str) -> Option<String> {
         let tag = &html[start + 1..end - 1];
         i = end;
         let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if name.is_empty()
-            || !tag
-                .trim_start_matches('/')
-                .starts_with(|c: char| c.is_ascii_alphabetic())
-        {
+        let bare = tag.trim_start_matches('/');
+        if !bare.starts_with(|c: char| c.is_ascii_alphabetic()) {
             continue;
         }
-        if !closing && matches!(name.as_str(), "script" | "style" | "textarea" | "title") {
+        let name = &bare[..bare
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(bare.len())];
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        if !closing && (is("script") || is("style") || is("textarea") || is("title")) {
             // Raw text: skip to its end tag.
-            let close = format!("</{name}");
-            i = bytes[end..]
-                .windows(close.len())
-                .position(|w| w.eq_ignore_ascii_case(close.as_bytes()))
-                .map_or(bytes.len(), |p| end + p);
+            i = end;
+            loop {
+                let Some(p) = bytes[i..].iter().position(|&b| b == b'<') else {
+                    i = bytes.len();
+                    break;
+                };
+                let at = i + p;
+                let rest = &bytes[at + 1..];
+                if rest.first() == Some(&b'/')
+                    && rest.len() > name.len()
+                    && rest[1..=name.len()].eq_ignore_ascii_case(name.as_bytes())
+                {
+                    i = at;
+                    break;
+                }
+                i = at + 1;
+            }
             continue;
         }
-        if NO_DEPTH.contains(&name.as_str()) || tag.ends_with('/') {
+        if NO_DEPTH.iter().any(|n| is(n)) || tag.ends_with('/') {
             continue;
         }
         let drop_tag = if closing {

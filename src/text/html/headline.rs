@@ -16,7 +16,8 @@
 //! 4. A page that states nothing gets the first heading near the body that is not a
 //!    section or site name (a navigation label, a single word, the site's own name).
 use super::blocks::Block;
-use super::markup::Markup;
+use super::markup::{self, Markup};
+use scraper::Html;
 use std::collections::HashSet;
 
 /// The headline and where it came from.
@@ -171,6 +172,7 @@ pub fn host(url: &str) -> Option<String> {
 /// Decides the headline of a page from its `markup`, its `blocks` and where its body
 /// starts (`body_start`, a block index).
 pub fn find(
+    doc: &Html,
     m: &Markup,
     blocks: &[Block],
     body_start: Option<usize>,
@@ -246,7 +248,10 @@ pub fn find(
     }
 
     // 4. The first heading near the body that is not a section or site name.
-    let nav: HashSet<String> = m.nav_labels.iter().map(|l| l.to_lowercase()).collect();
+    let nav: HashSet<String> = markup::nav_labels(doc)
+        .iter()
+        .map(|l| l.to_lowercase())
+        .collect();
     let near = |i: usize| body_start.is_none_or(|s| i + 15 >= s);
     let heading = blocks
         .iter()
@@ -280,13 +285,12 @@ pub fn find(
 mod tests {
     use super::super::{blocks::blocks, markup};
     use super::*;
-    use scraper::Html;
 
     fn headline(html: &str) -> Option<String> {
         let doc = Html::parse_document(html);
         let m = markup::read(&doc);
         let b = blocks(&doc);
-        find(&m, &b, None, m.canonical.as_deref()).map(|h| h.text)
+        find(&doc, &m, &b, None, m.canonical.as_deref()).map(|h| h.text)
     }
 
     #[test]

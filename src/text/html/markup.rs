@@ -1,6 +1,6 @@
 //! What a page says about itself in markup a reader never sees: `<meta>` tags under their
 //! many names, schema.org JSON-LD, the `<title>`, `<time datetime>` and microdata
-//! `itemprop`s, and the labels of its navigation.
+//! `itemprop`s, and (when asked) the labels of its navigation.
 //!
 //! Read once per page; the headline, date and outlet are decided from it elsewhere.
 use scraper::{Html, Selector};
@@ -39,8 +39,6 @@ pub struct Markup {
     pub times: Vec<TimeMark>,
     /// `<link rel="canonical">`.
     pub canonical: Option<String>,
-    /// The text of every link inside navigation and breadcrumbs: section names.
-    pub nav_labels: Vec<String>,
 }
 
 impl Markup {
@@ -113,22 +111,62 @@ pub fn read(doc: &Html) -> Markup {
         .select(&selector("link[rel='canonical']"))
         .find_map(|e| e.value().attr("href").map(collapse))
         .filter(|h| !h.is_empty());
-    let nav_labels = doc
-        .select(&selector(
-            "nav a, [role='navigation'] a, [class*='breadcrumb'] a, [class*='menu'] a, \
-             [id*='menu'] a, [class*='nav'] a, [id*='nav'] a",
-        ))
-        .map(|e| collapse(&e.text().collect::<String>()))
-        .filter(|t| !t.is_empty() && t.split_whitespace().count() <= 4)
-        .collect();
     Markup {
         metas,
         ld: linked_data(doc),
         title,
         times,
         canonical,
-        nav_labels,
     }
+}
+
+/// The texts of the links inside navigation: `<nav>`, `role="navigation"`, or an element
+/// whose class or id says menu, nav or breadcrumb. (One pass over the elements: a CSS
+/// selector with `[class*=…] a` checks every link's ancestors, and cost a tenth of ingest.)
+pub fn nav_labels(doc: &Html) -> Vec<String> {
+    let is_nav = |el: &scraper::node::Element| {
+        el.name() == "nav"
+            || el.attr("role") == Some("navigation")
+            || [el.attr("class"), el.attr("id")]
+                .into_iter()
+                .flatten()
+                .any(|v| {
+                    ["menu", "nav", "breadcrumb"]
+                        .iter()
+                        .any(|w| contains_ignore_case(v, w))
+                })
+    };
+    let mut labels = Vec::new();
+    for node in doc.tree.root().descendants() {
+        let Some(el) = node.value().as_element() else {
+            continue;
+        };
+        // The outermost navigation element only, so no link is read twice.
+        let outer = is_nav(el)
+            && !node
+                .ancestors()
+                .any(|a| a.value().as_element().is_some_and(is_nav));
+        if !outer {
+            continue;
+        }
+        for a in node.descendants().filter_map(scraper::ElementRef::wrap) {
+            if a.value().name() == "a" {
+                let t = super::collapse(&a.text().collect::<String>());
+                if !t.is_empty() && t.split_whitespace().count() <= 4 {
+                    labels.push(t);
+                }
+            }
+        }
+    }
+    labels
+}
+
+/// Whether `haystack` contains the lower-case ASCII `needle`, in any case.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// Reads the first JSON-LD object that describes an article (looking inside arrays and
@@ -210,6 +248,6 @@ mod tests {
         assert_eq!(m.times.len(), 2);
         assert!(m.times[0].pubdate);
         assert_eq!(m.times[1].itemprop.as_deref(), Some("datemodified"));
-        assert_eq!(m.nav_labels, ["Beranda", "Politik"]);
+        assert_eq!(nav_labels(&doc), ["Beranda", "Politik"]);
     }
 }

@@ -67,7 +67,7 @@ pub fn extract(html: &str) -> HtmlPage {
         }
         Err(e) => (Vec::new(), Some(e), None),
     };
-    let headline = headline::find(&m, &blocks, body_start, url.as_deref());
+    let headline = headline::find(&doc, &m, &blocks, body_start, url.as_deref());
     if let Some(h) = &headline {
         notes.push(format!("headline: {:?}, {}", h.text, h.why));
     }
@@ -107,7 +107,14 @@ pub fn extract(html: &str) -> HtmlPage {
 
 /// Whitespace runs (including no-break spaces) as one space, trimmed.
 fn collapse(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for w in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
 }
 
 #[cfg(test)]
