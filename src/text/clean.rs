@@ -471,9 +471,10 @@ pub fn is_photo_credit(text: &str) -> bool {
         .expect("valid")
     });
     // An agency or photographer credit closing the line, not a sentence: "TEMPO/Imam
-    // Sukamto", "(KOMPAS.com/GARRY LOTULUNG)", "…/foc.".
+    // Sukamto", "(KOMPAS.com/GARRY LOTULUNG)", "…/foc.", standing at the start, after a
+    // sentence or in brackets ("… perusahaan Jawa Pos Grup/JPNN." is a sentence's end).
     static TAIL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?:^|[\s.(])\p{Lu}[\p{L}0-9.-]*(?: \p{Lu}[\p{L}0-9.-]*)?/\p{Lu}[\p{L} .'-]*(?:/[a-z]{2,5}\.?)?\)?$")
+        Regex::new(r"(?:^|[.!?(]\s*)\p{Lu}[\p{L}0-9.-]*(?: \p{Lu}[\p{L}0-9.-]*)?/\p{Lu}[\p{L} .'-]*(?:/[a-z]{2,5}\.?)?\)?$")
             .expect("valid")
     });
     static CAPTION: LazyLock<Regex> = LazyLock::new(|| {
@@ -1173,6 +1174,20 @@ mod tests {
         assert_eq!(c.paragraphs.len(), 4, "{:?}", c.dropped);
         let c = page(&format!("{S1}\n\nSemoga bermanfaat.\n"));
         assert_eq!(c.paragraphs.len(), 2);
+    }
+
+    #[test]
+    fn a_sentence_ending_in_an_organisations_name_with_a_slash_is_not_a_credit() {
+        let line = "Uang itu untuk membayar jasa pengacara perusahaan Jawa Pos Grup/JPNN.";
+        let c = page(&format!(
+            "{S1}\n\n{line}\n\nSuasana rapat di DPR. TEMPO/Imam Sukamto\n"
+        ));
+        assert_eq!(c.paragraphs.len(), 2, "{:?}", c.dropped);
+        assert_eq!(c.paragraphs[1].text, line);
+        assert_eq!(
+            rule_of(&c, "Suasana rapat di DPR. TEMPO/Imam Sukamto"),
+            "photo-credit"
+        );
     }
 
     #[test]
