@@ -57,7 +57,8 @@ pub enum Action {
     DropList,
     /// Drop this line and every line after it (comment sections, push-notification blurbs).
     Cut,
-    /// Remove the part the pattern's `cut` group matches and go on with the rest.
+    /// Remove the part the pattern's `cut` (or `agency`, `credit`) group matches and go on
+    /// with the rest.
     Strip,
     /// The line is the publication date: metadata, not body.
     Date,
@@ -247,10 +248,10 @@ pub static RULES: &[Rule] = &[
         name: "credit-tail",
         zone: Zone::Body,
         test: Test::Pattern(
-            r"(?i)[.!?…”’\x22]\s*(?P<cut>/\s*(?:afp|reuters|ap|antara|getty images|epa|epa-efe|tass|sputnik|anadolu|xinhua|ist|istimewa|dok)\b[^.!?]{0,40}|\(?(?:foto|photo|ilustrasi)\s*:[^()]{0,80}\)?|\([^()/]*\p{L}[^()/]*(?:/[^()/]*\p{L}[^()/]*){1,3}\))\s*$",
+            r"(?i)(?:(?P<agency>/\s*(?:afp|reuters|ap|antara|getty images|epa|epa-efe|tass|sputnik|anadolu|xinhua|ist|istimewa|dok)\b[^.!?/]{0,40})|(?P<credit>\(\s*(?-i:\p{Lu})[^()/]*(?:/[^()/]*\p{L}[^()/]*){1,3}\))|[.!?…”’\x22]\s*(?P<cut>\(?(?:foto|photo|ilustrasi)\s*:[^()]{0,80}\)?))\s*$",
         ),
         action: Action::Strip,
-        why: "a photo or agency credit after the last sentence, such as \"/AFP\" or \"(REUTERS/Name)\"",
+        why: "a photo or agency credit closing the paragraph, such as \"/AFP\" or \"(REUTERS/Name)\"",
     },
     Rule {
         name: "leading-date",
@@ -538,11 +539,13 @@ fn is_breadcrumb(text: &str) -> bool {
 /// The part a `Strip` rule cuts from `text`, when it matches.
 fn strip_range(index: usize, text: &str) -> Option<Range<usize>> {
     match RULES[index].test {
-        Test::Pattern(_) => COMPILED[index]
-            .as_ref()?
-            .captures(text)?
-            .name("cut")
-            .map(|m| m.range()),
+        Test::Pattern(_) => {
+            let c = COMPILED[index].as_ref()?.captures(text)?;
+            ["cut", "agency", "credit"]
+                .iter()
+                .find_map(|g| c.name(g))
+                .map(|m| m.range())
+        }
         Test::LeadingDate => leading_date(text).map(|(r, _)| r),
         _ => None,
     }
@@ -559,6 +562,75 @@ fn rule_for(text: &str, zone: Zone) -> Option<&'static Rule> {
             && matches(i, text))
         .then_some(r)
     })
+}
+
+/// Where a label and what it labels (another article's headline, a name) end inside
+/// `sentence`, when flattening glued them to the article's next sentence: "Baca juga:
+/// Arema Batal Kontrak Yanto Basna “Untuk Christovel Sibi, kami …”", "Penulis: Dwi
+/// Widijatmiko Bukan hanya karena …". The sentence starts at an opening quote after the
+/// first word, or with the capitalised words just before the first word of running text (a
+/// lower-case word that is not a connective a headline uses, or any lower-case word before
+/// another). When in doubt, headline words stay with the sentence: article text is never
+/// cut. A sentence that is all label and headline ends at its end.
+pub fn headline_end(sentence: &str) -> usize {
+    const CONNECTIVES: &[&str] = &[
+        "dan", "di", "ke", "dari", "untuk", "dengan", "atau", "vs", "atas", "pada", "dalam",
+        "yang", "the", "of", "and", "in", "to", "for", "on", "at", "by", "a",
+    ];
+    let label_end = label(sentence).unwrap_or(0);
+    let words: Vec<(usize, &str)> = segment::words(&sentence[label_end..])
+        .into_iter()
+        .map(|r| {
+            (
+                label_end + r.start,
+                &sentence[label_end + r.start..label_end + r.end],
+            )
+        })
+        .collect();
+    let letters = |w: &str| {
+        w.trim_start_matches(|c: char| !c.is_alphanumeric())
+            .to_string()
+    };
+    let lower = |w: &str| letters(w).starts_with(char::is_lowercase);
+    for (i, &(at, w)) in words.iter().enumerate() {
+        if i > 0 && w.starts_with(['"', '“']) {
+            return at;
+        }
+        if !lower(w) {
+            continue;
+        }
+        let bare: String = letters(w)
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        let next_lower = words.get(i + 1).is_some_and(|&(_, n)| lower(n));
+        if CONNECTIVES.contains(&bare.as_str()) && !next_lower {
+            continue;
+        }
+        // The capitalised words just before it open the sentence.
+        let mut start = i;
+        let capitalised =
+            |w: &str| letters(w).starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit());
+        while start > 0 && capitalised(words[start - 1].1) {
+            start -= 1;
+        }
+        return if start == 0 {
+            label_end
+        } else {
+            words[start].0
+        };
+    }
+    sentence.len()
+}
+
+/// The end of a label opening `text` ("Baca juga:", "SIMAK JUGA -", "Penulis:"): at most
+/// three words, then a colon or a dash.
+fn label(text: &str) -> Option<usize> {
+    let end = text.find([':', '：', '-', '–'])?;
+    let head = &text[..end];
+    let ok = (1..=3).contains(&head.split_whitespace().count())
+        && !head.contains(['.', ',', '(', '"', '“']);
+    ok.then(|| end + text[end..].chars().next().map_or(1, char::len_utf8))
 }
 
 /// Whether the text after `before` is inside a quotation that `before` opens.
@@ -849,14 +921,23 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
                     kept.push(sentence);
                     continue;
                 };
+                let mut gone = sentence;
+                if label(sentence).is_some() {
+                    // A label and what it labels may have been glued to a sentence.
+                    let end = headline_end(sentence);
+                    gone = sentence[..end].trim_end();
+                    if end < sentence.len() {
+                        kept.push(sentence[end..].trim_start());
+                    }
+                }
                 if rule.action == Action::Byline {
-                    if let Some((Some(name), _)) = byline(sentence) {
+                    if let Some((Some(name), _)) = byline(gone) {
                         out.author.get_or_insert(name);
                     }
                 }
                 out.dropped.push(Dropped {
                     line: line.number,
-                    text: sentence.to_string(),
+                    text: gone.to_string(),
                     rule: rule.name,
                     why: Cow::Owned(format!(
                         "{}; only this sentence of the paragraph is dropped",
@@ -1122,6 +1203,40 @@ mod tests {
         // A date that is part of the first sentence stays.
         let own = format!("Pada 17 Desember 2021, Kementerian merilis data baru. {S2}");
         assert_eq!(one_line(&own).paragraphs[0].text, own);
+    }
+
+    #[test]
+    fn a_label_glued_to_a_sentence_takes_only_itself_and_its_headline() {
+        let cases = [
+            (
+                "SIMAK JUGA: Arema Batal Kontrak Yanto Basna \"Untuk Christovel Sibi, kami tidak pertahankan dia.\"",
+                "\"Untuk Christovel Sibi, kami tidak pertahankan dia.\"",
+            ),
+            (
+                "SIMAK JUGA: PREVIEW Liga 1: Arema – Persiba Sebaliknya, Persiba mengandalkan serangan balik.",
+                "Persiba Sebaliknya, Persiba mengandalkan serangan balik.",
+            ),
+            (
+                "Baca juga: Kisah Cinta Olga dengan Sang Suami Ketua Umum PAN menambahkan bahwa hal ini harus diatur.",
+                "Sang Suami Ketua Umum PAN menambahkan bahwa hal ini harus diatur.",
+            ),
+            ("Baca juga: Kisah Cinta Olga dengan Sang Suami", ""),
+        ];
+        for (sentence, rest) in cases {
+            assert_eq!(
+                &sentence[headline_end(sentence)..].trim(),
+                &rest,
+                "{sentence}"
+            );
+        }
+        let c = one_line(&format!(
+            "{S1} Penulis: Dwi Widijatmiko Bukan hanya karena timnya kalah dari Arsenal. {S2}"
+        ));
+        assert_eq!(
+            c.paragraphs[0].text,
+            format!("{S1} Dwi Widijatmiko Bukan hanya karena timnya kalah dari Arsenal. {S2}")
+        );
+        assert_eq!(rule_of(&c, "Penulis:"), "author-line");
     }
 
     #[test]

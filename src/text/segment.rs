@@ -49,6 +49,11 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
             pos = run_end;
             continue;
         }
+        if c == '©' && pos > start && text[..pos].ends_with(char::is_whitespace) {
+            // A copyright notice starts a sentence of its own, whatever stands before it.
+            push_trimmed(text, start..pos, &mut out);
+            start = pos;
+        }
         if c == '\n' && text[pos + 1..].starts_with('\n') {
             // A blank line always ends a sentence.
             push_trimmed(text, start..pos, &mut out);
