@@ -337,6 +337,43 @@ fn broken_records_are_reported_and_the_rest_briefed() {
 }
 
 #[test]
+fn a_page_with_no_article_body_lands_in_errors_jsonl_and_is_never_briefed() {
+    let dir = workdir(3, false);
+    let d = dir.path();
+    std::fs::write(
+        d.join("footer.html"),
+        "<html><body><nav><a href=\"/\">Beranda</a></nav><div class=\"footer\">\
+         <a href=\"/a\">About Us</a> - <a href=\"/b\">Advertise</a> <a href=\"/c\">Policy</a> \
+         <a href=\"/d\">Career</a></div></body></html>",
+    )
+    .unwrap();
+    let mut cmd = warta(d);
+    cmd.args([
+        "brief",
+        "corpus.jsonl",
+        "footer.html",
+        "--out",
+        "out",
+        "--models",
+        "models.toml",
+    ]);
+    run(cmd, 3);
+    let errors = lines(&d.join("out/errors.jsonl"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e: serde_json::Value = serde_json::from_str(&errors[0]).unwrap();
+    assert_eq!(e["id"], "footer");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("no article body found"),
+        "{e}"
+    );
+    let b = briefing(d, "out");
+    assert_eq!(b.articles.len(), 3);
+}
+
+#[test]
 fn an_input_that_could_not_be_read_keeps_its_id_so_a_rerun_briefs_the_right_articles() {
     let dir = workdir(0, false);
     let d = dir.path();

@@ -563,6 +563,56 @@ fn ingest_json_format_is_one_array_and_explain_goes_to_stderr() {
 }
 
 #[test]
+fn explain_shows_what_was_cut_from_a_one_line_record_and_why_an_empty_one_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "Presiden tiba di istana pada pagi hari ini bersama rombongan menteri. \
+                Dia menyampaikan pidato singkat di depan para wartawan yang menunggu.";
+    let records = [
+        serde_json::json!({"id": "a", "text": format!("Your email address will not be published. {body}")}),
+        serde_json::json!({"id": "b", "text": "Your email address will not be published. Baca juga: Berita Lain Hari Ini."}),
+    ];
+    let input: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let out = ingest_in(dir.path(), &["-", "--explain"], &input);
+    assert_eq!(out.status.code(), Some(3));
+    let arts = articles(&out);
+    assert_eq!(arts.len(), 1);
+    assert_eq!(arts[0]["text"], body);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("-:1 line 1: comment-section: \"Your email address will not be published.\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("only this sentence of the paragraph is dropped"),
+        "{err}"
+    );
+    // The record that ended up empty says so, and --explain shows what took its text.
+    assert!(err.contains("-:2: no article text is left"), "{err}");
+    assert!(
+        err.contains("-:2 line 1: comment-section: \"Your email address will not be published. Baca juga: Berita Lain Hari Ini.\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_page_without_an_article_body_is_reported_with_exit_status_3() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("footer.html"),
+        "<html><body><div class=\"links\"><a href=\"/a\">About Us</a> <a href=\"/b\">Advertise</a> \
+         <a href=\"/c\">Career</a></div></body></html>",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("good.txt"), PAGE).unwrap();
+    let out = ingest_in(dir.path(), &["footer.html", "good.txt"], "");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(articles(&out).len(), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("footer.html: no article body found"), "{err}");
+    assert!(err.contains("<div class=\"links\">"), "{err}");
+}
+
+#[test]
 fn ingest_reports_bad_inputs_and_ingests_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

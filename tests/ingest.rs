@@ -429,6 +429,206 @@ fn pages_in_other_outlets_styles_give_their_metadata_and_body() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+fn html_doc(id: &str, html: &str) -> Document {
+    Document {
+        id: id.to_string(),
+        source: format!("{id}.html"),
+        format: Format::Html,
+        bytes: html.as_bytes().to_vec(),
+        given: Given::default(),
+    }
+}
+
+/// Paragraphs of prose for the test pages below.
+const PROSE: [&str; 3] = [
+    "Penyidik polisi melimpahkan tersangka anggota kelompok bersenjata itu ke kejaksaan pada hari Rabu.",
+    "Polisi juga menyerahkan senjata api dan puluhan butir amunisi yang disita dari rumahnya.",
+    "Kepala satuan reserse mengatakan bahwa berkas perkara itu akan segera dilimpahkan ke pengadilan.",
+];
+
+fn story() -> String {
+    PROSE.iter().map(|p| format!("<p>{p}</p>")).collect()
+}
+
+/// A sidebar of other articles' headlines with their view counts and times, as portals
+/// print them.
+fn most_read() -> String {
+    let items: String = (1..=8)
+        .map(|i| {
+            format!(
+                "<li><a href=\"/read/{i}\">Judul berita lain nomor {i} yang banyak dibaca</a>\
+                 <span>telah dilihat {i}8352 kali</span><span>Kamis, 05 November 2015 16:0{i} WIB</span></li>"
+            )
+        })
+        .collect();
+    format!("<div class=\"box\"><h3>Terpopuler</h3><ul>{items}</ul></div>")
+}
+
+#[test]
+fn a_section_name_in_h1_is_never_the_headline() {
+    let html = format!(
+        r#"<html><head><meta property="og:title" content="Polisi Limpahkan Tersangka ke Kejaksaan - Kabar.com Regional">
+        <meta property="og:site_name" content="KABAR.com">
+        <title>Polisi Limpahkan Tersangka ke Kejaksaan - Kabar.com Regional</title>
+        <link rel="canonical" href="http://regional.kabar.com/read/2015/11/04/21040031/polisi"></head>
+        <body><h1>Regional</h1><ul class="breadcrumb"><li><a href="/">News</a></li><li><a href="/r">Regional</a></li></ul>
+        <h2>Polisi Limpahkan Tersangka ke Kejaksaan</h2><div class="date">Rabu, 4 November 2015 | 21:04 WIB</div>
+        <div class="read">{}</div>{}</body></html>"#,
+        story(),
+        most_read()
+    );
+    let a = ingest(&html_doc("k", &html), "k").unwrap().article;
+    assert_eq!(
+        a.title.as_deref(),
+        Some("Polisi Limpahkan Tersangka ke Kejaksaan")
+    );
+    assert_eq!(a.date.as_deref(), Some("2015-11-04T21:04:00+07:00"));
+    assert_eq!(a.text, PROSE.join("\n\n"));
+}
+
+#[test]
+fn a_date_only_in_meta_is_read_and_a_zoneless_time_on_an_indonesian_page_is_wib() {
+    let page = |meta: &str| {
+        format!(
+            r#"<html><head><meta name="{meta}" content="2016-02-16 14:38:00"></head>
+            <body><h1>Polisi Limpahkan Tersangka</h1><article>{}</article></body></html>"#,
+            story()
+        )
+    };
+    for meta in [
+        "content_PublishedDate",
+        "pubdate",
+        "dc.date.issued",
+        "publishdate",
+    ] {
+        let got = ingest(&html_doc("m", &page(meta)), "m").unwrap();
+        assert_eq!(
+            got.article.date.as_deref(),
+            Some("2016-02-16T14:38:00+07:00"),
+            "{meta}"
+        );
+        assert!(
+            got.notes
+                .iter()
+                .any(|n| n.contains("WIB, as the page is in Indonesian")),
+            "{:?}",
+            got.notes
+        );
+    }
+}
+
+#[test]
+fn the_day_in_the_address_when_nothing_else_gives_one() {
+    let html = format!(
+        r#"<html><head><link rel="canonical" href="https://kabar.id/berita/2017/02/17/judul-berita"></head>
+        <body><h1>Judul Berita</h1><article>{}</article></body></html>"#,
+        story()
+    );
+    let a = ingest(&html_doc("u", &html), "u").unwrap().article;
+    assert_eq!(a.date.as_deref(), Some("2017-02-17"));
+}
+
+#[test]
+fn stated_times_are_checked_against_the_date_line_under_the_headline() {
+    // A wall clock marked UTC (the page's other stated time is the shown 15:32 WIB).
+    let html = format!(
+        r#"<html><head><meta name="pubdate" content="2016-02-23 T16:00:20Z">
+        <meta itemprop="dateCreated" content="2016-02-23 T15:32:01Z"></head>
+        <body><h1>Gardu Induk Baru Beroperasi</h1><div>Selasa, 23/02/2016 15:32 WIB</div>
+        <div class="text">{}</div></body></html>"#,
+        story()
+    );
+    let a = ingest(&html_doc("d", &html), "d").unwrap().article;
+    assert_eq!(a.date.as_deref(), Some("2016-02-23T16:00:20+07:00"));
+    // An instant given in UTC that the page shows in WIB stays that instant.
+    let html = format!(
+        r#"<html><head><script type="application/ld+json">{{"@type":"NewsArticle",
+        "headline":"Tri Dorong Ekosistem Digital","datePublished":"2016-02-16T02:10:56Z"}}</script></head>
+        <body><h1>Tri Dorong Ekosistem Digital</h1><p>on 16 Feb 2016 at 09:10 WIB</p>
+        <article>{}</article></body></html>"#,
+        story()
+    );
+    let a = ingest(&html_doc("l", &html), "l").unwrap().article;
+    assert_eq!(a.date.as_deref(), Some("2016-02-16T02:10:56Z"));
+    // An update line under the headline and a sidebar of timestamps are passed over.
+    let html = format!(
+        r#"<html><body>{}<h1>Sering Depresi, Hati-Hati Diabetes!</h1>
+        <div>Diperbarui Kamis, 5 November 2015 - 18:00 wib</div>
+        <div class="meta"><time>Kamis, 5 November 2015 - 15:56 wib</time></div>
+        <div class="isi">{}</div></body></html>"#,
+        most_read(),
+        story()
+    );
+    let a = ingest(&html_doc("o", &html), "o").unwrap().article;
+    assert_eq!(a.date.as_deref(), Some("2015-11-05T15:56:00+07:00"));
+}
+
+#[test]
+fn a_footer_only_page_is_an_error_that_names_its_best_candidate() {
+    let html = r#"<html><head><title>Kabar</title></head><body>
+        <div class="footer-links"><a href="/a">About Us</a> - <a href="/b">Advertise</a>
+        <a href="/c">Policy</a> <a href="/d">Career</a> <a href="/e">Contact Us</a>
+        <a href="/f">Site Map</a></div></body></html>"#;
+    let err = ingest(&html_doc("f", html), "f").unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("f.html: no article body found"), "{msg}");
+    assert!(msg.contains("<div class=\"footer-links\">"), "{msg}");
+    assert!(msg.contains("10 words, 90% of them in links"), "{msg}");
+}
+
+#[test]
+fn a_photo_page_with_a_one_line_caption_is_an_article_with_a_short_body() {
+    let caption = "Petugas memeriksa gardu induk yang baru diresmikan di Jakarta, Selasa (23/2).";
+    let html = format!(
+        r#"<html><head><meta property="og:title" content="Gardu Induk Baru Diresmikan"></head>
+        <body><h1>Gardu Induk Baru Diresmikan</h1><div class="gallery"><figure>
+        <img src="a.jpg"><figcaption>{caption}</figcaption></figure></div>
+        <div class="share"><a href="/fb">Facebook</a> <a href="/tw">Twitter</a></div></body></html>"#
+    );
+    let a = ingest(&html_doc("p", &html), "p").unwrap().article;
+    assert_eq!(a.text, caption);
+}
+
+#[test]
+fn most_read_lists_tags_share_bars_and_related_links_stay_out_of_the_body() {
+    let html = format!(
+        r#"<html><body><article class="main"><h1>Polisi Limpahkan Tersangka</h1>
+        <div class="body">{}<p>Baca juga: <a href="/x">Polisi Sita Senjata Api Ilegal di Aceh</a></p>
+        <div class="tags"><a href="/t/1">polisi</a> <a href="/t/2">aceh</a></div>
+        <div class="social-share"><a href="/fb">Facebook</a> <a href="/tw">Twitter</a> <a href="/c">Copy Link</a></div>
+        </div>{}<div class="newsletter"><p>Jangan sampai ketinggalan berita terkini, langganan newsletter kami sekarang!</p></div>
+        </article></body></html>"#,
+        story(),
+        most_read()
+    );
+    let got = ingest(&html_doc("c", &html), "c").unwrap();
+    assert_eq!(got.article.text, PROSE.join("\n\n"));
+    assert!(
+        got.notes
+            .iter()
+            .any(|n| n.starts_with("left out of the body")),
+        "{:?}",
+        got.notes
+    );
+}
+
+#[test]
+fn a_one_line_record_keeps_every_sentence_with_chrome_at_either_end() {
+    let body = PROSE.join(" ");
+    for text in [
+        format!("Your email address will not be published. {body}"),
+        format!("{body} ©2015 The Hollywood Reporter. All rights reserved."),
+        format!("{body} Hal itu disampaikan kepada Sergei Lavrov./AFP"),
+        format!("Rabu, 4 November 2015 - 21:04 WIB {body} Baca juga: Polisi Sita Senjata Api"),
+    ] {
+        let got = ingest(&text_doc("j", &text), "j").unwrap();
+        for p in PROSE {
+            assert!(got.article.text.contains(p), "{text}\n{:?}", got.dropped);
+        }
+        assert!(!got.dropped.is_empty(), "{text}");
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
 

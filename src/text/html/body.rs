@@ -3,8 +3,8 @@
 //! Every block of text is read as prose or not: prose has enough words outside links, few
 //! links, and the density of function words (or the closing punctuation) of running text
 //! (see [`crate::text::lang`]). A block scores its prose words, less its link words and a
-//! quarter of its other words, and gives the score to its element, half of it to the
-//! parent and less further up. The element with the best score holds the article (inside
+//! quarter of its other words, and gives the score to its element and the one holding
+//! it, half of it one level up and less further up. The element with the best score holds the article (inside
 //! the `<article>` or `articleBody` the page marks, when that holds much of its prose): the one right above the
 //! paragraphs, not a wrapper holding the story and a sidebar. Its parent is then taken as
 //! well when what it adds is more of the article: no prose and few links (a dateline in
@@ -88,7 +88,7 @@ struct Tally {
     links: usize,
     other: usize,
     /// The blocks' scores, each weighted by how far up from its block the element is
-    /// (1 for the block's own element, 1/2 for its parent, 1/(3n) n levels further up).
+    /// (see [`decay`]).
     near: f32,
     depth: usize,
     /// Marked as the article by the page (`<article>`, `itemprop="articleBody"`).
@@ -115,12 +115,14 @@ fn block_score(b: &Block, prose: bool) -> f32 {
     }
 }
 
-/// The weight of a block's score `up` levels above its own element (Readability's).
+/// The weight of a block's score `up` levels above its own element: whole for the element
+/// and the one holding it (a `<p>` and its container), half one level up, less further
+/// (Readability's weights, counted from the paragraph's container).
 fn decay(up: usize) -> f32 {
     match up {
-        0 => 1.0,
-        1 => 0.5,
-        n => 1.0 / (3 * n) as f32,
+        0 | 1 => 1.0,
+        2 => 0.5,
+        n => 1.0 / (3 * (n - 1)) as f32,
     }
 }
 

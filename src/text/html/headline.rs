@@ -14,7 +14,8 @@
 //! 3. When no heading agrees, the variant the statements agree on is the headline, the
 //!    site's name left out.
 //! 4. A page that states nothing gets the first heading near the body that is not a
-//!    section or site name (a navigation label, a single word, the site's own name).
+//!    section or site name (a navigation label, the site's own name, a single word outside
+//!    the article).
 use super::blocks::Block;
 use super::markup::{self, Markup};
 use scraper::Html;
@@ -170,12 +171,12 @@ pub fn host(url: &str) -> Option<String> {
 }
 
 /// Decides the headline of a page from its `markup`, its `blocks` and where its body
-/// starts (`body_start`, a block index).
+/// is (`body`, the indices of its blocks).
 pub fn find(
     doc: &Html,
     m: &Markup,
     blocks: &[Block],
-    body_start: Option<usize>,
+    body: &[usize],
     url: Option<&str>,
 ) -> Option<Headline> {
     let site = site_words(m, url);
@@ -252,14 +253,19 @@ pub fn find(
         .iter()
         .map(|l| l.to_lowercase())
         .collect();
-    let near = |i: usize| body_start.is_none_or(|s| i + 15 >= s);
+    let inside = |i: usize| body.binary_search(&i).is_ok();
+    let near = |i: usize| match (body.first(), body.last()) {
+        (Some(&first), Some(&last)) => i + 15 >= first && i <= last,
+        _ => true,
+    };
     let heading = blocks
         .iter()
         .enumerate()
         .filter(|&(i, b)| b.heading.is_some_and(|h| h <= 2) && near(i) && b.words <= 40)
-        .filter(|(_, b)| {
+        .filter(|&(i, b)| {
             let t = tokens(&b.text);
-            b.words >= 2
+            // One word is a section's name, unless it stands in the article itself.
+            (b.words >= 2 || inside(i))
                 && !t.iter().all(|w| site.contains(w))
                 && !nav.contains(&b.text.to_lowercase())
         })
@@ -290,7 +296,7 @@ mod tests {
         let doc = Html::parse_document(html);
         let m = markup::read(&doc);
         let b = blocks(&doc);
-        find(&doc, &m, &b, None, m.canonical.as_deref()).map(|h| h.text)
+        find(&doc, &m, &b, &[], m.canonical.as_deref()).map(|h| h.text)
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub fn extract(html: &str) -> HtmlPage {
         .clone()
         .or_else(|| m.meta(&["og:url", "twitter:url"]).map(str::to_string))
         .filter(|u| u.starts_with("http"));
-    let (lines, no_body, body_start) = match body::find(&doc, &blocks) {
+    let (lines, no_body, body_blocks) = match body::find(&doc, &blocks) {
         Ok(b) => {
             notes.push(format!(
                 "body: {} ({} words of prose in {} blocks)",
@@ -63,11 +63,12 @@ pub fn extract(html: &str) -> HtmlPage {
                 notes.push(format!("left out of the body, {why}: {:?}", blocks[i].text));
             }
             let lines = b.blocks.iter().map(|&i| blocks[i].text.clone()).collect();
-            (lines, None, b.blocks.first().copied())
+            (lines, None, b.blocks)
         }
-        Err(e) => (Vec::new(), Some(e), None),
+        Err(e) => (Vec::new(), Some(e), Vec::new()),
     };
-    let headline = headline::find(&doc, &m, &blocks, body_start, url.as_deref());
+    let body_start = body_blocks.first().copied();
+    let headline = headline::find(&doc, &m, &blocks, &body_blocks, url.as_deref());
     if let Some(h) = &headline {
         notes.push(format!("headline: {:?}, {}", h.text, h.why));
     }

@@ -5,8 +5,9 @@
 //!    `date`, …), then `<time>` marked `pubdate` or `itemprop="datePublished"`. Modified,
 //!    updated and created times are never the publication time.
 //! 2. **Shown**: the date line near the headline (a short block right under it, or just
-//!    above it), in Indonesian or English. A line labelled "Diperbarui"/"Updated" is
-//!    passed over, and so are dates further away (sidebars, lists of other articles).
+//!    above it, before the article's prose begins), in Indonesian or English. A line
+//!    labelled "Diperbarui"/"Updated" is passed over, and so are dates further away
+//!    (sidebars, lists of other articles).
 //! 3. **Reconciled**: the stated time wins, the shown line checks it. When a stated time
 //!    with no zone agrees with the shown one, it takes the shown zone. When the page's
 //!    stated times read the wall clock the page shows but mark it UTC (a stated time whose
@@ -15,6 +16,7 @@
 //!    WIB is the same instant, and stays as stated. A shown time completes a stated day.
 //! 4. **The address**: the day in the page's URL, when nothing else gives one.
 use super::blocks::Block;
+use super::body;
 use super::markup::Markup;
 use crate::text::dates::{self, PageDate};
 
@@ -120,9 +122,12 @@ fn shown(blocks: &[Block], headline: Option<usize>, body_start: Option<usize>) -
             .expect("valid")
     });
     let order: Vec<usize> = match (headline, body_start) {
-        (Some(h), _) => (h + 1..(h + 1 + BELOW).min(blocks.len()))
-            .chain((h.saturating_sub(ABOVE)..h).rev())
-            .collect(),
+        (Some(h), _) => {
+            // Under the headline, up to where the article's prose begins.
+            let below = (h + 1..(h + 1 + BELOW).min(blocks.len()))
+                .take_while(|&i| !body::is_prose(&blocks[i]));
+            below.chain((h.saturating_sub(ABOVE)..h).rev()).collect()
+        }
         (None, Some(b)) => (b.saturating_sub(BELOW)..(b + ABOVE).min(blocks.len())).collect(),
         (None, None) => return None,
     };
