@@ -511,10 +511,22 @@ fn matches(index: usize, text: &str) -> bool {
             text.chars().count() <= max
                 && COMPILED[index].as_ref().is_some_and(|re| re.is_match(text))
         }
-        Test::Breadcrumb => is_breadcrumb(text),
-        Test::OnlyDate => dates::parse_labelled(text).is_some(),
-        Test::Byline => byline(text).is_some(),
-        Test::PhotoCredit => is_photo_credit(text),
+        Test::Breadcrumb => text.contains(['>', '»', '›', '/']) && is_breadcrumb(text),
+        // Cheap checks first: a date line has a digit and few words, a byline few words, a
+        // credit a slash, colon, bracket or © (or the label "Keterangan gambar"); most text is
+        // none of these.
+        Test::OnlyDate => {
+            text.bytes().any(|b| b.is_ascii_digit())
+                && text.split_whitespace().nth(14).is_none()
+                && dates::parse_labelled(text).is_some()
+        }
+        Test::Byline => text.split_whitespace().nth(25).is_none() && byline(text).is_some(),
+        Test::PhotoCredit => {
+            let caption_label = text
+                .get(..17)
+                .is_some_and(|h| h.eq_ignore_ascii_case("keterangan gambar"));
+            (text.contains(['/', ':', '©', '(']) || caption_label) && is_photo_credit(text)
+        }
         Test::LeadingDate => leading_date(text).is_some(),
         Test::Always => true,
     }
@@ -562,6 +574,32 @@ fn rule_for(text: &str, zone: Zone) -> Option<&'static Rule> {
             && matches(i, text))
         .then_some(r)
     })
+}
+
+/// The rule each sentence (`ranges` of `text`) is taken by, if any; quoted speech is never
+/// taken. The quotation state is carried along, so a long line costs one pass.
+fn sentence_rules(text: &str, ranges: &[Range<usize>], zone: Zone) -> Vec<Option<&'static Rule>> {
+    let (mut curly, mut straight, mut at) = (0i64, 0usize, 0);
+    ranges
+        .iter()
+        .map(|r| {
+            for c in text[at..r.start].chars() {
+                match c {
+                    '“' => curly += 1,
+                    '”' => curly -= 1,
+                    '"' => straight += 1,
+                    _ => {}
+                }
+            }
+            at = r.start;
+            let quoted = curly > 0 || straight % 2 == 1;
+            if quoted {
+                None
+            } else {
+                rule_for(&text[r.clone()], zone)
+            }
+        })
+        .collect()
 }
 
 /// Where a label and what it labels (another article's headline, a name) end inside
@@ -633,13 +671,6 @@ fn label(text: &str) -> Option<usize> {
     ok.then(|| end + text[end..].chars().next().map_or(1, char::len_utf8))
 }
 
-/// Whether the text after `before` is inside a quotation that `before` opens.
-fn inside_quote(before: &str) -> bool {
-    let opened = before.matches('“').count();
-    let closed = before.matches('”').count();
-    opened > closed || before.matches('"').count() % 2 == 1
-}
-
 /// The rule that takes a whole line: for a line of one sentence, the rule that matches it;
 /// for a caption (two sentences at most, with a photo credit), the photo-credit rule; for a
 /// longer line, a rule only when every one of its sentences is taken by some rule. One
@@ -656,11 +687,11 @@ fn line_rule(text: &str, zone: Zone) -> Option<&'static Rule> {
     if caption {
         return whole;
     }
-    let mut each = sentences
-        .into_iter()
-        .map(|r| rule_for(&text[r.clone()], zone).filter(|_| !inside_quote(&text[..r.start])));
-    let first = each.next().flatten()?;
-    each.all(|r| r.is_some()).then(|| whole.unwrap_or(first))
+    let first = rule_for(&text[sentences[0].clone()], zone)?;
+    let all = sentence_rules(text, &sentences, zone)
+        .iter()
+        .all(Option::is_some);
+    all.then(|| whole.unwrap_or(first))
 }
 
 /// "Rabu, 07 Desember 2022 - 21:24 WIB MOSKOW - Rusia …", "Kabar.com - 10/03/2022, 14:05
@@ -902,13 +933,7 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
         // paragraph after the article's first one starts its section, as a line would.
         let ranges = segment::sentences(&text);
         if ranges.len() > 1 {
-            let rules: Vec<Option<&Rule>> = ranges
-                .iter()
-                .map(|r| {
-                    let quoted = inside_quote(&text[..r.start]);
-                    rule_for(&text[r.clone()], Zone::Body).filter(|_| !quoted)
-                })
-                .collect();
+            let rules = sentence_rules(&text, &ranges, Zone::Body);
             if let Some(rule) = rules[0].filter(|r| r.action == Action::Cut && !first) {
                 cut = Some((line.number, rule.name));
                 out.dropped.push(drop(line, rule.name, rule.why));
