@@ -8,9 +8,10 @@
 //! 1. Each stated title is cut at its separators (" - ", " | ", ": ", " :: ", …) into
 //!    variants: the whole, and every run of its parts. Parts made only of the site's name
 //!    (`og:site_name`, the host's labels, the publisher) are marked as the site's.
-//! 2. A visible heading (`h1`-`h3`) is scored by how well it agrees with each statement
-//!    (word overlap, Dice, against the statement's best variant), summed over statements.
-//!    The heading most agreed with is the headline, as the page shows it.
+//! 2. A visible heading (`h1`-`h3`, or an element marked as the title by `itemprop` or
+//!    its class) is scored by how well it agrees with each statement (word overlap, Dice,
+//!    against the statement's best variant), summed over statements. The heading most
+//!    agreed with is the headline, as the page shows it.
 //! 3. When no heading agrees, the variant the statements agree on is the headline, the
 //!    site's name left out.
 //! 4. A page that states nothing gets the first heading near the body that is not a
@@ -160,6 +161,32 @@ fn site_words(m: &Markup, url: Option<&str>) -> HashSet<String> {
     words
 }
 
+/// How a block shows a title: its heading level (`h1`-`h3`), or 7 for an element the page
+/// marks as a title (`itemprop="headline"`, or a class or id naming a title, headline or
+/// "judul"), ranked after the headings.
+fn shown_level(doc: &Html, b: &Block) -> Option<u8> {
+    if let Some(h) = b.heading.filter(|&h| h <= 3) {
+        return Some(h);
+    }
+    let node = doc.tree.get(b.parent)?;
+    let marked = std::iter::once(node)
+        .chain(node.ancestors())
+        .take(2)
+        .any(|n| {
+            n.value().as_element().is_some_and(|el| {
+                el.attr("itemprop").is_some_and(|p| p.contains("headline"))
+                    || [el.attr("class"), el.attr("id")]
+                        .into_iter()
+                        .flatten()
+                        .any(|v| {
+                            let v = v.to_ascii_lowercase();
+                            v.contains("title") || v.contains("headline") || v.contains("judul")
+                        })
+            })
+        });
+    marked.then_some(7)
+}
+
 /// The host of an `http(s)://` address.
 pub fn host(url: &str) -> Option<String> {
     let rest = url
@@ -197,27 +224,27 @@ pub fn find(
     let best_heading = blocks
         .iter()
         .enumerate()
-        .filter(|(_, b)| b.heading.is_some_and(|h| h <= 3) && b.words <= 40)
-        .map(|(i, b)| {
+        .filter_map(|(i, b)| Some((i, b, shown_level(doc, b)?)))
+        .filter(|&(_, b, _)| b.words <= 40)
+        .map(|(i, b, level)| {
             let t = tokens(&b.text);
             let scores: Vec<f32> = statements.iter().map(|s| agreement(&t, s)).collect();
             let support: f32 = scores.iter().sum();
             let agreeing = scores.iter().filter(|&&a| a >= AGREE).count();
-            (i, b, support, agreeing)
+            (i, b, level, support, agreeing)
         })
-        .filter(|&(_, _, _, agreeing)| agreeing > 0)
-        .max_by(|a, b| {
-            a.2.total_cmp(&b.2)
-                .then(b.1.heading.cmp(&a.1.heading))
-                .then(b.0.cmp(&a.0))
-        });
-    if let Some((i, b, _, agreeing)) = best_heading {
+        .filter(|&(_, _, _, _, agreeing)| agreeing > 0)
+        .max_by(|a, b| a.3.total_cmp(&b.3).then(b.2.cmp(&a.2)).then(b.0.cmp(&a.0)));
+    if let Some((i, b, level, _, agreeing)) = best_heading {
+        let shown = match level {
+            1..=6 => format!("<h{level}>"),
+            _ => "element marked as the title".to_string(),
+        };
         return Some(Headline {
             text: b.text.clone(),
             block: Some(i),
             why: format!(
-                "the <h{}> that {agreeing} of the page's {} stated titles agree with",
-                b.heading.unwrap_or(1),
+                "the {shown} that {agreeing} of the page's {} stated titles agree with",
                 statements.len()
             ),
         });
@@ -317,6 +344,17 @@ mod tests {
             r#"<html><head><meta property="og:title" content="KPK Periksa Pejabat">
             <title>KPK Periksa Pejabat | Kabar Online</title></head>
             <body><h1>Kabar Online</h1><h1>In Picture: KPK Periksa Pejabat</h1></body></html>"#,
+        );
+        assert_eq!(got.as_deref(), Some("In Picture: KPK Periksa Pejabat"));
+    }
+
+    #[test]
+    fn a_title_shown_in_a_marked_element_keeps_its_prefix() {
+        let got = headline(
+            r#"<html><head><meta property="og:title" content="KPK Periksa Pejabat">
+            <title>KPK Periksa Pejabat | Kabar Online</title></head>
+            <body><div class="item-title"><span>In Picture: KPK Periksa Pejabat</span></div>
+            <div class="related-title"><a href="/x">KPK Periksa Saksi Lain</a></div></body></html>"#,
         );
         assert_eq!(got.as_deref(), Some("In Picture: KPK Periksa Pejabat"));
     }
