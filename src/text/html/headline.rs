@@ -225,7 +225,7 @@ pub fn find(
         .iter()
         .enumerate()
         .filter_map(|(i, b)| Some((i, b, shown_level(doc, b)?)))
-        .filter(|&(_, b, _)| b.words <= 40)
+        .filter(|&(_, b, level)| b.words <= if level <= 3 { 40 } else { 25 })
         .map(|(i, b, level)| {
             let t = tokens(&b.text);
             let scores: Vec<f32> = statements.iter().map(|s| agreement(&t, s)).collect();
