@@ -280,7 +280,7 @@ pub static RULES: &[Rule] = &[
         name: "credit-line",
         zone: Zone::Anywhere,
         test: Test::Short(
-            r"(?i)^((editor|penyunting|redaktur|sumber|source|fotografer|videografer|redaksi)\s*[:：]\s*\S.*|(editor|penyunting|redaktur|fotografer|videografer)\s+(?-i:\p{Lu})[\p{L}.' ]+|tim riset\b.*)$",
+            r"(?i)^((editor|penyunting|redaktur|sumber|source|fotografer|videografer|redaksi)\s*[:：]\s*\S.*|(editor|penyunting|redaktur|fotografer|videografer)\s+(?-i:\p{Lu}[\p{L}.']*(?:\s+\p{Lu}[\p{L}.']*){0,3})\s*|tim riset\b.*)$",
             80,
         ),
         action: Action::Drop,
@@ -406,8 +406,8 @@ fn is_wrapped(line: &str, next: &str) -> bool {
     });
     let first = next.split_whitespace().next().unwrap_or("");
     ends_open
-        && line.split_whitespace().count() >= 5
-        && next.split_whitespace().count() >= 2
+        && line.split_whitespace().nth(4).is_some()
+        && next.split_whitespace().nth(1).is_some()
         && next.starts_with(char::is_lowercase)
         && !super::meta::is_domain(first)
 }
@@ -465,7 +465,7 @@ pub fn is_photo_credit(text: &str) -> bool {
     static CREDIT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(concat!(
             r"(?i)(^(©|foto\s*:|photo\s*:|gambar\s*:|ilustrasi\s*:|sumber foto\s*:|keterangan gambar|\((foto|photo)\s*:)",
-            r"|\bantara foto/|\bfoto/|[.!?]\s*(foto|photo)\s*:",
+            r"|\bantara foto/|\bfoto/\s*(?-i:\p{Lu})|[.!?]\s*(foto|photo)\s*:",
             r"|/\s*(afp|reuters|ap|antara|getty images|epa|epa-efe|tass|sputnik|anadolu|xinhua|ist|istimewa|shutterstock|dok|net)\s*\)?\s*$",
             r"|\((foto|photo|dok)\s*[:.][^()]*\)\s*$)",
         ))
@@ -475,13 +475,29 @@ pub fn is_photo_credit(text: &str) -> bool {
     // Sukamto", "(KOMPAS.com/GARRY LOTULUNG)", "…/foc.", standing at the start, after a
     // sentence or in brackets ("… perusahaan Jawa Pos Grup/JPNN." is a sentence's end).
     static TAIL: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?:^|[.!?(]\s*)\p{Lu}[\p{L}0-9.-]*(?: \p{Lu}[\p{L}0-9.-]*)?/\p{Lu}[\p{L} .'-]*(?:/[a-z]{2,5}\.?)?\)?$")
+        Regex::new(r"(?:^|[.!?(]\s*)\p{Lu}[\p{L}0-9.-]*(?: \p{Lu}[\p{L}0-9.-]*)?/\s*\p{Lu}[\p{L}.'-]*(?:\s+\p{Lu}[\p{L}.'-]*){0,3}(?:/[a-z]{2,5}\.?)?\)?$")
             .expect("valid")
     });
     static CAPTION: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"\((?:[^()/]*\p{L}[^()/]*/){2,}[^()/]*\p{L}[^()/]*\)\s*$").expect("valid")
     });
     CREDIT.is_match(text) || TAIL.is_match(text) || CAPTION.is_match(text)
+}
+
+/// A sentence that is nothing but a credit ("TEMPO/Imam Sukamto", "(REUTERS / Danny
+/// Moloshok)", "Foto: dok. pribadi"), not a sentence of prose that ends in one ("Hal itu
+/// dikatakan Sergei Lavrov./AFP"): credits are names, so at most one word in it starts in
+/// lower case, unless a credit label opens it.
+fn is_credit_only(sentence: &str) -> bool {
+    static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)^(©|\(?\s*(foto|photo|gambar|ilustrasi|sumber foto|keterangan gambar|dok)\s*[:.])")
+            .expect("valid")
+    });
+    let lower = sentence
+        .split_whitespace()
+        .filter(|w| !w.contains('/') && w.starts_with(char::is_lowercase))
+        .count();
+    is_photo_credit(sentence) && (lower <= 1 || LABELLED.is_match(sentence))
 }
 
 /// Whether a header line could be a headline: a few words, not a sentence, caption, credit
@@ -558,7 +574,6 @@ fn strip_range(index: usize, text: &str) -> Option<Range<usize>> {
                 .find_map(|g| c.name(g))
                 .map(|m| m.range())
         }
-        Test::LeadingDate => leading_date(text).map(|(r, _)| r),
         _ => None,
     }
 }
@@ -579,20 +594,15 @@ fn rule_for(text: &str, zone: Zone) -> Option<&'static Rule> {
 /// The rule each sentence (`ranges` of `text`) is taken by, if any; quoted speech is never
 /// taken. The quotation state is carried along, so a long line costs one pass.
 fn sentence_rules(text: &str, ranges: &[Range<usize>], zone: Zone) -> Vec<Option<&'static Rule>> {
-    let (mut curly, mut straight, mut at) = (0i64, 0usize, 0);
+    let mut quotes = Quotation::default();
+    let mut at = 0;
     ranges
         .iter()
         .map(|r| {
-            for c in text[at..r.start].chars() {
-                match c {
-                    '“' => curly += 1,
-                    '”' => curly -= 1,
-                    '"' => straight += 1,
-                    _ => {}
-                }
-            }
+            quotes.read(&text[at..r.start]);
             at = r.start;
-            let quoted = curly > 0 || straight % 2 == 1;
+            let quoted = quotes.open || text[r.clone()].starts_with(['“', '"']);
+            quotes.sentences += usize::from(quotes.open);
             if quoted {
                 None
             } else {
@@ -600,6 +610,49 @@ fn sentence_rules(text: &str, ranges: &[Range<usize>], zone: Zone) -> Vec<Option
             }
         })
         .collect()
+}
+
+/// Whether reading has entered quoted speech, which may run over several sentences ("“A.
+/// B,” ujar Sudin."). A straight quote opens only at the start of a word and closes an open
+/// one (so the inch mark in `5"` changes nothing); a blank line ends a quotation, and so
+/// does [`Quotation::MAX_SENTENCES`] sentences without a closing mark (a quote left open by
+/// a typo must not shield the rest of a whole article on one line).
+#[derive(Default)]
+struct Quotation {
+    open: bool,
+    sentences: usize,
+}
+
+impl Quotation {
+    /// Longer than any quotation in the seeds and the development pages (five sentences).
+    const MAX_SENTENCES: usize = 8;
+
+    fn read(&mut self, text: &str) {
+        let mut previous = ' ';
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            let next = chars.peek().copied().unwrap_or(' ');
+            match c {
+                '“' => self.set(true),
+                '”' => self.set(false),
+                '"' if self.open => self.set(false),
+                '"' if (previous.is_whitespace() || previous == '(') && !next.is_whitespace() => {
+                    self.set(true)
+                }
+                '\n' if next == '\n' => self.set(false),
+                _ => {}
+            }
+            previous = c;
+        }
+        if self.sentences >= Self::MAX_SENTENCES {
+            self.set(false);
+        }
+    }
+
+    fn set(&mut self, open: bool) {
+        self.open = open;
+        self.sentences = 0;
+    }
 }
 
 /// Where a label and what it labels (another article's headline, a name) end inside
@@ -662,9 +715,13 @@ pub fn headline_end(sentence: &str) -> usize {
 }
 
 /// The end of a label opening `text` ("Baca juga:", "SIMAK JUGA -", "Penulis:"): at most
-/// three words, then a colon or a dash.
+/// three words, then a colon or a dash with space before it (the hyphen in "Anak-anak"
+/// joins a word).
 fn label(text: &str) -> Option<usize> {
-    let end = text.find([':', '：', '-', '–'])?;
+    let end = text.char_indices().find_map(|(i, c)| {
+        let spaced_dash = matches!(c, '-' | '–' | '—') && text[..i].ends_with(char::is_whitespace);
+        (matches!(c, ':' | '：') || spaced_dash).then_some(i)
+    })?;
     let head = &text[..end];
     let ok = (1..=3).contains(&head.split_whitespace().count())
         && !head.contains(['.', ',', '(', '"', '“']);
@@ -683,7 +740,10 @@ fn line_rule(text: &str, zone: Zone) -> Option<&'static Rule> {
     }
     let caption = whole.is_some_and(|r| matches!(r.test, Test::PhotoCredit))
         && sentences.len() <= 2
-        && text.split_whitespace().count() <= 60;
+        && text.split_whitespace().count() <= 60
+        && sentences
+            .last()
+            .is_some_and(|r| is_credit_only(&text[r.clone()]));
     if caption {
         return whole;
     }
@@ -700,7 +760,14 @@ fn line_rule(text: &str, zone: Zone) -> Option<&'static Rule> {
 /// with a capital and read as prose.
 pub fn leading_date(text: &str) -> Option<(Range<usize>, PageDate)> {
     const SEPARATORS: &[char] = &['-', '–', '—', '|', ',', ':', '●', '•', '·'];
-    let (range, date) = dates::find_all(text).into_iter().next()?;
+    // A dateline stands within the first few words; only they are searched, so a whole
+    // article on one line costs no more than a paragraph.
+    let mut head_end = text.len().min(200);
+    while !text.is_char_boundary(head_end) {
+        head_end -= 1;
+    }
+    let head = &text[..head_end];
+    let (range, date) = dates::find_all(head).into_iter().next()?;
     let before = text[..range.start]
         .trim()
         .trim_end_matches(SEPARATORS)
@@ -711,7 +778,11 @@ pub fn leading_date(text: &str) -> Option<(Range<usize>, PageDate)> {
     }
     let after = &text[range.end..];
     let rest = after.trim_start_matches(|c: char| c.is_whitespace() || SEPARATORS.contains(&c));
-    let separated = after[..after.len() - rest.len()].contains(SEPARATORS);
+    // A comma alone can end a sentence's opening date ("Senin (7/3/2022), Presiden …"):
+    // it marks a dateline only after a label or the outlet's name.
+    let separators = &after[..after.len() - rest.len()];
+    let separated = separators.contains(|c: char| SEPARATORS.contains(&c) && c != ',')
+        || (separators.contains(',') && !before.is_empty());
     let chrome = separated || date.time.is_some();
     (chrome && rest.starts_with(char::is_uppercase) && is_prose(rest))
         .then(|| (0..text.len() - rest.len(), date))
@@ -892,14 +963,17 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
                 if rule.action != Action::Strip || (opening_only && !first) {
                     continue;
                 }
-                let Some(range) = strip_range(i, &text) else {
+                let range = if opening_only {
+                    leading_date(&text).map(|(range, date)| {
+                        out.header_dates.push(date);
+                        range
+                    })
+                } else {
+                    strip_range(i, &text)
+                };
+                let Some(range) = range else {
                     continue;
                 };
-                if opening_only {
-                    if let Some((_, date)) = leading_date(&text) {
-                        out.header_dates.push(date);
-                    }
-                }
                 out.dropped.push(Dropped {
                     line: line.number,
                     text: text[range.clone()].trim().to_string(),
@@ -941,11 +1015,25 @@ pub fn clean(lines: &[Line], known_title: Option<&str>) -> Cleaned {
             }
             let mut kept: Vec<&str> = Vec::new();
             for (r, rule) in ranges.into_iter().zip(rules) {
-                let sentence = &text[r];
+                let sentence = &text[r.clone()];
                 let Some(rule) = rule else {
                     kept.push(sentence);
                     continue;
                 };
+                if rule.action == Action::Cut && !kept.is_empty() {
+                    // After the article's text, a section start ends it, here as on a line.
+                    cut = Some((line.number, rule.name));
+                    out.dropped.push(Dropped {
+                        line: line.number,
+                        text: text[r.start..].to_string(),
+                        rule: rule.name,
+                        why: Cow::Owned(format!(
+                            "{}; from this sentence to the end of the paragraph",
+                            rule.why.split(';').next().unwrap_or(rule.why)
+                        )),
+                    });
+                    break;
+                }
                 let mut gone = sentence;
                 if label(sentence).is_some() {
                     // A label and what it labels may have been glued to a sentence.
@@ -1013,6 +1101,11 @@ fn trim_trailing_labels(out: &mut Cleaned) {
     let Some(last_prose) = out.paragraphs.iter().rposition(|p| is_prose(&p.text)) else {
         return;
     };
+    // Items after a line ending in a colon are what it introduces.
+    let introduction = out.paragraphs[last_prose..]
+        .iter()
+        .position(|p| p.text.ends_with(':'))
+        .map(|i| last_prose + i);
     let label = |at: usize| {
         let t = &out.paragraphs[at].text;
         let ends = t
@@ -1022,9 +1115,7 @@ fn trim_trailing_labels(out: &mut Cleaned) {
         let titled = t.split_whitespace().count() >= 2
             && t.split_whitespace()
                 .all(|w| w.starts_with(|c: char| c.is_uppercase() || !c.is_alphabetic()));
-        let introduced = out.paragraphs[last_prose..at]
-            .iter()
-            .any(|p| p.text.ends_with(':'));
+        let introduced = introduction.is_some_and(|i| i < at);
         let listed = introduced || NUMBERED.is_match(t);
         t.split_whitespace().count() <= 8 && (!ends || shouting || titled) && !listed
     };
@@ -1193,11 +1284,13 @@ mod tests {
                 "{chrome}: {:?}",
                 c.dropped
             );
-            assert!(
-                c.dropped[0].why.contains("only this sentence"),
-                "{:?}",
-                c.dropped
-            );
+            // A section start after the article's text ends the paragraph there.
+            let grain = if at_start || rule != "syndication-footer" {
+                "only this sentence"
+            } else {
+                "to the end of the paragraph"
+            };
+            assert!(c.dropped[0].why.contains(grain), "{:?}", c.dropped);
         }
     }
 
@@ -1338,6 +1431,123 @@ mod tests {
             "{S1}\n\nSumber: Reuters\n\nHak cipta © 2022 Kabar\n"
         ));
         assert_eq!(c.paragraphs.len(), 1);
+    }
+
+    #[test]
+    fn a_copyright_line_goes_whole_and_leaves_no_label_behind() {
+        for footer in [
+            "Copyright © 2024 Kabar.com. All rights reserved.",
+            "Hak cipta © 2022 Kabar",
+        ] {
+            let c = page(&format!("{S1}\n\n{S2}\n\n{footer}\n"));
+            assert_eq!(c.paragraphs.len(), 2, "{footer}: {:?}", c.dropped);
+            assert_eq!(rule_of(&c, footer), "site-footer");
+            let c = one_line(&format!("{S1} {S2} {footer}"));
+            assert_eq!(c.paragraphs[0].text, format!("{S1} {S2}"), "{footer}");
+        }
+    }
+
+    #[test]
+    fn a_caption_credit_never_takes_a_paragraph_of_prose() {
+        let lavrov = format!("{S1} Hal itu dikatakan Sergei Lavrov./AFP");
+        let c = page(&format!("{S2}\n\n{lavrov}\n"));
+        assert_eq!(
+            c.paragraphs[1].text,
+            format!("{S1} Hal itu dikatakan Sergei Lavrov.")
+        );
+        assert_eq!(rule_of(&c, "/AFP"), "credit-tail");
+        let photos = "Polisi menemukan ponsel yang berisi foto/video korban di rumah itu. Kasus ini masih diselidiki oleh kepolisian setempat.";
+        let c = page(&format!("{S2}\n\n{photos}\n"));
+        assert_eq!(c.paragraphs.len(), 2, "{:?}", c.dropped);
+        assert_eq!(c.paragraphs[1].text, photos);
+        // A caption of its own still goes.
+        let caption = "Suasana rapat di DPR. TEMPO/Imam Sukamto";
+        let c = page(&format!("{S2}\n\n{caption}\n"));
+        assert_eq!(rule_of(&c, caption), "photo-credit");
+    }
+
+    #[test]
+    fn a_sentence_that_opens_like_a_credit_stays() {
+        for sentence in [
+            "TNI/Polri siap mengamankan jalannya pemilihan umum di seluruh wilayah Indonesia.",
+            "Fotografer Reuters Willy Kurniawan mengabadikan momen itu dari atas gedung.",
+            "Anak-anak bermain di halaman sekolah setiap pagi sebelum pelajaran dimulai.",
+        ] {
+            let text = format!("{S1} {sentence} {S2}");
+            let c = one_line(&text);
+            assert_eq!(c.paragraphs[0].text, text, "{:?}", c.dropped);
+            let c = one_line(&format!("{sentence} {S1}"));
+            assert_eq!(
+                c.paragraphs[0].text,
+                format!("{sentence} {S1}"),
+                "{:?}",
+                c.dropped
+            );
+        }
+        assert_eq!(label("Anak-anak bermain di halaman"), None);
+        assert_eq!(label("SIMAK JUGA - Rusia"), Some(12));
+        assert_eq!(label("Baca juga: Rusia"), Some(10));
+    }
+
+    #[test]
+    fn quotation_state_survives_stray_and_unclosed_quotes() {
+        // An opening quote with no close ends with its paragraph; a stray straight quote
+        // inside a word does not flip the state for the rest of a long line.
+        let c = one_line(&format!(
+            "{S1} Dia menyebut rumah itu 5\" lebih tinggi dari yang lain. {S2} Baca juga: Rusia Tolak Tuduhan."
+        ));
+        assert_eq!(
+            rule_of(&c, "Baca juga: Rusia Tolak Tuduhan."),
+            "related-link"
+        );
+        // The sentence that opens a quotation is itself quoted speech.
+        let quote =
+            "“Tinggalkan komentar di media sosial tidak cukup. Kami akan melapor,” ujar Sudin.";
+        let c = one_line(&format!("{S1} {quote}"));
+        assert_eq!(
+            c.paragraphs[0].text,
+            format!("{S1} {quote}"),
+            "{:?}",
+            c.dropped
+        );
+    }
+
+    #[test]
+    fn a_date_that_opens_a_sentence_of_prose_stays_in_it() {
+        let own = format!(
+            "Senin (7/3/2022), Presiden Joko Widodo meresmikan bendungan baru di Jawa Tengah. {S2}"
+        );
+        let c = one_line(&own);
+        assert_eq!(c.paragraphs[0].text, own, "{:?}", c.dropped);
+        assert!(c.header_dates.is_empty());
+        let own = format!("7 Maret 2022, hari yang tidak akan dilupakan warga desa itu. {S2}");
+        assert_eq!(one_line(&own).paragraphs[0].text, own);
+        // With a time or an outlet, it is the page's dateline.
+        let c = one_line(&format!(
+            "Kabar.com, 10/03/2022, 14:05 WIB Jakarta - {S1} {S2}"
+        ));
+        assert_eq!(c.paragraphs[0].text, format!("Jakarta - {S1} {S2}"));
+    }
+
+    #[test]
+    fn a_section_start_inside_a_paragraph_takes_the_rest_of_it() {
+        let c = one_line(&format!(
+            "{S1} {S2} Artikel ini telah tayang di Kabar.com dengan judul Rusia. Klik di sini untuk membaca selengkapnya dan berlangganan."
+        ));
+        assert_eq!(
+            c.paragraphs[0].text,
+            format!("{S1} {S2}"),
+            "{:?}",
+            c.dropped
+        );
+    }
+
+    #[test]
+    fn lyrics_introduced_with_a_colon_stay() {
+        let c = page(&format!(
+            "{S1}\n\nBerikut lirik lagu tersebut:\n\nDi Sini Senang\n\nDi Sana Senang\n\nDi Mana Mana Hatiku Senang\n"
+        ));
+        assert_eq!(c.paragraphs.len(), 5, "{:?}", c.dropped);
     }
 
     #[test]

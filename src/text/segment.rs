@@ -49,8 +49,12 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
             pos = run_end;
             continue;
         }
-        if c == '©' && pos > start && text[..pos].ends_with(char::is_whitespace) {
-            // A copyright notice starts a sentence of its own, whatever stands before it.
+        if c == '©'
+            && text[..pos].ends_with(char::is_whitespace)
+            && text[start..pos].split_whitespace().nth(2).is_some()
+        {
+            // A copyright notice starts a sentence of its own, whatever stands before it;
+            // a word or two before it ("Copyright ©", "Hak cipta ©") are its own label.
             push_trimmed(text, start..pos, &mut out);
             start = pos;
         }
