@@ -526,6 +526,20 @@ fn the_day_in_the_address_when_nothing_else_gives_one() {
     );
     let a = ingest(&html_doc("u", &html), "u").unwrap().article;
     assert_eq!(a.date.as_deref(), Some("2017-02-17"));
+    // A date line the text opens with is more precise than the address and comes first.
+    let html = format!(
+        r#"<html><head><link rel="canonical" href="https://kabar.id/berita/2017/02/17/judul-berita"></head>
+        <body><h1>Judul Berita</h1><article><p>Kabar.id - 16/02/2017, 23:05 WIB Jakarta - {}</p>{}</article></body></html>"#,
+        PROSE[0],
+        story()
+    );
+    let got = ingest(&html_doc("u", &html), "u").unwrap();
+    assert_eq!(
+        got.article.date.as_deref(),
+        Some("2017-02-16T23:05:00+07:00"),
+        "{:?}",
+        got.notes
+    );
 }
 
 #[test]

@@ -157,7 +157,14 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
         .as_ref()
         .and_then(|p| p.published.clone())
         .or_else(|| cleaned.header_dates.first().cloned())
-        .or_else(|| url.as_deref().and_then(dates::from_url))
+        .or_else(|| {
+            let day = url.as_deref().and_then(dates::from_url)?;
+            notes.push(format!(
+                "published: {}, the day in the page's address",
+                day.iso()
+            ));
+            Some(day)
+        })
         .or_else(|| meta::body_date(&cleaned.paragraphs));
     let zoneless = |d: &&mut PageDate| d.time.is_some() && d.offset_minutes.is_none();
     if let Some(d) = found

@@ -5,6 +5,8 @@
 //! Every later decision (which element holds the article, which heading is the headline,
 //! which date line sits under it) is made on these blocks, so the page's tree is walked
 //! once. The walk is iterative: deeply nested markup cannot overflow the stack.
+use std::collections::{HashMap, HashSet};
+
 use ego_tree::{NodeId, NodeRef};
 use scraper::{Html, Node};
 
@@ -201,11 +203,13 @@ pub fn blocks(doc: &Html) -> Vec<Block> {
                     [b'h', d @ b'1'..=b'6'] => Some(d - b'0'),
                     _ => None,
                 };
-                let pictured = node.children().any(|c| {
-                    c.value()
-                        .as_element()
-                        .is_some_and(|e| matches!(e.name(), "img" | "picture"))
-                });
+                // (A paragraph with an image inline is text with a picture in it.)
+                let pictured = name != "p"
+                    && node.children().any(|c| {
+                        c.value()
+                            .as_element()
+                            .is_some_and(|e| matches!(e.name(), "img" | "picture"))
+                    });
                 if pictured {
                     pictured_parents.push(node.id());
                 }
@@ -223,10 +227,14 @@ pub fn blocks(doc: &Html) -> Vec<Block> {
     }
     flush(&mut text, &mut link_words, &open, &mut out);
     // Short text beside an image in the same element is the image's caption.
-    for id in pictured_parents {
-        let words: usize = out.iter().filter(|b| b.parent == id).map(|b| b.words).sum();
-        if words <= CAPTION_WORDS {
-            for b in out.iter_mut().filter(|b| b.parent == id) {
+    if !pictured_parents.is_empty() {
+        let pictured: HashSet<NodeId> = pictured_parents.into_iter().collect();
+        let mut words: HashMap<NodeId, usize> = HashMap::new();
+        for b in out.iter().filter(|b| pictured.contains(&b.parent)) {
+            *words.entry(b.parent).or_default() += b.words;
+        }
+        for b in &mut out {
+            if words.get(&b.parent).is_some_and(|&w| w <= CAPTION_WORDS) {
                 b.caption = true;
             }
         }
@@ -277,5 +285,12 @@ mod tests {
         assert!(b[5].chrome, "hidden text is chrome");
         assert!(b[6].caption, "short text beside an image is its caption");
         assert!(!b[1].caption);
+        let doc = Html::parse_document(
+            "<body><p><img src='a.jpg'>Presiden meresmikan bendungan itu pada hari Senin.</p></body>",
+        );
+        assert!(
+            !blocks(&doc)[0].caption,
+            "a paragraph with an inline image is text"
+        );
     }
 }

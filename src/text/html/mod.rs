@@ -77,7 +77,6 @@ pub fn extract(html: &str) -> HtmlPage {
         &blocks,
         headline.as_ref().and_then(|h| h.block),
         body_start,
-        url.as_deref(),
     );
     if let Some(p) = &published {
         notes.push(format!("published: {}, {}", p.date.iso(), p.why));

@@ -103,8 +103,11 @@ fn stated(m: &Markup) -> Vec<(String, PageDate, bool)> {
             push(label, &t.value, published);
         }
     }
-    for v in [&m.ld.created, &m.ld.modified].into_iter().flatten() {
-        push("JSON-LD".into(), v, false);
+    if let Some(v) = &m.ld.created {
+        push("JSON-LD dateCreated".into(), v, false);
+    }
+    if let Some(v) = &m.ld.modified {
+        push("JSON-LD dateModified".into(), v, false);
     }
     for key in META_OTHER {
         for v in m.metas(key) {
@@ -156,7 +159,6 @@ pub fn find(
     blocks: &[Block],
     headline: Option<usize>,
     body_start: Option<usize>,
-    url: Option<&str>,
 ) -> Option<Published> {
     let mut stated = stated(m);
     let shown = shown(blocks, headline, body_start);
@@ -164,8 +166,14 @@ pub fn find(
     // The page's stated times may write its wall clock marked as another zone.
     let mut notes = Vec::new();
     if let Some(s) = shown.as_ref().filter(|s| s.offset_minutes.is_some()) {
-        let mislabelled = stated.iter().find(|(_, d, _)| {
-            d.offset_minutes.is_some()
+        // (A time of a later edit says nothing of how the publication time is written.)
+        let edited = |label: &str| {
+            let l = label.to_lowercase();
+            l.contains("modified") || l.contains("updated")
+        };
+        let mislabelled = stated.iter().find(|(label, d, _)| {
+            !edited(label)
+                && d.offset_minutes.is_some()
                 && d.offset_minutes != s.offset_minutes
                 && d.wall_minute() == s.wall_minute()
                 && d.instant_minute() != s.instant_minute()
@@ -189,13 +197,9 @@ pub fn find(
     let (mut date, mut why) = match (first, &shown) {
         (Some((label, d, _)), _) => (d.clone(), format!("stated in {label}")),
         (None, Some(s)) => (s.clone(), "the date line near the headline".to_string()),
-        (None, None) => {
-            let d = url.and_then(dates::from_url)?;
-            return Some(Published {
-                date: d,
-                why: "the day in the page's address".to_string(),
-            });
-        }
+        // The date lines of the cleaned text and the day in the address come next, in
+        // ingest, which sees both.
+        (None, None) => return None,
     };
     if let Some(s) = shown.as_ref().filter(|s| s.date == date.date) {
         if date.time.is_none() && s.time.is_some() {
@@ -226,7 +230,7 @@ mod tests {
         let doc = Html::parse_document(html);
         let m = markup::read(&doc);
         let b = blocks(&doc);
-        find(&m, &b, headline, None, m.canonical.as_deref()).map(|p| p.date.iso())
+        find(&m, &b, headline, None).map(|p| p.date.iso())
     }
 
     #[test]
@@ -248,6 +252,19 @@ mod tests {
             Some(0),
         );
         assert_eq!(got.as_deref(), Some("2016-02-23T16:00:20+07:00"));
+    }
+
+    #[test]
+    fn a_later_edit_time_never_relabels_the_zone() {
+        // The edit time's wall clock matches the shown line; the publication time is an
+        // honest UTC instant and stays one.
+        let got = published(
+            r#"<html><head><meta property="article:published_time" content="2016-02-23T08:32:00Z">
+            <meta property="article:modified_time" content="2016-02-23T15:32:00Z"></head>
+            <body><h1>Judul</h1><div>Selasa, 23/02/2016 15:32 WIB</div></body></html>"#,
+            Some(0),
+        );
+        assert_eq!(got.as_deref(), Some("2016-02-23T08:32:00Z"));
     }
 
     #[test]
@@ -285,9 +302,9 @@ mod tests {
     }
 
     #[test]
-    fn the_address_gives_the_day_when_nothing_else_does() {
+    fn the_address_is_left_to_ingest_which_sees_the_text_too() {
         let html = r#"<html><head><link rel="canonical" href="http://x.com/read/2015/11/04/2104/judul"></head>
             <body><h1>Judul</h1><p>Isi.</p></body></html>"#;
-        assert_eq!(published(html, Some(0)).as_deref(), Some("2015-11-04"));
+        assert_eq!(published(html, Some(0)), None);
     }
 }
