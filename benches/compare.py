@@ -21,8 +21,10 @@ Engines:
                  the float32 conversion with inter_threads = T, intra_threads = 1: batches
                  run in parallel, one per thread (as warta runs its batches)
     warta        `warta translate --model DIR --beams B --batch-size N --min-new-tokens 32
-                  --max-new-tokens 32 --threads T --device cpu -v FILE`; its time is the
-                  `N lines, T tokens in S s` line it logs on stderr (after loading)
+                  --max-new-tokens 32 --threads T --device cpu -v --no-retry FILE`; its time
+                  is the `N lines, T tokens in S s` line it logs on stderr (after loading).
+                  --no-retry: the other engines do not translate a looping or cut hypothesis
+                  again, and every engine must generate the same 2,048 tokens
 
 The Python engines time the same span as warta's log line: tokenize, generate and detokenize
 all 64 sentences (length-sorted into batches, as warta and CTranslate2 do), after loading and
@@ -617,7 +619,7 @@ def main():
                        "--model", str(bench_model), "--beams", str(cfg["beams"]),
                        "--batch-size", str(cfg["batch"]), "--min-new-tokens", str(a.new_tokens),
                        "--max-new-tokens", str(a.new_tokens), "--threads", t, "--device", "cpu", "-v",
-                       str(a.sentences)]
+                       "--no-retry", str(a.sentences)]
                 r["cmd"] = sh(cmd)
                 # warm-up run (page cache, lazy init), untimed
                 w = run_measured(cmd, env, a.timeout, work / "logs" / f"{tag}.warmup")

@@ -82,7 +82,9 @@ fn translate_text_matches_hf_greedy_line_for_line() {
     let out = warta(tmp.path())
         .args(["translate", "--model"])
         .arg(fixture("marian-shared"))
-        .args(["--beams", "1", "--batch-size", "7"])
+        // (Without retries: HF's own greedy output loops on one input, and warta would
+        // translate that one again with beams.)
+        .args(["--beams", "1", "--batch-size", "7", "--no-retry"])
         .args(max_new_tokens_flag(greedy))
         .write_stdin(stdin)
         .output()
@@ -200,13 +202,13 @@ fn a_line_longer_than_the_model_is_split_not_truncated() {
     let tmp = tempfile::tempdir().unwrap();
     let r = reference("marian-shared");
     let inputs = reference_inputs(&r);
-    // Far more than max_position_embeddings tokens on one line.
+    // One sentence of far more than max_position_embeddings tokens.
     let long: String = inputs
         .iter()
         .filter(|s| !s.starts_with(">>"))
-        .cloned()
+        .map(|s| s.trim_end_matches(['.', '!', '?', '"', '”']).to_string())
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(", ");
     let out = run_on_fixture(
         tmp.path(),
         &["translate", "--beams", "1"],
@@ -234,6 +236,48 @@ fn a_line_longer_than_the_model_is_split_not_truncated() {
         "{words_out} words out of {words_in}: {}",
         lines[0]
     );
+}
+
+#[test]
+fn a_translation_cut_at_the_limit_is_flagged_and_reported_with_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = concat!(
+        r#"{"id": "a", "text": "Rusia"}"#,
+        "\n",
+        r#"{"id": "b", "text": "Amerika Serikat bereaksi negatif terhadap permintaan utama Rusia."}"#,
+        "\n"
+    );
+    let out = run_on_fixture(
+        tmp.path(),
+        &[
+            "-v",
+            "translate",
+            "--format",
+            "jsonl",
+            "--beams",
+            "1",
+            "--max-new-tokens",
+            "3",
+        ],
+        "marian-shared",
+        input,
+    );
+    assert!(out.status.success());
+    let records: Vec<serde_json::Value> = stdout_lines(&out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["flags"], serde_json::json!([]));
+    let flags = records[1]["flags"].as_array().unwrap();
+    assert!(flags.contains(&serde_json::json!("truncated")), "{flags:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("<stdin>:2: translation flagged: truncated")
+            && !stderr.contains("<stdin>:1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 flagged"), "{stderr}");
 }
 
 #[test]

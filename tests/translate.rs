@@ -211,11 +211,12 @@ fn marian_matches_hf_generate() {
     );
 }
 
-/// A segment longer than the model's input is cut by the project's splitter into pieces that
-/// each fit, every piece is translated, and the translations are joined in order: the result
-/// is exactly the pieces translated one at a time, whatever the batching.
+/// A segment is translated sentence by sentence (a sentence longer than the model's input
+/// cut by the project's splitter into pieces that each fit), and the translations are joined
+/// in order: the result is exactly the units translated one at a time, whatever the
+/// batching.
 #[test]
-fn translator_cuts_long_segments_and_joins_the_pieces_in_order() {
+fn translator_translates_sentence_by_sentence_and_joins_them_in_order() {
     use warta::translate::{chunk, Translator};
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-shared");
@@ -241,8 +242,12 @@ fn translator_cuts_long_segments_and_joins_the_pieces_in_order() {
     assert_eq!(out[2].text, "");
 
     let fits = |s: &str| translator.tokenizer().encode(s).len() <= max_source;
-    let pieces = chunk::split_to_fit(&long, &fits);
-    assert!(pieces.len() > 3, "{} pieces", pieces.len());
+    let pieces = chunk::units(&long, &fits);
+    assert_eq!(
+        pieces.len(),
+        warta::text::segment::sentences(&long).len(),
+        "every sentence of the seed page fits the model"
+    );
     assert_eq!(out[1].pieces, pieces.len());
     let words: Vec<&str> = pieces
         .iter()
@@ -277,4 +282,106 @@ fn translator_cuts_long_segments_and_joins_the_pieces_in_order() {
     .unwrap();
     let ahead = translator.translate_sources(sources).expect("translate");
     assert_eq!(ahead, out);
+}
+
+fn fixture_translator(name: &str) -> warta::translate::Translator {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    warta::translate::Translator::load(&dir, &Device::Cpu, DType::F32).expect("load fixture")
+}
+
+fn fixture_inputs(name: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .join("reference.json");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    r["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// One line of 40 sentences comes out as its 40 sentences' translations, each what the
+/// sentence gives alone, whatever the generation limit; what a limit below a sentence's
+/// length still cuts is flagged, and never silently.
+#[test]
+fn a_line_of_forty_sentences_loses_none_of_them() {
+    use warta::translate::Flag;
+    let sentences: Vec<String> = fixture_inputs("marian-shared")
+        .into_iter()
+        .filter(|s| s.ends_with('.') && !s.starts_with(">>") && s.split_whitespace().count() >= 4)
+        .collect();
+    let forty: Vec<&str> = sentences
+        .iter()
+        .cycle()
+        .take(40)
+        .map(String::as_str)
+        .collect();
+    let line = forty.join(" ");
+    assert_eq!(warta::text::segment::sentences(&line).len(), 40);
+    for limit in [100, 64, 8] {
+        let mut t = fixture_translator("marian-shared").with_batch_size(8);
+        t.generation_mut().num_beams = Some(1);
+        t.generation_mut().max_new_tokens = Some(limit);
+        let whole = t.translate(&[&line]).expect("translate").remove(0);
+        let alone = t.translate(&forty).expect("translate");
+        let joined: Vec<&str> = alone.iter().map(|a| a.text.as_str()).collect();
+        assert_eq!(whole.text, joined.join(" "), "limit {limit}");
+        assert_eq!(whole.pieces, alone.iter().map(|a| a.pieces).sum::<usize>());
+        let cut = alone.iter().any(|a| a.flags.contains(&Flag::Truncated));
+        assert_eq!(whole.flags.contains(&Flag::Truncated), cut, "limit {limit}");
+        // The copy-task model gives about as many words as it reads: nothing is lost to
+        // the limit, or what is lost is flagged.
+        let words_in = line.split_whitespace().count();
+        let words_out = whole.text.split_whitespace().count();
+        if limit >= 64 {
+            assert!(!cut, "limit {limit}: {:?}", whole.flags);
+            assert!(words_out * 10 >= words_in * 9, "{words_out} of {words_in}");
+        } else {
+            assert!(cut, "a limit of {limit} tokens cuts some sentence");
+            assert!(words_out * 2 >= words_in, "{words_out} of {words_in}");
+        }
+    }
+}
+
+/// A sentence the fixture model loops on under greedy search is retried with beams and
+/// `no_repeat_ngram_size`; what comes out either no longer loops or says it does.
+#[test]
+fn a_looping_greedy_translation_is_caught() {
+    use warta::translate::{quality, Flag};
+    let inputs = fixture_inputs("marian-separate");
+    let mut t = fixture_translator("marian-separate");
+    t.generation_mut().num_beams = Some(1);
+    // Inputs the reference records as greedy loops ("… menteri luar negeri … sisisi…",
+    // "… tidak tidak tidak tidak tidak").
+    let looping = [&inputs[6], &inputs[11]];
+    let raw = MarianModel::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-separate"),
+        &Device::Cpu,
+        DType::F32,
+    )
+    .expect("load")
+    .0;
+    let tok = t.tokenizer();
+    for input in looping {
+        let hyp = &raw
+            .translate_batch(&[tok.encode(input)], t.generation())
+            .expect("greedy")[0];
+        assert!(
+            quality::loops(&tok.decode(&hyp.tokens)),
+            "the greedy output loops"
+        );
+        let out = t.translate(&[input]).expect("translate").remove(0);
+        assert!(
+            !quality::loops(&out.text) || out.flags.contains(&Flag::Repetition),
+            "{:?} {:?}",
+            out.text,
+            out.flags
+        );
+    }
 }

@@ -130,7 +130,9 @@ fn run(
             let mut t = Translator::load(&m.dir, &device, dtype)
                 .with_context(|| format!("cannot load the translation model {}", m.name))?
                 .with_name(m.name.clone())
-                .with_batch_size(runtime.batch_size as usize);
+                .with_batch_size(runtime.batch_size as usize)
+                .with_min_score(decoding.min_score)
+                .with_retry(!decoding.no_retry);
             decoding.apply(t.generation_mut());
             Some((t, m.name))
         }

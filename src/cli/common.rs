@@ -66,6 +66,15 @@ pub struct DecodingArgs {
     /// Never repeat an n-gram of this size (0 = off).
     #[arg(long, value_name = "N")]
     pub no_repeat_ngram_size: Option<u32>,
+    /// Flag a translation `low_score` when the model's mean log-probability per token is
+    /// below this.
+    #[arg(long, value_name = "F", allow_negative_numbers = true, default_value_t = warta::translate::quality::DEFAULT_MIN_SCORE)]
+    pub min_score: f32,
+    /// Only flag a translation cut at the length limit or degenerate; do not translate it
+    /// again (split finer, or with beams). Each sentence's output is then exactly what the
+    /// decoding settings give, as HF `generate` would.
+    #[arg(long)]
+    pub no_retry: bool,
 }
 
 impl DecodingArgs {

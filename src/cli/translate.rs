@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use super::input::{Line, Lines};
 use super::Outcome;
-use warta::translate::Translator;
+use warta::translate::{Flag, Translator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// One segment per line; one translation per line.
     Text,
-    /// `{"id", "text"}` per line; `{"id", "text", "translation", "score"}` per line out.
+    /// `{"id", "text"}` per line; `{"id", "text", "translation", "score", "flags"}` per line
+    /// out.
     Jsonl,
 }
 
@@ -52,6 +53,8 @@ struct OutRecord<'a> {
     text: &'a str,
     translation: &'a str,
     score: f32,
+    /// What is wrong with the translation (empty when nothing is): see [`Flag`].
+    flags: &'a [Flag],
 }
 
 /// A line ready to translate, or the reason it cannot be.
@@ -69,7 +72,9 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
     let mut translator = Translator::load(&model.dir, &device, dtype)
         .with_context(|| format!("cannot load the translation model {}", model.name))?
         .with_name(model.name.clone())
-        .with_batch_size(args.runtime.batch_size as usize);
+        .with_batch_size(args.runtime.batch_size as usize)
+        .with_min_score(args.decoding.min_score)
+        .with_retry(!args.decoding.no_retry);
     args.decoding.apply(translator.generation_mut());
     tracing::info!(
         "translating with {} on {} ({dtype:?})",
@@ -84,6 +89,7 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failures = 0usize;
+    let mut flagged = 0usize;
     let (mut done, mut tokens) = (0usize, 0usize);
     loop {
         let items: Vec<Item> = lines
@@ -111,13 +117,22 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
                     continue;
                 }
                 Ok(text) => {
-                    if tr.pieces > 1 {
+                    let at = format!("{}:{}", item.line.source, item.line.number);
+                    if tr.oversized > 0 {
                         tracing::warn!(
-                            "{}:{}: longer than the model's input, so translated in {} pieces split at sentence or clause boundaries",
-                            item.line.source,
-                            item.line.number,
+                            "{at}: {} sentence(s) longer than the model's input, so cut at clause or word boundaries (the line was translated in {} pieces)",
+                            tr.oversized,
                             tr.pieces
                         );
+                    }
+                    if !tr.flags.is_empty() {
+                        flagged += 1;
+                        let reasons: Vec<String> = tr
+                            .flags
+                            .iter()
+                            .map(|f| format!("{} ({})", f.as_str(), f.reason()))
+                            .collect();
+                        tracing::warn!("{at}: translation flagged: {}", reasons.join("; "));
                     }
                     match args.format {
                         Format::Text => writeln!(out, "{}", tr.text)?,
@@ -127,6 +142,7 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
                                 text,
                                 translation: &tr.text,
                                 score: tr.score,
+                                flags: &tr.flags,
                             };
                             serde_json::to_writer(&mut out, &rec)?;
                             writeln!(out)?;
@@ -147,7 +163,7 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
     progress.finish_and_clear();
     failures += lines.failed.len();
     tracing::info!(
-        "{done} lines, {tokens} tokens in {:.3}s, {failures} failed",
+        "{done} lines, {tokens} tokens in {:.3}s, {failures} failed, {flagged} flagged",
         started.elapsed().as_secs_f64()
     );
     Ok(Outcome::from_failures(failures))

@@ -1,21 +1,41 @@
-//! Cutting a line that is too long for the model into pieces that fit.
+//! Cutting a line into the units the model translates.
 //!
-//! A Marian model has a fixed number of source positions. A longer line is never truncated:
-//! it is cut at sentence boundaries, a sentence that is still too long at clause boundaries,
-//! a clause at word boundaries and, as a last resort, a word between characters. Neighbouring
-//! pieces are then packed back together while they fit, so the model sees as much context as
-//! it can. The cuts come from the project's one splitter, [`crate::text::segment`].
+//! OPUS-MT models are trained on single sentences: a longer input makes them skip text even
+//! within their limits, and a packed input runs into the generation limit. So the unit is the
+//! sentence (from the project's one splitter, [`crate::text::segment`]); only a sentence too
+//! long for the model's input is cut further, at clauses, then words and, as a last resort,
+//! between characters. Nothing is truncated and nothing is packed back together.
 use std::ops::Range;
 
 use crate::text::segment;
 
-/// Ranges of `text` that each satisfy `fits`, in order, covering all non-whitespace text.
-pub fn split_to_fit(text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<Range<usize>> {
-    let mut units = Vec::new();
+/// The units of `text` in order: its sentences, each cut further until it satisfies
+/// `fits`. Together they cover all its non-whitespace text.
+pub fn units(text: &str, fits: &dyn Fn(&str) -> bool) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
     for s in segment::sentences(text) {
-        cut(text, s, fits, 0, &mut units);
+        cut(text, s, fits, 0, &mut out);
     }
-    pack(text, &units, fits)
+    out
+}
+
+/// One level finer than `text` as a whole, for a unit whose translation still hit the
+/// generation limit: its clauses, or else its words in two halves; empty when it is one
+/// word.
+pub fn finer(text: &str) -> Vec<Range<usize>> {
+    let clauses = segment::clauses(text);
+    if clauses.len() > 1 {
+        return clauses;
+    }
+    let words = segment::words(text);
+    if words.len() < 2 {
+        return Vec::new();
+    }
+    let half = words.len() / 2;
+    vec![
+        words[0].start..words[half - 1].end,
+        words[half].start..words[words.len() - 1].end,
+    ]
 }
 
 /// Cuts `r` into units that fit, going one level finer each time: clauses, words, characters.
@@ -78,21 +98,6 @@ fn cut_chars(
     }
 }
 
-/// Joins neighbouring units while the joined text still fits.
-fn pack(text: &str, units: &[Range<usize>], fits: &dyn Fn(&str) -> bool) -> Vec<Range<usize>> {
-    let mut out: Vec<Range<usize>> = Vec::new();
-    for u in units {
-        if let Some(last) = out.last_mut() {
-            if fits(&text[last.start..u.end]) {
-                last.end = u.end;
-                continue;
-            }
-        }
-        out.push(u.clone());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,16 +107,29 @@ mod tests {
     }
 
     #[test]
-    fn short_text_is_one_piece() {
+    fn every_sentence_is_a_unit_and_none_are_packed() {
         let t = "Satu kalimat pendek.";
-        assert_eq!(split_to_fit(t, &words_at_most(10)), vec![0..t.len()]);
+        assert_eq!(units(t, &words_at_most(10)), vec![0..t.len()]);
+        let t = "Satu. Dua tiga.";
+        assert_eq!(units(t, &words_at_most(10)), vec![0..5, 6..t.len()]);
+    }
+
+    #[test]
+    fn finer_goes_to_clauses_then_halves_of_words() {
+        let t = "Ini kalimat kedua, yang agak panjang";
+        let parts: Vec<&str> = finer(t).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(parts, ["Ini kalimat kedua,", "yang agak panjang"]);
+        let t = "satu dua tiga empat lima";
+        let parts: Vec<&str> = finer(t).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(parts, ["satu dua", "tiga empat lima"]);
+        assert!(finer("satu").is_empty());
     }
 
     #[test]
     fn cuts_at_sentences_then_clauses_then_words_and_loses_nothing() {
         let t = "Ini kalimat pertama. Ini kalimat kedua, yang agak panjang sekali, dan terus berlanjut tanpa henti.";
         let fits = words_at_most(4);
-        let pieces = split_to_fit(t, &fits);
+        let pieces = units(t, &fits);
         for p in &pieces {
             assert!(fits(&t[p.clone()]), "{:?}", &t[p.clone()]);
         }
@@ -127,7 +145,7 @@ mod tests {
     #[test]
     fn an_overlong_word_is_cut_between_characters() {
         let t = "a".repeat(100);
-        let pieces = split_to_fit(&t, &words_at_most(1));
+        let pieces = units(&t, &words_at_most(1));
         assert_eq!(pieces, vec![0..40, 40..80, 80..100]);
     }
 }

@@ -858,14 +858,12 @@ impl MarianModel {
     /// Translates a batch of token-id sequences (source ids ending in EOS, as the tokenizer
     /// produces them). Pads internally; returns one hypothesis per input, in order. A padded
     /// batch gives the same result as each sentence alone.
-    pub fn translate_batch(
+    /// The concrete settings `gen` gives for this model (its special tokens filled in, its
+    /// positions capping a default length), and the decoder start token.
+    pub fn resolve(
         &self,
-        input_ids: &[Vec<u32>],
         gen: &GenerationConfig,
-    ) -> candle_core::Result<Vec<Hypothesis>> {
-        if input_ids.is_empty() {
-            return Ok(Vec::new());
-        }
+    ) -> candle_core::Result<(generate::ResolvedGeneration, u32)> {
         let mut gen = gen.clone();
         gen.fill_special_tokens_from(&self.cfg.generation_defaults());
         let resolved = gen
@@ -874,6 +872,23 @@ impl MarianModel {
         let start = gen
             .decoder_start()
             .unwrap_or(self.cfg.decoder_start_token_id);
+        Ok((resolved, start))
+    }
+
+    /// The most positions the decoder has: no translation can be longer.
+    pub fn max_positions(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+
+    pub fn translate_batch(
+        &self,
+        input_ids: &[Vec<u32>],
+        gen: &GenerationConfig,
+    ) -> candle_core::Result<Vec<Hypothesis>> {
+        if input_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (resolved, start) = self.resolve(gen)?;
         let (ids, mask) = self.pad_batch(input_ids)?;
         let encoded = self.encode(&ids, mask.as_ref())?;
         let mut state = self.start_decoding(&encoded, mask)?;

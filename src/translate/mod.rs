@@ -1,13 +1,16 @@
 //! Translation: Indonesian segments in, English segments out.
 //!
 //! [`Translator`] joins the Marian tokenizer ([`tokenizer`]) and model ([`marian`]) with the
-//! shared decoding loop ([`crate::generate`]). It batches segments by length so batches stay
-//! full, runs several batches at once (one per thread), and cuts a segment longer than the
-//! model's input into pieces ([`chunk`]) instead of truncating it. Batching never changes a
-//! result: the model masks padding, and batches are independent.
+//! shared decoding loop ([`crate::generate`]). The sentence is the unit: a segment is cut
+//! into its sentences, and a sentence longer than the model's input into pieces ([`chunk`]),
+//! never truncated. It batches units by length across segments so batches stay full, runs
+//! several batches at once (one per thread), checks every result ([`quality`]), retries what
+//! stopped at the length limit or degenerated, and flags what is still wrong. Batching never
+//! changes a result: the model masks padding, and batches are independent.
 pub mod chunk;
 pub mod marian;
 pub mod project;
+pub mod quality;
 mod spm;
 mod spm_normalizer;
 mod spm_proto;
@@ -21,7 +24,9 @@ use candle_core::{DType, Device};
 use rayon::prelude::*;
 
 use crate::generate::GenerationConfig;
+use crate::text::segment;
 use marian::MarianModel;
+pub use quality::Flag;
 use tokenizer::MarianTokenizer;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,20 +46,31 @@ pub enum TranslateError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Translation {
     pub text: String,
-    /// Mean log-probability of the generated tokens (over all pieces); 0 for an empty segment.
+    /// Mean log-probability of the generated tokens (over all units); 0 for an empty segment.
     pub score: f32,
-    /// How many pieces the segment was cut into to fit the model (1 when it fit whole, 0 when
-    /// it was empty).
+    /// How many units the segment was translated in: its sentences, and the pieces of any
+    /// sentence that had to be cut further (0 when it was empty).
     pub pieces: usize,
-    /// Generated tokens, the end-of-sequence token included.
+    /// Sentences too long for the model's input, cut at clauses or words to fit.
+    pub oversized: usize,
+    /// Generated tokens, the end-of-sequence tokens included.
     pub tokens: usize,
+    /// What is still wrong with the translation after the retries, sorted, each once.
+    pub flags: Vec<Flag>,
 }
 
-/// A segment made ready for the model: the source ids of each piece it is cut into to fit
-/// (none when it is empty).
+/// One unit the model translates: a sentence, or a piece of one too long for the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unit {
+    text: String,
+    ids: Vec<u32>,
+}
+
+/// A segment made ready for the model: its units (none when it is empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
-    pieces: Vec<Vec<u32>>,
+    units: Vec<Unit>,
+    oversized: usize,
 }
 
 /// Makes segments into [`Source`]s with a translator's tokenizer and length limit. It is
@@ -69,31 +85,84 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn encode(&self, segment: &str) -> Source {
-        let seg = segment.trim();
-        if seg.is_empty() {
-            return Source { pieces: Vec::new() };
-        }
-        let ids = self.tokenizer.encode(seg);
-        if ids.len() <= self.max_source_tokens {
-            return Source { pieces: vec![ids] };
-        }
-        let fits = |s: &str| self.tokenizer.encode(s).len() <= self.max_source_tokens;
-        Source {
-            pieces: chunk::split_to_fit(seg, &fits)
-                .into_iter()
-                .map(|r| self.tokenizer.encode(&seg[r]))
-                .collect(),
+        // A target-language token (">>eng<<" for a multilingual model) applies to every
+        // unit of the segment.
+        let (lang, seg) = language_token(segment);
+        let with_lang = |s: &str| prefixed(lang, s);
+        let mut oversized = 0;
+        let fits = |s: &str| self.tokenizer.encode(&with_lang(s)).len() <= self.max_source_tokens;
+        let units = segment::sentences(seg)
+            .into_iter()
+            .flat_map(|r| {
+                let sentence = with_lang(&seg[r.clone()]);
+                let ids = self.tokenizer.encode(&sentence);
+                if ids.len() <= self.max_source_tokens {
+                    return vec![Unit {
+                        text: sentence,
+                        ids,
+                    }];
+                }
+                oversized += 1;
+                let bare = &seg[r];
+                chunk::units(bare, &fits)
+                    .into_iter()
+                    .map(|p| self.unit(&with_lang(&bare[p])))
+                    .collect()
+            })
+            .collect();
+        Source { units, oversized }
+    }
+
+    fn unit(&self, text: &str) -> Unit {
+        Unit {
+            text: text.to_string(),
+            ids: self.tokenizer.encode(text),
         }
     }
+}
+
+/// The target-language token opening `text` (">>eng<<"), if any, and the rest, trimmed.
+fn language_token(text: &str) -> (Option<&str>, &str) {
+    match text.trim().split_once(char::is_whitespace) {
+        Some((first, rest)) if first.starts_with(">>") && first.ends_with("<<") => {
+            (Some(first), rest.trim())
+        }
+        _ => (None, text.trim()),
+    }
+}
+
+fn prefixed(lang: Option<&str>, text: &str) -> String {
+    match lang {
+        Some(l) => format!("{l} {text}"),
+        None => text.to_string(),
+    }
+}
+
+/// A unit's translation as it stands.
+#[derive(Debug, Clone)]
+struct Done {
+    text: String,
+    /// Sum of the generated tokens' log-probabilities, and their number.
+    logprob: f64,
+    tokens: usize,
+    flags: Vec<Flag>,
 }
 
 pub struct Translator {
     model: MarianModel,
     encoder: Encoder,
     generation: GenerationConfig,
+    /// The checkpoint's own settings: a length limit below theirs is the user's choice.
+    checkpoint_generation: GenerationConfig,
+    min_score: f32,
+    /// Whether what is cut or degenerate is translated again (else only flagged).
+    retry: bool,
     batch_size: usize,
     name: String,
 }
+
+/// How many times a unit still cut at the length limit is split finer and translated again.
+const FINER_ROUNDS: usize = 3;
 
 impl Translator {
     /// Loads a model directory (config.json, generation_config.json, weights, tokenizer files).
@@ -106,7 +175,10 @@ impl Translator {
                 tokenizer: Arc::new(tokenizer),
                 max_source_tokens: config.max_position_embeddings,
             },
+            checkpoint_generation: generation.clone(),
             generation,
+            min_score: quality::DEFAULT_MIN_SCORE,
+            retry: true,
             batch_size: 32,
             name: dir.display().to_string(),
         })
@@ -121,6 +193,25 @@ impl Translator {
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
+    }
+
+    /// Mean log-probability per token below which a translation is flagged `low_score`.
+    pub fn with_min_score(mut self, min_score: f32) -> Self {
+        self.min_score = min_score;
+        self
+    }
+
+    /// Whether a translation cut at the length limit or degenerate is translated again
+    /// (the default), or only flagged: then every unit's output is exactly what the
+    /// decoding settings give, as HF `generate` would.
+    pub fn with_retry(mut self, retry: bool) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The threshold of the `low_score` flag.
+    pub fn min_score(&self) -> f32 {
+        self.min_score
     }
 
     /// The decoding settings; starts as the checkpoint's generation_config.json.
@@ -147,22 +238,176 @@ impl Translator {
     }
 
     /// Translates segments made ready by [`Translator::encoder`], one [`Translation`] per
-    /// segment in the same order.
+    /// segment in the same order. Every unit of every segment is translated in one set of
+    /// length-sorted batches; then units cut at the length limit or degenerate are retried
+    /// (see [`Translator::settle`]) and the units are joined back into their segments.
     pub fn translate_sources(
         &self,
         sources: Vec<Source>,
     ) -> Result<Vec<Translation>, TranslateError> {
-        // Every piece of every segment, as (segment index, source ids).
-        let counts: Vec<usize> = sources.iter().map(|s| s.pieces.len()).collect();
-        let mut pieces: Vec<(usize, Vec<u32>)> = sources
-            .into_iter()
-            .enumerate()
-            .flat_map(|(i, s)| s.pieces.into_iter().map(move |p| (i, p)))
+        let mut owner = Vec::new();
+        let mut units = Vec::new();
+        let mut counts = Vec::with_capacity(sources.len());
+        let mut oversized = Vec::with_capacity(sources.len());
+        for (i, s) in sources.into_iter().enumerate() {
+            counts.push(s.units.len());
+            oversized.push(s.oversized);
+            owner.extend(std::iter::repeat_n(i, s.units.len()));
+            units.extend(s.units);
+        }
+        let done = self.settle(units, FINER_ROUNDS)?;
+        let mut out: Vec<Translation> = counts
+            .iter()
+            .zip(oversized)
+            .map(|(&pieces, oversized)| Translation {
+                text: String::new(),
+                score: 0.0,
+                pieces,
+                oversized,
+                tokens: 0,
+                flags: Vec::new(),
+            })
             .collect();
+        let mut logprob = vec![0f64; out.len()];
+        for (seg, d) in owner.into_iter().zip(done) {
+            let t = &mut out[seg];
+            if !d.text.is_empty() {
+                if !t.text.is_empty() {
+                    t.text.push(' ');
+                }
+                t.text.push_str(&d.text);
+            }
+            logprob[seg] += d.logprob;
+            t.tokens += d.tokens;
+            t.flags.extend(d.flags);
+        }
+        for (t, lp) in out.iter_mut().zip(logprob) {
+            if t.tokens > 0 {
+                t.score = (lp / t.tokens as f64) as f32;
+            }
+            t.flags.sort();
+            t.flags.dedup();
+        }
+        Ok(out)
+    }
+
+    /// Translates `units` and mends what came out wrong: a unit that stopped at the length
+    /// limit is translated again with the model's whole budget (unless the user set a lower
+    /// limit: theirs is kept), and, still cut, split finer and translated piece by piece,
+    /// up to `rounds` times; a degenerate greedy translation is retried with beam search
+    /// and `no_repeat_ngram_size`, and kept only when the retry is better. What is still
+    /// wrong stays flagged.
+    fn settle(&self, units: Vec<Unit>, rounds: usize) -> Result<Vec<Done>, TranslateError> {
+        let fail = |source| TranslateError::Inference {
+            model: self.name.clone(),
+            source,
+        };
+        let (resolved, _) = self.model.resolve(&self.generation).map_err(fail)?;
+        let mut done = self.run(&units, &self.generation)?;
+        if !self.retry {
+            return Ok(done);
+        }
+
+        // The model's whole budget, when the limit in force is the checkpoint's own and
+        // below what the decoder can hold.
+        let full = self.model.max_positions();
+        let user_limited = self.generation.max_new_tokens.is_some()
+            && self.generation.max_new_tokens != self.checkpoint_generation.max_new_tokens
+            || self.generation.max_length.is_some()
+                && self.generation.max_length != self.checkpoint_generation.max_length;
+        let mut in_force = self.generation.clone();
+        if !user_limited && resolved.max_length < full {
+            in_force.max_new_tokens = None;
+            in_force.max_length = Some(full);
+            self.retry(&units, &mut done, &in_force, |d| {
+                d.flags.contains(&Flag::Truncated)
+            })?;
+        }
+        if resolved.num_beams <= 1 {
+            let mut beams = in_force.clone();
+            beams.num_beams = Some(4);
+            beams.no_repeat_ngram_size = Some(3);
+            self.retry(&units, &mut done, &beams, |d| {
+                d.flags.iter().any(|f| f.is_degenerate())
+            })?;
+        }
+
+        // Still cut: split finer and translate the pieces (they may be split again).
+        if rounds == 0 {
+            return Ok(done);
+        }
+        let mut cut = Vec::new();
+        let mut pieces = Vec::new();
+        for (i, d) in done.iter().enumerate() {
+            if !d.flags.contains(&Flag::Truncated) {
+                continue;
+            }
+            let (lang, text) = language_token(&units[i].text);
+            let parts = chunk::finer(text);
+            if parts.is_empty() {
+                continue;
+            }
+            cut.push((i, parts.len()));
+            pieces.extend(
+                parts
+                    .into_iter()
+                    .map(|r| self.encoder.unit(&prefixed(lang, &text[r]))),
+            );
+        }
+        if cut.is_empty() {
+            return Ok(done);
+        }
+        let mut finer = self.settle(pieces, rounds - 1)?.into_iter();
+        for (i, n) in cut {
+            let parts: Vec<Done> = finer.by_ref().take(n).collect();
+            done[i] = Done {
+                text: parts
+                    .iter()
+                    .map(|p| p.text.as_str())
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                logprob: parts.iter().map(|p| p.logprob).sum(),
+                tokens: parts.iter().map(|p| p.tokens).sum(),
+                flags: parts.into_iter().flat_map(|p| p.flags).collect(),
+            };
+        }
+        Ok(done)
+    }
+
+    /// Translates again, with `gen`, the units whose translation `wrong` picks, and keeps a
+    /// retry that has fewer flags.
+    fn retry(
+        &self,
+        units: &[Unit],
+        done: &mut [Done],
+        gen: &GenerationConfig,
+        wrong: impl Fn(&Done) -> bool,
+    ) -> Result<(), TranslateError> {
+        let picked: Vec<usize> = (0..units.len()).filter(|&i| wrong(&done[i])).collect();
+        if picked.is_empty() {
+            return Ok(());
+        }
+        let again: Vec<Unit> = picked.iter().map(|&i| units[i].clone()).collect();
+        for (i, d) in picked.into_iter().zip(self.run(&again, gen)?) {
+            if d.flags.len() < done[i].flags.len() {
+                done[i] = d;
+            }
+        }
+        Ok(())
+    }
+
+    /// Translates `units` with `gen` in length-sorted batches and checks each result.
+    fn run(&self, units: &[Unit], gen: &GenerationConfig) -> Result<Vec<Done>, TranslateError> {
+        let fail = |source| TranslateError::Inference {
+            model: self.name.clone(),
+            source,
+        };
+        let (resolved, _) = self.model.resolve(gen).map_err(fail)?;
         // Longest first, so each batch holds sources of similar length and little padding.
-        let mut order: Vec<usize> = (0..pieces.len()).collect();
-        order.sort_by_key(|&p| std::cmp::Reverse(pieces[p].1.len()));
-        let mut outputs: Vec<Option<crate::generate::Hypothesis>> = vec![None; pieces.len()];
+        let mut order: Vec<usize> = (0..units.len()).collect();
+        order.sort_by_key(|&p| std::cmp::Reverse(units[p].ids.len()));
+        let mut outputs: Vec<Option<crate::generate::Hypothesis>> = vec![None; units.len()];
         let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
         // Several batches at a time, one per thread of rayon's pool (up to four, as each
         // holds its own decoder state): each keeps a core busy through its serial
@@ -170,24 +415,11 @@ impl Translator {
         // matrix products. Batches are independent, so the output is the same.
         let in_flight = rayon::current_num_threads().clamp(1, 4);
         for group in batches.chunks(in_flight) {
-            // The ids are not needed after their batch: move them instead of copying.
-            let inputs: Vec<Vec<Vec<u32>>> = group
-                .iter()
-                .map(|b| {
-                    b.iter()
-                        .map(|&p| std::mem::take(&mut pieces[p].1))
-                        .collect()
-                })
-                .collect();
-            let done: Vec<Vec<crate::generate::Hypothesis>> = inputs
+            let done: Vec<Vec<crate::generate::Hypothesis>> = group
                 .par_iter()
-                .map(|inputs| {
-                    self.model
-                        .translate_batch(inputs, &self.generation)
-                        .map_err(|source| TranslateError::Inference {
-                            model: self.name.clone(),
-                            source,
-                        })
+                .map(|b| {
+                    let inputs: Vec<Vec<u32>> = b.iter().map(|&p| units[p].ids.clone()).collect();
+                    self.model.translate_batch(&inputs, gen).map_err(fail)
                 })
                 .collect::<Result<_, _>>()?;
             for (batch, hyps) in group.iter().zip(done) {
@@ -196,27 +428,42 @@ impl Translator {
                 }
             }
         }
-        let mut texts: Vec<Vec<String>> = vec![Vec::new(); counts.len()];
-        let mut logprob = vec![0f64; counts.len()];
-        let mut tokens = vec![0usize; counts.len()];
-        for ((seg, _), hyp) in pieces.iter().zip(outputs) {
-            let Some(hyp) = hyp else { continue };
-            texts[*seg].push(self.encoder.tokenizer.decode(&hyp.tokens));
-            logprob[*seg] += hyp.mean_logprob as f64 * hyp.tokens.len() as f64;
-            tokens[*seg] += hyp.tokens.len();
-        }
-        Ok(texts
-            .into_iter()
-            .enumerate()
-            .map(|(i, parts)| Translation {
-                text: parts.join(" "),
-                score: if tokens[i] == 0 {
-                    0.0
-                } else {
-                    (logprob[i] / tokens[i] as f64) as f32
-                },
-                pieces: counts[i],
-                tokens: tokens[i],
+        Ok(units
+            .iter()
+            .zip(outputs)
+            .map(|(u, hyp)| {
+                let hyp = hyp.unwrap_or_else(|| crate::generate::Hypothesis {
+                    tokens: Vec::new(),
+                    score: 0.0,
+                    mean_logprob: 0.0,
+                });
+                let text = self.encoder.tokenizer.decode(&hyp.tokens);
+                let ended = hyp
+                    .tokens
+                    .last()
+                    .is_some_and(|t| resolved.eos_token_ids.contains(t));
+                // Stopped at the limit: no EOS, or one in the last position, where a forced
+                // EOS (Marian's `forced_eos_token_id`) cannot be told from a natural one.
+                // A length the settings force (min = max) is what was asked for.
+                let forced = resolved.min_length >= resolved.max_length;
+                let hit_limit =
+                    !forced && resolved.prompt_len + hyp.tokens.len() >= resolved.max_length;
+                let generated = hyp.tokens.len() - usize::from(ended);
+                let flags = quality::assess(
+                    &u.text,
+                    u.ids.len().saturating_sub(1),
+                    &text,
+                    generated,
+                    hit_limit,
+                    hyp.mean_logprob,
+                    self.min_score,
+                );
+                Done {
+                    text,
+                    logprob: hyp.mean_logprob as f64 * hyp.tokens.len() as f64,
+                    tokens: hyp.tokens.len(),
+                    flags,
+                }
             })
             .collect())
     }
