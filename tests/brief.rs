@@ -613,9 +613,16 @@ fn a_second_run_takes_every_translation_from_the_cache_and_gives_the_same_briefi
     // model translates nothing.
     let (second, b2) = run("again", &["--cache", "out/cache.sqlite"]);
     assert!(
-        second.contains("95 sentences, 0 translated, 0 tokens/s, cache 95 hits of 95 (100%)"),
+        second.contains("95 sentences, 0 translated, ")
+            && second.contains("0 tokens/s, cache 95 hits of 95 (100%)"),
         "{second}"
     );
+    // The flags come back from the cache with the translations.
+    let flagged = |log: &str| {
+        let at = log.find(" flagged,").expect("a flagged count");
+        log[..at].rsplit(' ').next().unwrap().to_string()
+    };
+    assert_eq!(flagged(&first), flagged(&second));
     assert!(!dir.path().join("again/cache.sqlite").exists());
     assert_eq!(b1, b2);
     // --no-cache translates again and touches no cache.
@@ -626,4 +633,79 @@ fn a_second_run_takes_every_translation_from_the_cache_and_gives_the_same_briefi
     );
     assert!(!dir.path().join("third/cache.sqlite").exists());
     assert_eq!(b1, b3);
+}
+
+/// A generation limit too small for the seed sentences: every translation it cuts is
+/// flagged in briefing.json, reported on stderr with its article's file, and a summary or
+/// overview sentence resting on one is marked in the Markdown and HTML briefings.
+#[test]
+fn flagged_translations_are_marked_in_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_toml(dir.path());
+    let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
+    let res = warta(dir.path())
+        .args([
+            "-v",
+            "brief",
+            "--out",
+            "out",
+            "--max-new-tokens",
+            "3",
+            "--models",
+        ])
+        .arg(&models)
+        .arg(&articles)
+        .output()
+        .unwrap();
+    let err = exited(&res, 0);
+    assert!(
+        err.contains("000_cfc653e25564df65.txt: sentence ")
+            && err.contains("translation flagged: truncated"),
+        "{err}"
+    );
+    let b: Briefing = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+    )
+    .unwrap();
+    let truncated = warta::translate::Flag::Truncated;
+    let sentences: Vec<_> = b.articles.iter().flat_map(|a| &a.sentences).collect();
+    let cut = sentences
+        .iter()
+        .filter(|s| s.flags.contains(&truncated))
+        .count();
+    assert!(cut * 2 > sentences.len(), "{cut} of {}", sentences.len());
+    let log_count: usize = {
+        let at = err.find(" flagged,").expect("a flagged count");
+        err[..at].rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(log_count >= cut, "{log_count} flagged, {cut} truncated");
+    // Every statement's flags are its cited sentences' flags.
+    let marked: Vec<_> = b
+        .articles
+        .iter()
+        .flat_map(|a| a.summary.iter().map(move |s| (a, s)))
+        .filter(|(a, s)| {
+            let mut expect: Vec<_> = s
+                .citations
+                .iter()
+                .flat_map(|id| a.sentence(id).unwrap().flags.clone())
+                .collect();
+            expect.sort();
+            expect.dedup();
+            assert_eq!(s.flags, expect, "{}", s.text);
+            !s.flags.is_empty()
+        })
+        .collect();
+    assert!(!marked.is_empty());
+    let md = std::fs::read_to_string(dir.path().join("out/briefing.md")).unwrap();
+    assert_eq!(
+        md.matches("⚠ *(Translation flagged:").count(),
+        marked.len() + b.overview.iter().filter(|s| !s.flags.is_empty()).count(),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("out/briefing.html")).unwrap();
+    assert!(
+        html.contains("<span class=\"flag\" tabindex=\"0\" role=\"note\" title=\"Translation flagged: the translation stopped at the length limit"),
+        "{html}"
+    );
 }

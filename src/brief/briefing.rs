@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::summarize::cite::{CitationQuality, Statement};
+use crate::translate::Flag;
 
 /// A model as the briefing records it: repo id (or directory) and revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +50,10 @@ pub struct SentenceOut {
     /// The translation's mean log-probability per token (0 for text that was not
     /// translated).
     pub score: f32,
+    /// What is wrong with the translation, if anything (see [`Flag`]): a summary or
+    /// overview sentence resting on it is marked.
+    #[serde(default)]
+    pub flags: Vec<Flag>,
 }
 
 /// One article in the briefing.

@@ -58,6 +58,7 @@ a.cite { text-decoration: none; font-size: .75em; vertical-align: super; padding
 #card[hidden] { display: none; } #card .id { color: var(--muted); font-size: .8rem; } #card .src { font-style: italic; }
 ol.sources li { margin: .5rem 0; } ol.sources .src { font-style: italic; color: var(--muted); }
 ol.sources li:target { background: rgba(31,111,235,.12); }
+.flag { color: #bf8700; cursor: help; padding: 0 .2em; }
 "#;
 
 const SCRIPT: &str = r#"
@@ -76,10 +77,33 @@ const SCRIPT: &str = r#"
     a.addEventListener('mouseenter', function () { show(a); });
     a.addEventListener('click', function (e) { e.preventDefault(); show(a); });
   });
+  document.querySelectorAll('.flag').forEach(function (f) {
+    function why(e) {
+      if (e) e.preventDefault();
+      card.querySelector('.id').textContent = '';
+      card.querySelector('.en').textContent = f.dataset.why;
+      card.querySelector('.src').textContent = '';
+      card.hidden = false;
+    }
+    f.addEventListener('mouseenter', function () { why(); });
+    f.addEventListener('click', why);
+  });
   card.addEventListener('click', function () { card.hidden = true; });
   document.addEventListener('keydown', function (e) { if (e.key === 'Escape') card.hidden = true; });
 })();
 "#;
+
+/// Marks a statement whose translation is flagged: a sign, with the reason shown on hover
+/// (its title) and on tap (the card).
+fn mark(flags: &[crate::translate::Flag], text: &mut String) {
+    if let Some(why) = super::flag_reason(flags) {
+        let _ = write!(
+            text,
+            "<span class=\"flag\" tabindex=\"0\" role=\"note\" title=\"{0}\" data-why=\"{0}\">⚠</span>",
+            esc(&why)
+        );
+    }
+}
 
 /// Writes `briefing.html` to `out` as the articles come. The timeline goes straight out;
 /// the overview (which follows it), the articles, the sources list and the sentences' data
@@ -147,6 +171,7 @@ impl<W: Write> HtmlWriter<W> {
                     };
                     me.cite(id, n, &mut text);
                 }
+                mark(&s.flags, &mut text);
                 text.push_str("</li>");
                 me.overview.write_all(text.as_bytes())?;
             }
@@ -197,6 +222,7 @@ impl<W: Write> HtmlWriter<W> {
                 };
                 self.cite(id, n, &mut text);
             }
+            mark(&s.flags, &mut text);
         }
         text.push_str("</p></article>");
         self.articles.write_all(text.as_bytes())

@@ -41,6 +41,13 @@ pub fn label(id: &str) -> String {
         .collect()
 }
 
+/// Marks a statement whose translation is flagged: a sign and the reason, in words.
+fn mark(flags: &[crate::translate::Flag], text: &mut String) {
+    if let Some(why) = super::flag_reason(flags) {
+        let _ = write!(text, " ⚠ *({})*", escape(&why));
+    }
+}
+
 /// Writes `briefing.md` to `out` as the articles come. Footnote definitions go to a
 /// scratch file until [`MarkdownWriter::finish`] appends them, so no article is held.
 pub struct MarkdownWriter<W: Write> {
@@ -81,6 +88,7 @@ impl<W: Write> MarkdownWriter<W> {
                     me.overview.insert(super::key(id));
                     me.cite(id, None, &mut text)?;
                 }
+                mark(&s.flags, &mut text);
                 text.push('\n');
             }
             writeln!(me.out, "{text}")?;
@@ -114,6 +122,7 @@ impl<W: Write> MarkdownWriter<W> {
                 let sentence = fresh.then(|| a.sentence(id)).flatten();
                 self.cite(id, sentence, &mut text)?;
             }
+            mark(&s.flags, &mut text);
         }
         text.push_str("\n\n");
         self.out.write_all(text.as_bytes())

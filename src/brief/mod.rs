@@ -61,6 +61,14 @@ fn append(out: &mut impl Write, scratch: BufWriter<File>) -> io::Result<()> {
 /// A sentence id hashed, for the sets of the ids the overview cites: an overview can cite
 /// a sentence of every article, so they are not kept as text. (Two ids of one hash, a
 /// chance of about n²/2⁶⁵, would share a footnote and a number.)
+/// Why a statement is marked: the reasons of its flags, or None when it has none.
+pub(crate) fn flag_reason(flags: &[crate::translate::Flag]) -> Option<String> {
+    (!flags.is_empty()).then(|| {
+        let reasons: Vec<&str> = flags.iter().map(|f| f.reason()).collect();
+        format!("Translation flagged: {}.", reasons.join("; "))
+    })
+}
+
 pub(crate) fn key(id: &str) -> u64 {
     let mut h = DefaultHasher::new();
     id.hash(&mut h);
@@ -199,11 +207,13 @@ mod tests {
                         text: text.into(),
                         translation: text.into(),
                         score: 0.0,
+                        flags: Vec::new(),
                     }],
                     summary: vec![Statement {
                         text: text.into(),
                         citations: vec![id.to_string()],
                         support: vec![1.0],
+                        flags: Vec::new(),
                     }],
                     citation_quality: CitationQuality {
                         precision: 1.0,
@@ -264,6 +274,7 @@ mod tests {
                         text: format!("Overview {i}."),
                         citations: ids.iter().map(|id| id.to_string()).collect(),
                         support: vec![0.5; ids.len()],
+                        flags: Vec::new(),
                     })
                     .collect();
                 let mut whole = serde_json::to_string_pretty(&b).unwrap();
@@ -282,6 +293,7 @@ mod tests {
             text: "Shared.".into(),
             citations: vec!["c:1".into(), "b:1".into()],
             support: vec![1.0, 1.0],
+            flags: Vec::new(),
         }];
         let [_, md, html] = files(&b);
         // Markdown: one note each, the overview's first (c, b), then a's.

@@ -8,6 +8,7 @@
 //! its window, its run or its shard.
 use std::collections::HashMap;
 
+use super::cache::Cached;
 use super::record::{ArticleRecord, Candidate};
 use super::{BriefSettings, Engines, PipelineError};
 use crate::brief::{ArticleBrief, SentenceOut};
@@ -23,6 +24,8 @@ pub struct WindowCounts {
     pub segments: usize,
     pub translated: usize,
     pub tokens: usize,
+    /// Sentences whose translation is flagged.
+    pub flagged: usize,
 }
 
 /// What an article gives the translator: its sentences, then its title.
@@ -49,10 +52,18 @@ pub fn brief_window(
     // article, so one article the model cannot take fails alone.
     let all: Vec<&str> = segments.concat();
     counts.segments = all.len();
-    let translated: Vec<Result<Vec<(String, f32)>, PipelineError>> = match engines.translator {
+    let translated: Vec<Result<Vec<Cached>, PipelineError>> = match engines.translator {
         None => segments
             .iter()
-            .map(|s| Ok(s.iter().map(|s| (s.to_string(), 0.0)).collect()))
+            .map(|s| {
+                Ok(s.iter()
+                    .map(|s| Cached {
+                        translation: s.to_string(),
+                        score: 0.0,
+                        flags: Vec::new(),
+                    })
+                    .collect())
+            })
             .collect(),
         Some(t) => match translate(t, engines.cache.as_deref_mut(), &all, encoded, &mut counts) {
             Ok(done) => {
@@ -77,6 +88,25 @@ pub fn brief_window(
             }
         },
     };
+    // Each flagged sentence is reported with its article's source, as the translate
+    // command reports a line.
+    for (a, t) in articles.iter().zip(&translated) {
+        let Ok(t) = t else { continue };
+        for (s, tr) in a.sentences().zip(t).filter(|(_, tr)| !tr.flags.is_empty()) {
+            counts.flagged += 1;
+            let reasons: Vec<String> = tr
+                .flags
+                .iter()
+                .map(|f| format!("{} ({})", f.as_str(), f.reason()))
+                .collect();
+            tracing::warn!(
+                "{}: sentence {}: translation flagged: {}",
+                a.source,
+                s.id,
+                reasons.join("; ")
+            );
+        }
+    }
     let judge = super::judge(engines.nli, settings);
     let mut records = Vec::with_capacity(articles.len());
     for (a, t) in articles.iter().zip(translated) {
@@ -89,7 +119,7 @@ pub fn brief_window(
 /// from the extractive summary), and every citation checked.
 fn brief_article(
     a: &Article,
-    translated: Vec<(String, f32)>,
+    translated: Vec<Cached>,
     engines: &mut Engines,
     judge: &Judge,
     settings: &BriefSettings,
@@ -98,19 +128,23 @@ fn brief_article(
     let sentences: Vec<SentenceOut> = a
         .sentences()
         .map(|s| {
-            let (translation, score) = translated.next().unwrap_or_default();
+            let t = translated.next();
             SentenceOut {
                 id: s.id.clone(),
                 text: s.text.clone(),
-                translation,
-                score,
+                translation: t
+                    .as_ref()
+                    .map(|t| t.translation.clone())
+                    .unwrap_or_default(),
+                score: t.as_ref().map_or(0.0, |t| t.score),
+                flags: t.map(|t| t.flags).unwrap_or_default(),
             }
         })
         .collect();
     let title_en = a
         .title
         .as_ref()
-        .map(|_| translated.next().unwrap_or_default().0);
+        .map(|_| translated.next().map(|t| t.translation).unwrap_or_default());
     let english: Vec<&str> = sentences.iter().map(|s| s.translation.as_str()).collect();
     let embeddings = engines.embedder.embed(&english)?;
     let cite_of = |i: usize| Cited {
@@ -119,7 +153,9 @@ fn brief_article(
         embedding: &embeddings[i],
     };
 
-    let chosen = extractive::select(&english, &embeddings, &settings.extractive);
+    let flagged: Vec<bool> = sentences.iter().map(|s| !s.flags.is_empty()).collect();
+    let chosen =
+        extractive::select_preferring(&english, &embeddings, &flagged, &settings.extractive);
     let extractive_drafts: Vec<Draft> = chosen
         .iter()
         .map(|&i| Draft {
@@ -169,7 +205,17 @@ fn brief_article(
             drafts.push(d);
         }
     }
-    let (summary, kept) = supported(drafts, judge)?;
+    let (mut summary, kept) = supported(drafts, judge)?;
+    for s in &mut summary {
+        s.flags = s
+            .citations
+            .iter()
+            .filter_map(|id| sentences.iter().find(|x| &x.id == id))
+            .flat_map(|x| x.flags.iter().copied())
+            .collect();
+        s.flags.sort();
+        s.flags.dedup();
+    }
     // Quality of what the briefing shows: the kept statements with their kept citations.
     let citation_quality = cite::quality(&kept, judge)?;
     let candidates = chosen
@@ -216,14 +262,15 @@ fn supported<'a>(
     Ok((kept, drafts))
 }
 
-/// Translates `segments`: each distinct one once, and only those the cache lacks.
+/// Translates `segments`: each distinct one once, and only those the cache lacks. A cache
+/// that cannot be written is a warning: the run goes on without caching this window.
 fn translate(
     translator: &Translator,
     cache: Option<&mut super::cache::TranslationCache>,
     segments: &[&str],
     encoded: &mut HashMap<String, Source>,
     counts: &mut WindowCounts,
-) -> Result<Vec<(String, f32)>, PipelineError> {
+) -> Result<Vec<Cached>, PipelineError> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut unique: Vec<&str> = Vec::new();
     for s in segments {
@@ -233,10 +280,17 @@ fn translate(
         });
     }
     let mut cache = cache;
-    let mut found: Vec<Option<(String, f32)>> = match cache.as_deref_mut() {
+    let mut found: Vec<Option<Cached>> = match cache.as_deref_mut() {
         Some(c) => c.get(&unique)?,
         None => vec![None; unique.len()],
     };
+    // The low-score flag follows this run's threshold.
+    for c in found.iter_mut().flatten() {
+        if crate::translate::quality::is_low(c.score, translator.min_score()) {
+            c.flags.push(crate::translate::Flag::LowScore);
+            c.flags.sort();
+        }
+    }
     let missing: Vec<usize> = (0..unique.len()).filter(|&i| found[i].is_none()).collect();
     let texts: Vec<&str> = missing.iter().map(|&i| unique[i]).collect();
     tracing::debug!(
@@ -253,16 +307,25 @@ fn translate(
     let fresh = translator.translate_sources(sources)?;
     counts.translated += texts.len();
     counts.tokens += fresh.iter().map(|t| t.tokens).sum::<usize>();
+    let fresh: Vec<Cached> = fresh
+        .into_iter()
+        .map(|t| Cached {
+            translation: t.text,
+            score: t.score,
+            flags: t.flags,
+        })
+        .collect();
     if let Some(c) = cache {
-        let entries: Vec<(&str, &str, f32)> = texts
-            .iter()
-            .zip(&fresh)
-            .map(|(s, t)| (*s, t.text.as_str(), t.score))
-            .collect();
-        c.put(&entries)?;
+        let entries: Vec<(&str, &Cached)> = texts.iter().copied().zip(&fresh).collect();
+        if let Err(e) = c.put(&entries) {
+            tracing::warn!(
+                "{e}; going on without caching these {} translations",
+                entries.len()
+            );
+        }
     }
     for (i, t) in missing.into_iter().zip(fresh) {
-        found[i] = Some((t.text, t.score));
+        found[i] = Some(t);
     }
     Ok(segments
         .iter()

@@ -46,6 +46,7 @@ fn checked_overview(
             text: text.to_string(),
             citations: Vec::new(),
             support: Vec::new(),
+            flags: flags_of(&own, p.sentence).to_vec(),
         };
         let mut cited = Vec::new();
         for batch in p.cites.chunks(CHECK_BATCH) {
@@ -77,17 +78,29 @@ fn checked_overview(
             let mut batch = batch.iter();
             for id in &checked.citations {
                 let found = batch.find(|&&(a, c)| &records[&a].candidates[c].sentence == id);
+                if let Some(&(a, c)) = found {
+                    statement.flags.extend_from_slice(flags_of(&records[&a], c));
+                }
                 cited.extend(found.copied());
             }
             statement.citations.extend(checked.citations);
             statement.support.extend(checked.support);
         }
         if !statement.citations.is_empty() {
+            statement.flags.sort();
+            statement.flags.dedup();
             statements.push(statement);
             sources.push(cited);
         }
     }
     Ok((statements, sources))
+}
+
+/// What is wrong with a candidate's translation.
+fn flags_of(r: &ArticleRecord, c: usize) -> &[crate::translate::Flag] {
+    r.brief
+        .sentence(&r.candidates[c].sentence)
+        .map_or(&[], |s| s.flags.as_slice())
 }
 
 /// A candidate's English text and embedding.

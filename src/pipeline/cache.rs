@@ -9,6 +9,18 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::translate::Flag;
+
+/// A translation as the cache keeps it. `flags` holds what is wrong with the text itself;
+/// `low_score` depends on the threshold of the run that reads it, so it is worked out from
+/// `score` then, never stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cached {
+    pub translation: String,
+    pub score: f32,
+    pub flags: Vec<Flag>,
+}
+
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("translation cache {path}: {message} (delete the file, or run with --no-cache)")]
@@ -57,6 +69,16 @@ impl TranslationCache {
              ) WITHOUT ROWID;",
         )
         .map_err(|e| fail(&e))?;
+        // Caches written before translations carried flags gain the column (their rows
+        // were never checked and read as unflagged).
+        let has_flags = conn
+            .prepare("SELECT 1 FROM pragma_table_info('segments') WHERE name = 'flags'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(|e| fail(&e))?;
+        if !has_flags {
+            conn.execute_batch("ALTER TABLE segments ADD COLUMN flags TEXT NOT NULL DEFAULT ''")
+                .map_err(|e| fail(&e))?;
+        }
         conn.execute("INSERT OR IGNORE INTO setups (setup) VALUES (?1)", [setup])
             .map_err(|e| fail(&e))?;
         let setup = conn
@@ -80,19 +102,29 @@ impl TranslationCache {
         }
     }
 
-    /// The cached translation and score of each segment, or None; counts hits and misses.
-    pub fn get(&mut self, segments: &[&str]) -> Result<Vec<Option<(String, f32)>>, CacheError> {
+    /// The cached translation of each segment, or None; counts hits and misses.
+    pub fn get(&mut self, segments: &[&str]) -> Result<Vec<Option<Cached>>, CacheError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT translation, score FROM segments WHERE setup = ?1 AND source = ?2",
+                "SELECT translation, score, flags FROM segments WHERE setup = ?1 AND source = ?2",
             )
             .map_err(|e| self.fail(e))?;
         let mut out = Vec::with_capacity(segments.len());
         for s in segments {
             let row = stmt
                 .query_row(params![self.setup, s], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)? as f32))
+                    let flags: String = r.get(2)?;
+                    Ok(Cached {
+                        translation: r.get(0)?,
+                        score: r.get::<_, f64>(1)? as f32,
+                        flags: flags
+                            .split(',')
+                            .filter_map(|f| {
+                                serde_json::from_value(serde_json::Value::String(f.into())).ok()
+                            })
+                            .collect(),
+                    })
                 })
                 .optional()
                 .map_err(|e| self.fail(e))?;
@@ -105,8 +137,10 @@ impl TranslationCache {
         Ok(out)
     }
 
-    /// Stores new translations, all in one transaction.
-    pub fn put(&mut self, entries: &[(&str, &str, f32)]) -> Result<(), CacheError> {
+    /// Stores new translations, all in one transaction: `(source, translation)`. One whose
+    /// score is not a number (SQLite would store NaN as NULL) is left out: it is translated
+    /// again next time, and never stops the run.
+    pub fn put(&mut self, entries: &[(&str, &Cached)]) -> Result<(), CacheError> {
         let path = self.path.clone();
         let fail = |e: rusqlite::Error| CacheError {
             path: path.clone(),
@@ -116,13 +150,25 @@ impl TranslationCache {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO segments (setup, source, translation, score)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR REPLACE INTO segments (setup, source, translation, score, flags)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(fail)?;
-            for (source, translation, score) in entries {
-                stmt.execute(params![self.setup, source, translation, *score as f64])
-                    .map_err(fail)?;
+            for (source, t) in entries.iter().filter(|(_, t)| t.score.is_finite()) {
+                let flags: Vec<&str> = t
+                    .flags
+                    .iter()
+                    .filter(|f| **f != Flag::LowScore)
+                    .map(|f| f.as_str())
+                    .collect();
+                stmt.execute(params![
+                    self.setup,
+                    source,
+                    t.translation,
+                    t.score as f64,
+                    flags.join(",")
+                ])
+                .map_err(fail)?;
             }
         }
         tx.commit().map_err(fail)
@@ -139,17 +185,59 @@ mod tests {
         let path = dir.path().join("sub/cache.sqlite");
         let mut c = TranslationCache::open(&path, "model-a|beams=4").unwrap();
         assert_eq!(c.get(&["Halo."]).unwrap(), vec![None]);
-        c.put(&[("Halo.", "Hello.", -0.25)]).unwrap();
+        let hello = cached("Hello.", -0.25, vec![Flag::Truncated, Flag::LowScore]);
+        c.put(&[("Halo.", &hello)]).unwrap();
         drop(c);
         let mut c = TranslationCache::open(&path, "model-a|beams=4").unwrap();
+        // The threshold-dependent flag is not stored.
         assert_eq!(
             c.get(&["Halo.", "Lain."]).unwrap(),
-            vec![Some(("Hello.".to_string(), -0.25)), None]
+            vec![Some(cached("Hello.", -0.25, vec![Flag::Truncated])), None]
         );
         assert_eq!((c.hits, c.misses), (1, 1));
         // Another model or other settings do not see it.
         let mut other = TranslationCache::open(&path, "model-a|beams=1").unwrap();
         assert_eq!(other.get(&["Halo."]).unwrap(), vec![None]);
+    }
+
+    fn cached(t: &str, score: f32, flags: Vec<Flag>) -> Cached {
+        Cached {
+            translation: t.to_string(),
+            score,
+            flags,
+        }
+    }
+
+    #[test]
+    fn a_score_that_is_not_a_number_never_stops_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = TranslationCache::open(&dir.path().join("c.sqlite"), "m").unwrap();
+        let nan = cached("Hello.", f32::NAN, vec![Flag::LowScore]);
+        let ok = cached("World.", -0.5, vec![]);
+        c.put(&[("Halo.", &nan), ("Dunia.", &ok)]).unwrap();
+        assert_eq!(c.get(&["Halo.", "Dunia."]).unwrap(), vec![None, Some(ok)]);
+    }
+
+    #[test]
+    fn a_cache_from_before_flags_is_opened_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE setups (id INTEGER PRIMARY KEY, setup TEXT NOT NULL UNIQUE);
+             CREATE TABLE segments (setup INTEGER NOT NULL REFERENCES setups (id),
+                 source TEXT NOT NULL, translation TEXT NOT NULL, score REAL NOT NULL,
+                 PRIMARY KEY (setup, source)) WITHOUT ROWID;
+             INSERT INTO setups (id, setup) VALUES (1, 'm');
+             INSERT INTO segments VALUES (1, 'Halo.', 'Hello.', -0.25);",
+        )
+        .unwrap();
+        drop(conn);
+        let mut c = TranslationCache::open(&path, "m").unwrap();
+        assert_eq!(
+            c.get(&["Halo."]).unwrap(),
+            vec![Some(cached("Hello.", -0.25, vec![]))]
+        );
     }
 
     #[test]

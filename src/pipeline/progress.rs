@@ -25,6 +25,8 @@ pub struct Counts {
     pub translated: u64,
     /// Tokens the model generated.
     pub tokens: u64,
+    /// Sentences whose translation is flagged (cut, degenerate or scored low).
+    pub flagged: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
 }
@@ -47,9 +49,10 @@ impl Counts {
             )
         };
         format!(
-            "{} sentences, {} translated, {:.0} tokens/s, {cache}",
+            "{} sentences, {} translated, {} flagged, {:.0} tokens/s, {cache}",
             self.segments,
             self.translated,
+            self.flagged,
             self.tokens as f64 / secs
         )
     }
@@ -188,13 +191,14 @@ mod tests {
             segments: 120,
             translated: 30,
             tokens: 600,
+            flagged: 4,
             cache_hits: 90,
             cache_misses: 30,
         };
         let line = c.line(Duration::from_secs(2));
         assert_eq!(
             line,
-            "120 sentences, 30 translated, 300 tokens/s, cache 90 hits of 120 (75%)"
+            "120 sentences, 30 translated, 4 flagged, 300 tokens/s, cache 90 hits of 120 (75%)"
         );
         assert_eq!(human(Duration::from_secs(3725)), "1h 02m");
         assert_eq!(human(Duration::from_secs(184)), "3m 04s");

@@ -267,6 +267,7 @@ pub fn run(
                 counts.segments += c.segments as u64;
                 counts.translated += c.translated as u64;
                 counts.tokens += c.tokens as u64;
+                counts.flagged += c.flagged as u64;
                 if let Some(cache) = engines.cache.as_deref() {
                     counts.cache_hits = cache.hits as u64;
                     counts.cache_misses = cache.misses as u64;

@@ -29,6 +29,10 @@ pub struct Statement {
     pub text: String,
     pub citations: Vec<String>,
     pub support: Vec<f32>,
+    /// What is wrong with the translations it rests on (its cited sentences'), if anything:
+    /// the briefing marks the statement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<crate::translate::Flag>,
 }
 
 /// A cited sentence: its id, its English text and its embedding.
@@ -129,6 +133,7 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
                 text: d.text.clone(),
                 citations,
                 support,
+                flags: Vec::new(),
             });
         }
     }

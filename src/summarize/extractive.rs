@@ -48,6 +48,18 @@ pub fn select(
     embeddings: &[Vec<f32>],
     settings: &ExtractiveSettings,
 ) -> Vec<usize> {
+    select_preferring(texts, embeddings, &vec![false; texts.len()], settings)
+}
+
+/// [`select`], taking a sentence whose translation is `flagged` only when no unflagged
+/// sentence can take its place.
+pub fn select_preferring(
+    texts: &[&str],
+    embeddings: &[Vec<f32>],
+    flagged: &[bool],
+    settings: &ExtractiveSettings,
+) -> Vec<usize> {
+    let clean = |i: usize| !flagged.get(i).copied().unwrap_or(false);
     let n = texts.len().min(embeddings.len());
     if n == 0 || settings.sentences == 0 {
         return Vec::new();
@@ -88,8 +100,13 @@ pub fn select(
                 let redundancy = chosen.iter().map(|&p| sim(i, p)).fold(0.0f32, f32::max);
                 (i, relevance[i] - settings.redundancy_weight * redundancy)
             })
-            // Highest score; a tie goes to the earlier sentence.
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+            // Unflagged first, then the highest score; a tie goes to the earlier sentence.
+            .max_by(|a, b| {
+                clean(a.0)
+                    .cmp(&clean(b.0))
+                    .then(a.1.total_cmp(&b.1))
+                    .then(b.0.cmp(&a.0))
+            });
         let Some((i, _)) = best else {
             break;
         };
@@ -104,10 +121,12 @@ pub fn select(
         } else {
             (0..n).filter(|&i| !texts[i].trim().is_empty()).collect()
         };
-        if let Some(i) = pool
-            .into_iter()
-            .max_by(|&a, &b| relevance[a].total_cmp(&relevance[b]).then(b.cmp(&a)))
-        {
+        if let Some(i) = pool.into_iter().max_by(|&a, &b| {
+            clean(a)
+                .cmp(&clean(b))
+                .then(relevance[a].total_cmp(&relevance[b]))
+                .then(b.cmp(&a))
+        }) {
             chosen.push(i);
         }
     }
@@ -182,6 +201,30 @@ mod tests {
         );
         assert_eq!(picks.len(), 1);
         assert!(select(&[], &[], &ExtractiveSettings::default()).is_empty());
+    }
+
+    #[test]
+    fn a_flagged_translation_is_taken_only_when_nothing_else_can_be() {
+        let texts = [T, T, T, T];
+        let e = vec![
+            emb(&[1.0, 0.0, 0.0]),
+            emb(&[0.0, 1.0, 0.0]),
+            emb(&[0.0, 0.0, 1.0]),
+            emb(&[1.0, 1.0, 0.0]),
+        ];
+        let s = ExtractiveSettings {
+            sentences: 2,
+            ..ExtractiveSettings::default()
+        };
+        let plain = select(&texts, &e, &s);
+        assert!(plain.contains(&0), "the lead is chosen: {plain:?}");
+        let flagged = [true, false, false, false];
+        let picks = select_preferring(&texts, &e, &flagged, &s);
+        assert_eq!(picks.len(), 2);
+        assert!(!picks.contains(&0), "{picks:?}");
+        // With no other choice, the flagged one is still a summary.
+        let picks = select_preferring(&texts[..1], &e[..1], &flagged[..1], &s);
+        assert_eq!(picks, [0]);
         // Only fragments: the best one still.
         let picks = select(
             &["Ya.", "Tidak."],
