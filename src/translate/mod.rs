@@ -17,6 +17,7 @@ mod spm_proto;
 mod spm_trie;
 pub mod tokenizer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -399,6 +400,23 @@ impl Translator {
 
     /// Translates `units` with `gen` in length-sorted batches and checks each result.
     fn run(&self, units: &[Unit], gen: &GenerationConfig) -> Result<Vec<Done>, TranslateError> {
+        // A sentence repeated across lines (a dateline, an agency's boilerplate) is
+        // translated once.
+        let mut first: HashMap<&[u32], usize> = HashMap::new();
+        let mut unique: Vec<Unit> = Vec::new();
+        let slot: Vec<usize> = units
+            .iter()
+            .map(|u| {
+                *first.entry(&u.ids).or_insert_with(|| {
+                    unique.push(u.clone());
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        if unique.len() < units.len() {
+            let done = self.run(&unique, gen)?;
+            return Ok(slot.into_iter().map(|i| done[i].clone()).collect());
+        }
         let fail = |source| TranslateError::Inference {
             model: self.name.clone(),
             source,
