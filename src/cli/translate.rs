@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use super::input::{Line, Lines};
 use super::Outcome;
-use warta::translate::{Flag, Translator};
+use warta::translate::{quality, Flag, Translator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -127,12 +127,10 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
                     }
                     if !tr.flags.is_empty() {
                         flagged += 1;
-                        let reasons: Vec<String> = tr
-                            .flags
-                            .iter()
-                            .map(|f| format!("{} ({})", f.as_str(), f.reason()))
-                            .collect();
-                        tracing::warn!("{at}: translation flagged: {}", reasons.join("; "));
+                        tracing::warn!(
+                            "{at}: translation flagged: {}",
+                            quality::describe(&tr.flags)
+                        );
                     }
                     match args.format {
                         Format::Text => writeln!(out, "{}", tr.text)?,

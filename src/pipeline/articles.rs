@@ -94,16 +94,11 @@ pub fn brief_window(
         let Ok(t) = t else { continue };
         for (s, tr) in a.sentences().zip(t).filter(|(_, tr)| !tr.flags.is_empty()) {
             counts.flagged += 1;
-            let reasons: Vec<String> = tr
-                .flags
-                .iter()
-                .map(|f| format!("{} ({})", f.as_str(), f.reason()))
-                .collect();
             tracing::warn!(
                 "{}: sentence {}: translation flagged: {}",
                 a.source,
                 s.id,
-                reasons.join("; ")
+                crate::translate::quality::describe(&tr.flags)
             );
         }
     }

@@ -50,6 +50,15 @@ impl Flag {
     }
 }
 
+/// `flags` with their reasons, for a log line: "truncated (the translation stopped …); …".
+pub fn describe(flags: &[Flag]) -> String {
+    flags
+        .iter()
+        .map(|f| format!("{} ({})", f.as_str(), f.reason()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The same word (or two to four words) this many times in a row is a loop. On the fixture
 /// checkpoints (copy-task models, `tests/fixtures`), healthy outputs repeat a word at most
 /// three times ("Moskow Moskow Moskow", copied from a stutter in the source) and the loops
