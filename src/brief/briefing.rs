@@ -48,12 +48,18 @@ pub struct SentenceOut {
     pub text: String,
     pub translation: String,
     /// The translation's mean log-probability per token (0 for text that was not
-    /// translated).
+    /// translated). JSON has no NaN: one is written as null and read back as NaN, so a
+    /// record with such a score never stops the assembly of a briefing.
+    #[serde(deserialize_with = "null_as_nan")]
     pub score: f32,
     /// What is wrong with the translation, if anything (see [`Flag`]): a summary or
     /// overview sentence resting on it is marked.
     #[serde(default)]
     pub flags: Vec<Flag>,
+}
+
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
 }
 
 /// One article in the briefing.
@@ -127,4 +133,25 @@ impl Briefing {
 /// The first and last of `days` (YYYY-MM-DD), when there is any.
 pub fn day_range<'a>(days: impl Iterator<Item = &'a str> + Clone) -> Option<(String, String)> {
     Some((days.clone().min()?.to_string(), days.max()?.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_score_that_is_not_a_number_round_trips_through_json() {
+        let s = SentenceOut {
+            id: "a:1".into(),
+            text: "Halo.".into(),
+            translation: "Hello.".into(),
+            score: f32::NAN,
+            flags: vec![Flag::LowScore],
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"score\":null"), "{json}");
+        let back: SentenceOut = serde_json::from_str(&json).unwrap();
+        assert!(back.score.is_nan());
+        assert_eq!(back.flags, [Flag::LowScore]);
+    }
 }
