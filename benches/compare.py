@@ -690,7 +690,10 @@ def main():
                 r["warning"] = (f"machine not idle: other processes used {r['others_cpu'] * 100:.0f}% of its CPU "
                                 f"meanwhile (the engine kept {fmt(r.get('engine_cores'), '.2f')} cores busy)")
             if "seconds" in r:
-                r["tokens_per_s"] = expected / r["seconds"] if r["seconds"] > 0 else None
+                # An engine's own token count where it reports one (warta translates a
+                # line of two sentences as two units, so it may generate more).
+                done = r.get("tokens") or expected
+                r["tokens_per_s"] = done / r["seconds"] if r["seconds"] > 0 else None
                 if r.get("tokens") is not None and r["tokens"] != expected:
                     r["warning"] = (r.get("warning", "") + "; " if r.get("warning") else "") + f"generated {r['tokens']} tokens, expected {expected}"
                 if out_txt.exists():

@@ -383,5 +383,115 @@ fn a_looping_greedy_translation_is_caught() {
             out.text,
             out.flags
         );
+        // The beam retry cures it: what comes out loops no more than the source does.
+        assert!(!out.flags.contains(&Flag::Repetition), "{:?}", out.text);
     }
+}
+
+#[test]
+fn a_language_code_applies_to_every_sentence_and_alone_is_nothing() {
+    let t = fixture_translator("marian-shared");
+    let both = t
+        .translate(&[">>ind<<Rusia menyerang. Ukraina bertahan."])
+        .expect("translate")
+        .remove(0);
+    let one = t
+        .translate(&[">>ind<< Rusia menyerang.", ">>ind<< Ukraina bertahan."])
+        .expect("translate");
+    assert_eq!(both.pieces, 2);
+    // The code reaches the second sentence, with or without a space after it.
+    let encoder = t.encoder();
+    let spaced = encoder.encode(">>ind<< Rusia menyerang. Ukraina bertahan.");
+    assert_eq!(
+        encoder.encode(">>ind<<Rusia menyerang. Ukraina bertahan."),
+        spaced
+    );
+    assert_ne!(encoder.encode("Rusia menyerang. Ukraina bertahan."), spaced);
+    assert_eq!(both.text, format!("{} {}", one[0].text, one[1].text));
+    let alone = t.translate(&[" >>eng<< "]).expect("translate").remove(0);
+    assert_eq!((alone.text.as_str(), alone.pieces), ("", 0));
+    assert!(alone.flags.is_empty(), "{:?}", alone.flags);
+}
+
+/// A checkpoint whose generation_config.json allows fewer tokens than its decoder holds:
+/// a sentence cut there is translated again with the whole budget, as if the limit had
+/// been the decoder's from the start.
+#[test]
+fn a_sentence_cut_at_the_checkpoints_limit_gets_the_whole_budget() {
+    use warta::translate::{Flag, Translator};
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-shared");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let config_path = dir.path().join("generation_config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["max_length"] = 6.into();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+
+    let sentence = fixture_inputs("marian-shared")
+        .into_iter()
+        .max_by_key(|s| s.len())
+        .unwrap();
+    let mut short = Translator::load(dir.path(), &Device::Cpu, DType::F32).unwrap();
+    short.generation_mut().num_beams = Some(1);
+    let mut whole = Translator::load(&src, &Device::Cpu, DType::F32).unwrap();
+    whole.generation_mut().num_beams = Some(1);
+    let mut flag_only = Translator::load(dir.path(), &Device::Cpu, DType::F32)
+        .unwrap()
+        .with_retry(false);
+    flag_only.generation_mut().num_beams = Some(1);
+    let cut = flag_only.translate(&[&sentence]).unwrap().remove(0);
+    // A translation cache must not serve one to the other.
+    assert_ne!(flag_only.setup().unwrap(), short.setup().unwrap());
+    assert!(cut.flags.contains(&Flag::Truncated), "{cut:?}");
+    let retried = short.translate(&[&sentence]).unwrap().remove(0);
+    let want = whole.translate(&[&sentence]).unwrap().remove(0);
+    assert!(!retried.flags.contains(&Flag::Truncated), "{retried:?}");
+    assert_eq!(retried.text, want.text);
+}
+
+/// `low_score` is the segment's verdict on its mean, the same whether it was translated
+/// now or read back from a cache (which keeps only the segment's score).
+#[test]
+fn low_score_is_judged_on_the_segments_mean() {
+    use warta::translate::Flag;
+    let inputs = fixture_inputs("marian-shared");
+    let t = fixture_translator("marian-shared");
+    let alone = t
+        .translate(&inputs.iter().map(String::as_str).collect::<Vec<_>>())
+        .unwrap();
+    // The least and the most sure of the fixture's sentences, made into one segment.
+    let by_score = |a: &&warta::translate::Translation, b: &&warta::translate::Translation| {
+        a.score.total_cmp(&b.score)
+    };
+    let worst = alone
+        .iter()
+        .filter(|a| a.tokens > 0)
+        .min_by(by_score)
+        .unwrap();
+    let best = alone
+        .iter()
+        .filter(|a| a.tokens > 0)
+        .max_by(by_score)
+        .unwrap();
+    let wi = alone.iter().position(|a| std::ptr::eq(a, worst)).unwrap();
+    let bi = alone.iter().position(|a| std::ptr::eq(a, best)).unwrap();
+    let segment = format!("{} {}", inputs[wi].trim(), inputs[bi].trim());
+    let joined = t.translate(&[&segment]).unwrap().remove(0);
+    assert_eq!(joined.pieces, 2, "{segment}");
+    assert!(
+        worst.score < joined.score,
+        "{} {}",
+        worst.score,
+        joined.score
+    );
+    let threshold = (worst.score + joined.score) / 2.0;
+    let t = t.with_min_score(threshold);
+    let sure = t.translate(&[&segment]).unwrap().remove(0);
+    assert!(!sure.flags.contains(&Flag::LowScore), "{:?}", sure.flags);
+    let unsure = t.translate(&[&inputs[wi]]).unwrap().remove(0);
+    assert!(unsure.flags.contains(&Flag::LowScore), "{:?}", unsure.flags);
 }

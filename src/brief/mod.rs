@@ -58,9 +58,6 @@ fn append(out: &mut impl Write, scratch: BufWriter<File>) -> io::Result<()> {
     io::copy(&mut file, out).map(drop)
 }
 
-/// A sentence id hashed, for the sets of the ids the overview cites: an overview can cite
-/// a sentence of every article, so they are not kept as text. (Two ids of one hash, a
-/// chance of about n²/2⁶⁵, would share a footnote and a number.)
 /// Why a statement is marked: the reasons of its flags, or None when it has none.
 pub(crate) fn flag_reason(flags: &[crate::translate::Flag]) -> Option<String> {
     (!flags.is_empty()).then(|| {
@@ -69,6 +66,9 @@ pub(crate) fn flag_reason(flags: &[crate::translate::Flag]) -> Option<String> {
     })
 }
 
+/// A sentence id hashed, for the sets of the ids the overview cites: an overview can cite
+/// a sentence of every article, so they are not kept as text. (Two ids of one hash, a
+/// chance of about n²/2⁶⁵, would share a footnote and a number.)
 pub(crate) fn key(id: &str) -> u64 {
     let mut h = DefaultHasher::new();
     id.hash(&mut h);

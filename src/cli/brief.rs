@@ -183,13 +183,9 @@ fn run(
     settings.extractive.sentences = common.sentences as usize;
     // The cache key's setup: the model (id and revision) and its decoding settings.
     let mut cache = match (&translator, cache_path) {
-        (Some((t, name)), Some(path)) => {
+        (Some((t, _)), Some(path)) => {
             // A translation depends on the dtype as well as the model and its settings.
-            let setup = format!(
-                "{name}|{}|{}",
-                dtype.as_str(),
-                serde_json::to_string(t.generation())?
-            );
+            let setup = format!("{}|{}", t.setup()?, dtype.as_str());
             Some(TranslationCache::open(path, &setup)?)
         }
         _ => None,

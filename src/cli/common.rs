@@ -54,7 +54,7 @@ pub struct DecodingArgs {
     /// Beam size (1 = greedy).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub beams: Option<u32>,
-    /// Most tokens to generate per segment.
+    /// Most tokens to generate per sentence (each sentence of a line is translated alone).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_new_tokens: Option<u32>,
     /// Fewest tokens to generate before the end-of-sequence token is allowed.

@@ -101,6 +101,15 @@ pub fn brief_window(
                 crate::translate::quality::describe(&tr.flags)
             );
         }
+        // The title's translation follows the sentences'.
+        let title = a.title.as_ref().and_then(|_| t.get(a.sentences().count()));
+        if let Some(tr) = title.filter(|tr| !tr.flags.is_empty()) {
+            tracing::warn!(
+                "{}: title: translation flagged: {}",
+                a.source,
+                crate::translate::quality::describe(&tr.flags)
+            );
+        }
     }
     let judge = super::judge(engines.nli, settings);
     let mut records = Vec::with_capacity(articles.len());

@@ -76,8 +76,13 @@ impl TranslationCache {
             .and_then(|mut s| s.exists([]))
             .map_err(|e| fail(&e))?;
         if !has_flags {
-            conn.execute_batch("ALTER TABLE segments ADD COLUMN flags TEXT NOT NULL DEFAULT ''")
-                .map_err(|e| fail(&e))?;
+            // Another process opening the same cache may have added it since the check.
+            match conn
+                .execute_batch("ALTER TABLE segments ADD COLUMN flags TEXT NOT NULL DEFAULT ''")
+            {
+                Err(e) if !e.to_string().contains("duplicate column") => return Err(fail(&e)),
+                _ => {}
+            }
         }
         conn.execute("INSERT OR IGNORE INTO setups (setup) VALUES (?1)", [setup])
             .map_err(|e| fail(&e))?;

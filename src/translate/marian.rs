@@ -855,9 +855,6 @@ impl MarianModel {
         })
     }
 
-    /// Translates a batch of token-id sequences (source ids ending in EOS, as the tokenizer
-    /// produces them). Pads internally; returns one hypothesis per input, in order. A padded
-    /// batch gives the same result as each sentence alone.
     /// The concrete settings `gen` gives for this model (its special tokens filled in, its
     /// positions capping a default length), and the decoder start token.
     pub fn resolve(
@@ -880,6 +877,9 @@ impl MarianModel {
         self.cfg.max_position_embeddings
     }
 
+    /// Translates a batch of token-id sequences (source ids ending in EOS, as the tokenizer
+    /// produces them). Pads internally; returns one hypothesis per input, in order. A padded
+    /// batch gives the same result as each sentence alone.
     pub fn translate_batch(
         &self,
         input_ids: &[Vec<u32>],

@@ -49,8 +49,9 @@ pub struct Translation {
     pub text: String,
     /// Mean log-probability of the generated tokens (over all units); 0 for an empty segment.
     pub score: f32,
-    /// How many units the segment was translated in: its sentences, and the pieces of any
-    /// sentence that had to be cut further (0 when it was empty).
+    /// How many units the segment was cut into: its sentences, and the pieces of any
+    /// sentence too long for the model's input (0 when it was empty). A unit split finer
+    /// on a retry still counts once.
     pub pieces: usize,
     /// Sentences too long for the model's input, cut at clauses or words to fit.
     pub oversized: usize,
@@ -123,12 +124,16 @@ impl Encoder {
 }
 
 /// The target-language token opening `text` (">>eng<<"), if any, and the rest, trimmed.
+/// The code ends at the first "<<", as the tokenizer reads it, so a space after it is
+/// optional (">>ind<<Rusia").
 fn language_token(text: &str) -> (Option<&str>, &str) {
-    match text.trim().split_once(char::is_whitespace) {
-        Some((first, rest)) if first.starts_with(">>") && first.ends_with("<<") => {
-            (Some(first), rest.trim())
+    let text = text.trim();
+    match text.strip_prefix(">>").and_then(|t| t.find("<<")) {
+        Some(end) => {
+            let code_end = end + 2 + 2;
+            (Some(&text[..code_end]), text[code_end..].trim())
         }
-        _ => (None, text.trim()),
+        None => (None, text),
     }
 }
 
@@ -161,6 +166,11 @@ pub struct Translator {
     batch_size: usize,
     name: String,
 }
+
+/// The version of how a segment is cut into units, translated and joined: bumped when a
+/// change gives a segment a different translation, so cached ones from before are not
+/// served as if this version had made them.
+pub const SCHEME: &str = "units=sentences.1";
 
 /// How many times a unit still cut at the length limit is split finer and translated again.
 const FINER_ROUNDS: usize = 3;
@@ -218,6 +228,19 @@ impl Translator {
     /// The decoding settings; starts as the checkpoint's generation_config.json.
     pub fn generation(&self) -> &GenerationConfig {
         &self.generation
+    }
+
+    /// Everything of this translator that decides what a segment becomes, as one string
+    /// (a translation cache's key): the model's name, the decoding settings, whether
+    /// retries run, and the version of how segments are cut and joined ([`SCHEME`]).
+    /// The weights' dtype is the loader's to add.
+    pub fn setup(&self) -> Result<String, serde_json::Error> {
+        Ok(format!(
+            "{}|{}|retry={}|{SCHEME}",
+            self.name,
+            serde_json::to_string(&self.generation)?,
+            self.retry
+        ))
     }
 
     pub fn generation_mut(&mut self) -> &mut GenerationConfig {
@@ -283,8 +306,14 @@ impl Translator {
             t.flags.extend(d.flags);
         }
         for (t, lp) in out.iter_mut().zip(logprob) {
+            // A unit's low score alone does not flag its segment: the segment's mean does,
+            // as it does for a segment read back from the cache.
+            t.flags.retain(|f| *f != Flag::LowScore);
             if t.tokens > 0 {
                 t.score = (lp / t.tokens as f64) as f32;
+                if quality::is_low(t.score, self.min_score) {
+                    t.flags.push(Flag::LowScore);
+                }
             }
             t.flags.sort();
             t.flags.dedup();

@@ -107,7 +107,7 @@ pub fn assess(
         flags.push(Flag::Empty);
         return flags;
     }
-    if loops(text) && !loops(source_text) {
+    if loops_beyond(source_text, text) {
         flags.push(Flag::Repetition);
     }
     let ratio = generated as f32 / source_tokens as f32;
@@ -127,28 +127,59 @@ pub fn is_low(mean_logprob: f32, min_score: f32) -> bool {
 }
 
 /// Whether `text` holds a loop: one to four words repeated [`REPEATS`] times in a row, or
-/// one to three characters repeated [`CHAR_REPEATS`] times.
+/// one to three characters repeated [`CHAR_REPEATS`] times. Only runs with a letter in
+/// them count: "0 0 0 0", "* * * *" and "10000000000" are text, not a model stuck.
 pub fn loops(text: &str) -> bool {
+    let (words, chars) = longest_runs(text);
+    words >= REPEATS || chars >= CHAR_REPEATS
+}
+
+/// Whether `text` loops more than `source` does: a loop the source has (a chant, a
+/// stutter written out) may be translated as one, but not made longer.
+fn loops_beyond(source: &str, text: &str) -> bool {
+    let (words, chars) = longest_runs(text);
+    let (src_words, src_chars) = longest_runs(source);
+    words >= REPEATS && words > src_words || chars >= CHAR_REPEATS && chars > src_chars
+}
+
+/// The most times one run of one to four words, and of one to three characters, stands
+/// in a row in `text` (case ignored; runs without a letter not counted).
+fn longest_runs(text: &str) -> (usize, usize) {
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower.split_whitespace().collect();
     let chars: Vec<char> = lower.chars().collect();
-    (1..=4).any(|n| repeated(&words, n, REPEATS))
-        || (1..=3).any(|n| repeated(&chars, n, CHAR_REPEATS))
+    let word_runs = (1..=4)
+        .map(|n| {
+            longest_run(&words, n, |w: &[&str]| {
+                w.iter().any(|w| w.chars().any(char::is_alphabetic))
+            })
+        })
+        .max()
+        .unwrap_or(0);
+    let char_runs = (1..=3)
+        .map(|n| longest_run(&chars, n, |c: &[char]| c.iter().any(|c| c.is_alphabetic())))
+        .max()
+        .unwrap_or(0);
+    (word_runs, char_runs)
 }
 
-/// Whether some run of `n` items follows itself until it stands `times` times in a row.
-fn repeated<T: PartialEq>(items: &[T], n: usize, times: usize) -> bool {
-    (0..items.len()).any(|i| {
+/// The most times a run of `n` items that passes `counts` follows itself in a row.
+fn longest_run<T: PartialEq>(items: &[T], n: usize, counts: impl Fn(&[T]) -> bool) -> usize {
+    let mut best = 0;
+    let mut i = 0;
+    while i + n <= items.len() {
+        let unit = &items[i..i + n];
         let mut k = 1;
-        while i + (k + 1) * n <= items.len() && items[i + k * n..i + (k + 1) * n] == items[i..i + n]
-        {
+        while i + (k + 1) * n <= items.len() && items[i + k * n..i + (k + 1) * n] == *unit {
             k += 1;
-            if k >= times {
-                return true;
-            }
         }
-        false
-    })
+        if k > 1 && k > best && counts(unit) {
+            best = k;
+        }
+        // A run of k units ends where the next could start a longer one.
+        i += if k > 1 { (k - 1) * n + 1 } else { 1 };
+    }
+    best
 }
 
 #[cfg(test)]
@@ -164,6 +195,33 @@ mod tests {
         assert!(!loops("Moskow Moskow Moskow menghendaki jaminan"));
         assert!(!loops("He said it was very, very important."));
         assert!(!loops("Jakarta, 2022-02-14: 1000 troops."));
+        // Runs without a letter are text.
+        for text in [
+            "0 0 0 0 0",
+            "2000 2000 2000 2000",
+            "* * * * *",
+            "----------",
+            "IDR 10000000000",
+        ] {
+            assert!(!loops(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_loop_in_the_source_excuses_only_as_long_a_loop() {
+        let chant = "Hidup hidup hidup hidup Indonesia!";
+        assert!(!loops_beyond(
+            chant,
+            "Long live long live long live long live Indonesia!"
+        ));
+        assert!(loops_beyond(
+            chant,
+            "Live live live live live live live live Indonesia!"
+        ));
+        assert!(loops_beyond(
+            "Dia berkata tidak.",
+            "He said no no no no no."
+        ));
     }
 
     #[test]
