@@ -42,7 +42,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsConfig {
-    pub translation: TranslationSection,
+    /// None in a file for `warta summarize` alone, which translates nothing.
+    #[serde(default)]
+    pub translation: Option<TranslationSection>,
     #[serde(default)]
     pub embedding: EmbeddingSection,
     #[serde(default)]
@@ -169,7 +171,10 @@ mod tests {
     #[test]
     fn builtin_models_toml_parses() {
         let cfg = ModelsConfig::builtin();
-        assert_eq!(cfg.translation.model, "Helsinki-NLP/opus-mt-id-en");
+        assert_eq!(
+            cfg.translation.as_ref().unwrap().model,
+            "Helsinki-NLP/opus-mt-id-en"
+        );
         assert_eq!(cfg.summarizer.kind, SummarizerKind::Extractive);
     }
 
@@ -190,12 +195,12 @@ mod tests {
         )
         .unwrap();
         let (cfg, src) = ModelsConfig::locate(None, dir.path()).unwrap();
-        assert_eq!(cfg.translation.model, "a/b");
+        assert_eq!(cfg.translation.as_ref().unwrap().model, "a/b");
         assert_eq!(src, ConfigSource::File(dir.path().join("models.toml")));
         let other = dir.path().join("other.toml");
         std::fs::write(&other, "[translation]\nmodel = \"c/d\"\n").unwrap();
         let (cfg, _) = ModelsConfig::locate(Some(&other), dir.path()).unwrap();
-        assert_eq!(cfg.translation.model, "c/d");
+        assert_eq!(cfg.translation.as_ref().unwrap().model, "c/d");
         let empty = tempfile::tempdir().unwrap();
         let (_, src) = ModelsConfig::locate(None, empty.path()).unwrap();
         assert_eq!(src, ConfigSource::BuiltIn);

@@ -709,3 +709,62 @@ fn flagged_translations_are_marked_in_every_output() {
         "{html}"
     );
 }
+
+/// An article that gives no summary (here: no sentence has English text) is that
+/// article's failure, with the reason, not a silent gap in the briefing.
+#[test]
+fn an_article_without_a_summary_fails_with_the_reason() {
+    use warta::pipeline::{articles::brief_window, BriefSettings, Engines};
+    let embedder =
+        warta::summarize::Embedder::load(common::minilm(), &candle_core::Device::Cpu).unwrap();
+    let good = en_article();
+    let mut blank = en_article();
+    blank.id = "blank".into();
+    for p in &mut blank.paragraphs {
+        for s in &mut p.sentences {
+            s.text = " ".into();
+        }
+    }
+    let (records, _) = brief_window(
+        &[blank, good],
+        &mut Engines {
+            translator: None,
+            embedder: &embedder,
+            writer: None,
+            nli: None,
+            cache: None,
+        },
+        &BriefSettings::default(),
+        &mut Default::default(),
+    )
+    .unwrap();
+    let err = records[0].as_ref().unwrap_err().to_string();
+    assert!(err.starts_with("no summary: "), "{err}");
+    assert!(err.contains("English translation"), "{err}");
+    assert!(!records[1].as_ref().unwrap().brief.summary.is_empty());
+}
+
+/// `summarize` translates nothing, so its models file needs no [translation]; a command
+/// that translates says what to add.
+#[test]
+fn summarize_needs_no_translation_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models.toml");
+    std::fs::write(
+        &models,
+        format!("[embedding]\nmodel = {:?}\n", common::minilm()),
+    )
+    .unwrap();
+    let (_, b) = summarize_en(dir.path(), &models, &[]);
+    assert!(!b.articles[0].summary.is_empty());
+    std::fs::write(dir.path().join("id.txt"), "Rusia menyerang.\n").unwrap();
+    let out = warta(dir.path())
+        .args(["translate", "id.txt", "--models"])
+        .arg(&models)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no [translation] section"), "{err}");
+    assert!(err.contains("--model"), "{err}");
+}

@@ -39,10 +39,12 @@ impl ModelArgs {
             None => {
                 let (cfg, source) = self.models_config()?;
                 tracing::debug!("translation model from {source}");
-                Ok((
-                    cfg.translation.model,
-                    self.revision.clone().or(cfg.translation.revision),
-                ))
+                let Some(t) = cfg.translation else {
+                    anyhow::bail!(
+                        "{source} has no [translation] section: add one (model = \"Helsinki-NLP/opus-mt-id-en\") or pass --model"
+                    );
+                };
+                Ok((t.model, self.revision.clone().or(t.revision)))
             }
         }
     }

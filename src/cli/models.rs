@@ -201,22 +201,23 @@ struct Wanted<'a> {
 }
 
 fn fetch_all(cfg: &ModelsConfig, settings: &HubSettings) -> anyhow::Result<Outcome> {
-    let mut wanted = vec![
-        Wanted {
+    let mut wanted = Vec::new();
+    if let Some(t) = &cfg.translation {
+        wanted.push(Wanted {
             role: "translation",
-            model: &cfg.translation.model,
-            revision: cfg.translation.revision.as_deref(),
+            model: &t.model,
+            revision: t.revision.as_deref(),
             files: MARIAN_FILES,
             optional: MARIAN_OPTIONAL,
-        },
-        Wanted {
-            role: "embedding",
-            model: &cfg.embedding.model,
-            revision: cfg.embedding.revision.as_deref(),
-            files: EMBEDDING_FILES,
-            optional: EMBEDDING_OPTIONAL,
-        },
-    ];
+        });
+    }
+    wanted.push(Wanted {
+        role: "embedding",
+        model: &cfg.embedding.model,
+        revision: cfg.embedding.revision.as_deref(),
+        files: EMBEDDING_FILES,
+        optional: EMBEDDING_OPTIONAL,
+    });
     if let (SummarizerKind::Llm, Some(model)) = (cfg.summarizer.kind, &cfg.summarizer.model) {
         wanted.push(Wanted {
             role: "summarizer",

@@ -210,6 +210,15 @@ fn brief_article(
         }
     }
     let (mut summary, kept) = supported(drafts, judge)?;
+    // An article without a summary is a failure to report, never a silent gap.
+    if summary.is_empty() {
+        let reason = if english.iter().all(|e| e.trim().is_empty()) {
+            "none of its sentences has an English translation"
+        } else {
+            "no sentence could be chosen and cited"
+        };
+        return Err(PipelineError::NoSummary(reason.into()));
+    }
     for s in &mut summary {
         s.flags = s
             .citations

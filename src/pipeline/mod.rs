@@ -62,6 +62,8 @@ pub enum PipelineError {
         first: PathBuf,
         second: PathBuf,
     },
+    #[error("no summary: {0}")]
+    NoSummary(String),
     #[error("{0}")]
     Run(String),
 }
