@@ -107,8 +107,10 @@ fn brief_cites_every_summary_sentence_and_the_markdown_agrees_with_the_json() {
                 cited.insert(id.clone());
             }
         }
-        assert_eq!(a.citation_quality.recall, 1.0);
-        assert_eq!(a.citation_quality.precision, 1.0);
+        // Each extractive sentence is its cited sentence: nothing was judged.
+        assert!(a.summary.iter().all(|s| s.judged == [false]));
+        assert_eq!(a.citation_quality.recall, None);
+        assert_eq!(a.citation_quality.precision, None);
     }
     assert!(
         (3..=6).contains(&b.overview.len()),
@@ -565,21 +567,84 @@ fn an_nli_model_in_models_toml_judges_the_llms_citations() {
     assert!(summary.iter().all(|s| !s.citations.is_empty()));
 }
 
+/// With `[citation] nli`, the NLI model judges what is not its own sentence: here an
+/// overview sentence's citation of a second article reporting the same fact. Extractive
+/// summary sentences cite themselves and are not judged, and say so.
 #[test]
 fn the_nli_model_named_in_models_toml_is_used_and_recorded() {
+    use warta::summarize::nli::Nli;
     let dir = tempfile::tempdir().unwrap();
     let models = models_toml(dir.path());
-    let nli = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nli-tiny");
+    let nli_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nli-tiny");
     let mut text = std::fs::read_to_string(&models).unwrap();
-    text.push_str(&format!("[citation]\nnli = {nli:?}\n"));
+    text.push_str(&format!("[citation]\nnli = {nli_dir:?}\n"));
     std::fs::write(&models, text).unwrap();
-    let b = summarize_en(dir.path(), &models, &[]).1;
-    assert_eq!(b.models.nli.as_ref().unwrap().id, nli.display().to_string());
+    let second = "Russia demanded binding security guarantees from the West on Monday. \
+                  Officials in Kyiv met allies in Brussels. Prices of grain rose again this week.";
+    std::fs::write(
+        dir.path().join("two.jsonl"),
+        format!(
+            "{}\n{}\n",
+            serde_json::json!({"id": "e1", "text": EN_TEXT}),
+            serde_json::json!({"id": "e2", "text": second})
+        ),
+    )
+    .unwrap();
+    let out = warta(dir.path())
+        .args(["summarize", "two.jsonl", "--out", "out", "--models"])
+        .arg(&models)
+        .output()
+        .unwrap();
+    exited(&out, 0);
+    let b: Briefing = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        b.models.nli.as_ref().unwrap().id,
+        nli_dir.display().to_string()
+    );
     assert_eq!(b.settings.support_threshold, 0.5);
-    assert!(b.articles[0]
-        .summary
+    for a in &b.articles {
+        assert!(a.summary.iter().all(|s| s.judged.iter().all(|j| !j)));
+        assert_eq!(a.citation_quality.precision, None);
+        assert_eq!(a.citation_quality.judged, 0);
+    }
+    // The overview sentence on the guarantees is one article's sentence; the other
+    // article's report of it was judged by the NLI model, and its verdict decided.
+    let nli = Nli::load(&nli_dir, &candle_core::Device::Cpu).unwrap();
+    let sentence = |id: &str| {
+        b.articles
+            .iter()
+            .flat_map(|a| &a.sentences)
+            .find(|s| s.id == id)
+            .unwrap()
+            .translation
+            .clone()
+    };
+    let statement = b
+        .overview
         .iter()
-        .all(|s| !s.citations.is_empty()));
+        .find(|s| s.text.contains("security guarantees"))
+        .expect("the shared fact is in the overview");
+    assert_eq!(statement.judged.iter().filter(|j| !**j).count(), 1);
+    let own = &statement.citations[statement.judged.iter().position(|j| !j).unwrap()];
+    let other_id = if own.starts_with("e1:") {
+        "e2:1"
+    } else {
+        "e1:1"
+    };
+    let p = nli
+        .entailment(&[(&sentence(other_id), &statement.text)])
+        .unwrap()[0];
+    match statement.citations.iter().position(|c| c == other_id) {
+        Some(k) => {
+            assert!(p >= 0.5, "kept with entailment {p}");
+            assert!(statement.judged[k]);
+            assert_eq!(statement.support[k], p);
+        }
+        None => assert!(p < 0.5, "dropped with entailment {p}"),
+    }
 }
 
 #[test]

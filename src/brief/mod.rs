@@ -213,11 +213,13 @@ mod tests {
                         text: text.into(),
                         citations: vec![id.to_string()],
                         support: vec![1.0],
+                        judged: vec![false],
                         flags: Vec::new(),
                     }],
                     citation_quality: CitationQuality {
-                        precision: 1.0,
-                        recall: 1.0,
+                        precision: None,
+                        recall: None,
+                        judged: 0,
                     },
                 }
             })
@@ -274,6 +276,7 @@ mod tests {
                         text: format!("Overview {i}."),
                         citations: ids.iter().map(|id| id.to_string()).collect(),
                         support: vec![0.5; ids.len()],
+                        judged: vec![true; ids.len()],
                         flags: Vec::new(),
                     })
                     .collect();
@@ -293,6 +296,7 @@ mod tests {
             text: "Shared.".into(),
             citations: vec!["c:1".into(), "b:1".into()],
             support: vec![1.0, 1.0],
+            judged: vec![false, true],
             flags: Vec::new(),
         }];
         let [_, md, html] = files(&b);

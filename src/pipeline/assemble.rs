@@ -46,6 +46,7 @@ fn checked_overview(
             text: text.to_string(),
             citations: Vec::new(),
             support: Vec::new(),
+            judged: Vec::new(),
             flags: flags_of(&own, p.sentence).to_vec(),
         };
         let mut cited = Vec::new();
@@ -85,6 +86,7 @@ fn checked_overview(
             }
             statement.citations.extend(checked.citations);
             statement.support.extend(checked.support);
+            statement.judged.extend(checked.judged);
         }
         if !statement.citations.is_empty() {
             statement.flags.sort();

@@ -65,8 +65,9 @@ mod tests {
                 sentences: Vec::new(),
                 summary: Vec::new(),
                 citation_quality: CitationQuality {
-                    precision: 1.0,
-                    recall: 0.5,
+                    precision: Some(1.0),
+                    recall: Some(0.5),
+                    judged: 2,
                 },
             },
             candidates: vec![Candidate {

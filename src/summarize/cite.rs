@@ -29,6 +29,11 @@ pub struct Statement {
     pub text: String,
     pub citations: Vec<String>,
     pub support: Vec<f32>,
+    /// Per citation: whether the judge measured its support. A statement that is its cited
+    /// sentence (an extractive summary's) cites itself, support 1 by construction: false.
+    /// (Empty in records written before this was kept.)
+    #[serde(default)]
+    pub judged: Vec<bool>,
     /// What is wrong with the translations it rests on (its cited sentences'), if anything:
     /// the briefing marks the statement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -51,11 +56,15 @@ pub struct Draft<'a> {
     pub cited: Vec<Cited<'a>>,
 }
 
-/// ALCE citation precision and recall over a set of statements.
+/// ALCE citation precision and recall over the statements whose support was judged;
+/// None when there were none (every statement is the sentence it cites).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CitationQuality {
-    pub precision: f32,
-    pub recall: f32,
+    pub precision: Option<f32>,
+    pub recall: Option<f32>,
+    /// How many statements the figures rest on: those with a citation the judge measured.
+    #[serde(default)]
+    pub judged: usize,
 }
 
 /// What decides whether cited sentences support a statement.
@@ -77,7 +86,7 @@ impl Judge<'_> {
         if cited.is_empty() {
             return Ok(0.0);
         }
-        if cited.iter().any(|c| c.text.trim() == statement.text.trim()) {
+        if cited.iter().any(|c| cites_itself(statement, c)) {
             return Ok(1.0);
         }
         match self {
@@ -95,6 +104,11 @@ impl Judge<'_> {
     fn supported(&self, statement: &Draft, cited: &[&Cited]) -> Result<bool, NliError> {
         Ok(!cited.is_empty() && self.support(statement, cited)? >= self.threshold())
     }
+}
+
+/// Whether `c` is the statement's own sentence: its support is 1 without asking a judge.
+fn cites_itself(statement: &Draft, c: &Cited) -> bool {
+    c.text.trim() == statement.text.trim()
 }
 
 fn mean(vectors: &[&[f32]]) -> Vec<f32> {
@@ -116,6 +130,7 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
     for (i, d) in drafts.iter().enumerate() {
         let mut citations: Vec<String> = Vec::new();
         let mut support = Vec::new();
+        let mut judged = Vec::new();
         for c in &d.cited {
             if citations.contains(&c.id) {
                 continue;
@@ -124,6 +139,7 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
             if s >= judge.threshold() {
                 citations.push(c.id.clone());
                 support.push(s);
+                judged.push(!cites_itself(d, c));
             }
         }
         if citations.is_empty() {
@@ -133,6 +149,7 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
                 text: d.text.clone(),
                 citations,
                 support,
+                judged,
                 flags: Vec::new(),
             });
         }
@@ -141,13 +158,18 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
 }
 
 /// ALCE citation recall and precision of `drafts` as they stand (call it on the checked
-/// statements' drafts to score what a briefing shows). An empty set scores 1 and 1: it
-/// claims nothing unsupported.
+/// statements' drafts to score what a briefing shows). Only statements with a citation
+/// other than themselves count: one that is its cited sentence is supported by
+/// construction and says nothing about the check. With none, the figures are None.
 pub fn quality(drafts: &[Draft], judge: &Judge) -> Result<CitationQuality, NliError> {
+    let drafts: Vec<&Draft> = drafts
+        .iter()
+        .filter(|d| d.cited.iter().any(|c| !cites_itself(d, c)))
+        .collect();
     let mut recalled = 0usize;
     let mut relevant = 0usize;
     let mut citations = 0usize;
-    for d in drafts {
+    for d in drafts.iter().copied() {
         let all: Vec<&Cited> = d.cited.iter().collect();
         citations += all.len();
         if !judge.supported(d, &all)? {
@@ -169,16 +191,9 @@ pub fn quality(drafts: &[Draft], judge: &Judge) -> Result<CitationQuality, NliEr
         }
     }
     Ok(CitationQuality {
-        recall: if drafts.is_empty() {
-            1.0
-        } else {
-            recalled as f32 / drafts.len() as f32
-        },
-        precision: if citations == 0 {
-            1.0
-        } else {
-            relevant as f32 / citations as f32
-        },
+        recall: (!drafts.is_empty()).then(|| recalled as f32 / drafts.len() as f32),
+        precision: (citations > 0).then(|| relevant as f32 / citations as f32),
+        judged: drafts.len(),
     })
 }
 
@@ -235,25 +250,46 @@ mod tests {
         assert_eq!(
             quality(&[draft(A, &[("x:1", A)])], &judge(0.6)).unwrap(),
             CitationQuality {
-                precision: 1.0,
-                recall: 1.0
+                precision: Some(1.0),
+                recall: Some(1.0),
+                judged: 1,
             }
         );
         // Supported, with one irrelevant extra citation: precision 1/2.
         let q = quality(&[draft(A, &[("x:1", A), ("x:2", C)])], &judge(0.6)).unwrap();
-        assert_eq!(q.recall, 1.0);
-        assert_eq!(q.precision, 0.5);
+        assert_eq!(q.recall, Some(1.0));
+        assert_eq!(q.precision, Some(0.5));
         // Needs both citations together (neither alone): both are relevant.
         let ab: Vec<f32> = vec![0.7, 0.7, 0.0];
         let q = quality(&[draft(&ab, &[("x:1", A), ("x:2", B)])], &judge(0.8)).unwrap();
-        assert_eq!((q.recall, q.precision), (1.0, 1.0));
+        assert_eq!((q.recall, q.precision), (Some(1.0), Some(1.0)));
         // Not supported at all: recall 0 and its citations do not count as precise.
         let q = quality(
             &[draft(B, &[("x:1", C)]), draft(A, &[("x:2", A)])],
             &judge(0.6),
         )
         .unwrap();
-        assert_eq!((q.recall, q.precision), (0.5, 0.5));
-        assert_eq!(quality(&[], &judge(0.6)).unwrap().recall, 1.0);
+        assert_eq!((q.recall, q.precision), (Some(0.5), Some(0.5)));
+        assert_eq!(quality(&[], &judge(0.6)).unwrap().recall, None);
+    }
+
+    #[test]
+    fn a_statement_citing_itself_is_not_judged_and_not_counted() {
+        let mut own = draft(B, &[("x:1", C)]);
+        own.cited[0].text = "s";
+        // Its embedding says nothing in support, but it is its own sentence.
+        let (kept, _) = check(std::slice::from_ref(&own), &judge(0.6)).unwrap();
+        assert_eq!(
+            (kept[0].support.as_slice(), kept[0].judged.as_slice()),
+            (&[1.0][..], &[false][..])
+        );
+        let q = quality(std::slice::from_ref(&own), &judge(0.6)).unwrap();
+        assert_eq!((q.precision, q.recall, q.judged), (None, None, 0));
+        // Beside a judged statement, only that one counts.
+        let other = draft(A, &[("x:2", C)]);
+        let q = quality(&[own, other], &judge(0.6)).unwrap();
+        assert_eq!((q.recall, q.judged), (Some(0.0), 1));
+        let (kept, _) = check(&[draft(A, &[("x:2", A2)])], &judge(0.6)).unwrap();
+        assert_eq!(kept[0].judged, [true]);
     }
 }
