@@ -129,8 +129,8 @@ fn briefing(dir: &Path, out: &str) -> Briefing {
         for s in &mut a.summary {
             s.support.iter_mut().for_each(round);
         }
-        round(&mut a.citation_quality.precision);
-        round(&mut a.citation_quality.recall);
+        a.citation_quality.precision.iter_mut().for_each(round);
+        a.citation_quality.recall.iter_mut().for_each(round);
     }
     for s in &mut b.overview {
         s.support.iter_mut().for_each(round);
