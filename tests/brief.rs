@@ -833,3 +833,45 @@ fn summarize_needs_no_translation_model() {
     assert!(err.contains("no [translation] section"), "{err}");
     assert!(err.contains("--model"), "{err}");
 }
+
+/// The overview shows sentences of many articles side by side, so each must stand alone:
+/// on English articles of our own (one an English rendering of seed 002, whose quotes
+/// "However, I suggest we continue…" the overview used to pick), no overview sentence
+/// opens with a connective, has a bare pronoun subject, speaks in the first person or
+/// quotes without naming the speaker.
+#[test]
+fn every_overview_sentence_stands_alone() {
+    use warta::summarize::standalone::leans;
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_toml(dir.path());
+    let english = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/english");
+    let out = warta(dir.path())
+        .args(["summarize", "--out", "out", "--models"])
+        .arg(&models)
+        .arg(&english)
+        .output()
+        .unwrap();
+    exited(&out, 0);
+    let b: Briefing = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(b.articles.len(), 3);
+    assert!(b.overview.len() >= 3, "{:?}", b.overview);
+    for s in &b.overview {
+        assert_eq!(leans(&s.text), None, "{:?}", s.text);
+    }
+    // Every article's sentences that lean have been met: each summary that holds one
+    // still has an overview candidate that stands alone, or none.
+    let leaning: Vec<&str> = b
+        .articles
+        .iter()
+        .flat_map(|a| &a.sentences)
+        .map(|s| s.translation.as_str())
+        .filter(|t| leans(t).is_some())
+        .collect();
+    assert!(
+        leaning.len() >= 6,
+        "the articles test what they should: {leaning:?}"
+    );
+}

@@ -15,6 +15,8 @@ use crate::brief::{ArticleBrief, SentenceOut};
 use crate::summarize::abstractive::{self, SummaryWriter, Written};
 use crate::summarize::cite::{self, Cited, Draft, Judge, Statement};
 use crate::summarize::extractive;
+use crate::summarize::features::SentenceView;
+use crate::summarize::standalone;
 use crate::text::Article;
 use crate::translate::{Source, Translator};
 
@@ -150,7 +152,16 @@ fn brief_article(
         .as_ref()
         .map(|_| translated.next().map(|t| t.translation).unwrap_or_default());
     let english: Vec<&str> = sentences.iter().map(|s| s.translation.as_str()).collect();
-    let embeddings = engines.embedder.embed(&english)?;
+    // The title is embedded with the sentences, in one call, for the scorer.
+    let title_text = title_en.as_deref().filter(|t| !t.trim().is_empty());
+    let mut embeddings = engines.embedder.embed(
+        &english
+            .iter()
+            .copied()
+            .chain(title_text)
+            .collect::<Vec<_>>(),
+    )?;
+    let title_embedding = title_text.and_then(|_| embeddings.pop());
     let cite_of = |i: usize| Cited {
         id: sentences[i].id.clone(),
         text: english[i],
@@ -158,8 +169,13 @@ fn brief_article(
     };
 
     let flagged: Vec<bool> = sentences.iter().map(|s| !s.flags.is_empty()).collect();
-    let chosen =
-        extractive::select_preferring(&english, &embeddings, &flagged, &settings.extractive);
+    let views = SentenceView::list(a.places(), &english, &embeddings);
+    let chosen = extractive::select_preferring(
+        &views,
+        title_embedding.as_deref(),
+        &flagged,
+        &settings.extractive,
+    );
     let extractive_drafts: Vec<Draft> = chosen
         .iter()
         .map(|&i| Draft {
@@ -231,9 +247,17 @@ fn brief_article(
     }
     // Quality of what the briefing shows: the kept statements with their kept citations.
     let citation_quality = cite::quality(&kept, judge)?;
-    let candidates = chosen
+    // The overview's candidates: the chosen sentences that stand alone out of the
+    // article, or the nearby ones that say who said them.
+    let mut stand_ins: Vec<usize> = chosen
         .iter()
-        .map(|&i| Candidate {
+        .filter_map(|&i| standalone::stand_in(&english, &embeddings, i))
+        .collect();
+    stand_ins.sort_unstable();
+    stand_ins.dedup();
+    let candidates = stand_ins
+        .into_iter()
+        .map(|i| Candidate {
             sentence: sentences[i].id.clone(),
             embedding: embeddings[i].clone(),
         })

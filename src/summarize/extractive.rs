@@ -2,13 +2,16 @@
 //! reading order. Each summary sentence is the English translation of one source sentence,
 //! so it cites exactly that sentence.
 //!
-//! A sentence's relevance mixes how central it is (its mean cosine similarity to the
-//! article's other sentences) with a lead bias (news puts the gist first). Sentences are
-//! then taken greedily by maximal marginal relevance, so a second sentence that says what
-//! the first said loses to one that adds something, until the sentence count or the word
-//! budget is reached. Everything here is plain arithmetic on embeddings: deterministic,
-//! and independent of how sentences were batched through the embedding model.
+//! A sentence's relevance is the learned scorer's probability that it belongs in a summary
+//! (`scorer.rs`: position, length, centrality, closeness to the title and the lead, names
+//! and numbers, and whether it leans on its neighbours). Sentences are then taken greedily
+//! by maximal marginal relevance, so a second sentence that says what the first said loses
+//! to one that adds something, until the sentence count or the word budget is reached.
+//! Everything here is plain arithmetic on embeddings: deterministic, and independent of how
+//! sentences were batched through the embedding model.
 use super::embed::cosine;
+use super::features::SentenceView;
+use super::scorer::Scorer;
 
 /// How many sentences, and how they are weighed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -17,9 +20,9 @@ pub struct ExtractiveSettings {
     pub sentences: usize,
     /// At most about this many words in all (default 80).
     pub max_words: usize,
-    /// Weight of the lead bias against centrality (0: none, 1: position only).
-    pub lead_weight: f32,
-    /// How much similarity to sentences already taken counts against a candidate.
+    /// How much similarity to sentences already taken counts against a candidate (0: only
+    /// near-copies are skipped; on the tuning sets any weight above 0 lowered ROUGE, see
+    /// BENCHMARKS.md).
     pub redundancy_weight: f32,
     /// Sentences shorter than this many words are not taken (datelines, fragments).
     pub min_words: usize,
@@ -30,8 +33,7 @@ impl Default for ExtractiveSettings {
         Self {
             sentences: 3,
             max_words: 80,
-            lead_weight: 0.3,
-            redundancy_weight: 0.6,
+            redundancy_weight: 0.0,
             min_words: 4,
         }
     }
@@ -41,50 +43,48 @@ fn words(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
-/// Chooses summary sentences from `texts` (English, in reading order) with their
-/// `embeddings`; returns their indices in reading order.
+/// Chooses summary sentences from `texts` (in reading order, as one paragraph, no title)
+/// with their `embeddings`; returns their indices in reading order.
 pub fn select(
     texts: &[&str],
     embeddings: &[Vec<f32>],
     settings: &ExtractiveSettings,
 ) -> Vec<usize> {
-    select_preferring(texts, embeddings, &vec![false; texts.len()], settings)
+    let views: Vec<SentenceView> = texts
+        .iter()
+        .zip(embeddings)
+        .enumerate()
+        .map(|(i, (t, e))| SentenceView {
+            text: t,
+            embedding: e,
+            paragraph: 0,
+            paragraph_first: i == 0,
+        })
+        .collect();
+    select_preferring(&views, None, &vec![false; views.len()], settings)
 }
 
-/// [`select`], taking a sentence whose translation is `flagged` only when no unflagged
-/// sentence can take its place.
+/// Chooses summary sentences from an article's `sentences` (in reading order, with the
+/// title's embedding when it has one), taking a sentence whose translation is `flagged`
+/// only when no unflagged sentence can take its place; returns their indices in reading
+/// order.
 pub fn select_preferring(
-    texts: &[&str],
-    embeddings: &[Vec<f32>],
+    sentences: &[SentenceView],
+    title: Option<&[f32]>,
     flagged: &[bool],
     settings: &ExtractiveSettings,
 ) -> Vec<usize> {
     let clean = |i: usize| !flagged.get(i).copied().unwrap_or(false);
-    let n = texts.len().min(embeddings.len());
+    let n = sentences.len();
     if n == 0 || settings.sentences == 0 {
         return Vec::new();
     }
-    let sim = |i: usize, j: usize| cosine(&embeddings[i], &embeddings[j]);
-    let centrality: Vec<f32> = (0..n)
-        .map(|i| {
-            if n == 1 {
-                1.0
-            } else {
-                (0..n).filter(|&j| j != i).map(|j| sim(i, j)).sum::<f32>() / (n - 1) as f32
-            }
-        })
-        .collect();
-    // Scale centrality to 0..1 within the article so the lead bias means the same everywhere.
-    let (lo, hi) = centrality
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(lo, hi), &c| (lo.min(c), hi.max(c)));
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let relevance: Vec<f32> = (0..n)
-        .map(|i| {
-            let central = (centrality[i] - lo) / span;
-            let lead = 1.0 / (1.0 + i as f32 / 2.0);
-            (1.0 - settings.lead_weight) * central + settings.lead_weight * lead
-        })
+    let texts: Vec<&str> = sentences.iter().map(|s| s.text).collect();
+    let sim = |i: usize, j: usize| cosine(sentences[i].embedding, sentences[j].embedding);
+    let relevance: Vec<f32> = Scorer::builtin()
+        .score(sentences, title)
+        .into_iter()
+        .map(|z| 1.0 / (1.0 + (-z).exp()))
         .collect();
 
     let eligible = |i: usize| words(texts[i]) >= settings.min_words;
@@ -147,15 +147,29 @@ mod tests {
 
     const T: &str = "one two three four five";
 
+    fn views<'a>(texts: &[&'a str], e: &'a [Vec<f32>]) -> Vec<SentenceView<'a>> {
+        texts
+            .iter()
+            .zip(e)
+            .enumerate()
+            .map(|(i, (t, e))| SentenceView {
+                text: t,
+                embedding: e,
+                paragraph: 0,
+                paragraph_first: i == 0,
+            })
+            .collect()
+    }
+
     #[test]
-    fn takes_central_sentences_in_reading_order_and_skips_repeats() {
+    fn takes_likely_sentences_in_reading_order_and_skips_repeats() {
         let texts = [T; 5];
         let e = vec![
             emb(&[1.0, 0.1, 0.0]), // lead, on topic A
             emb(&[1.0, 0.1, 0.0]), // the same again
-            emb(&[0.0, 0.0, 1.0]), // off-topic
             emb(&[0.7, 0.7, 0.0]), // topic A and B
             emb(&[0.2, 1.0, 0.0]), // topic B
+            emb(&[0.0, 0.0, 1.0]), // off-topic, last
         ];
         let s = ExtractiveSettings {
             sentences: 2,
@@ -163,15 +177,19 @@ mod tests {
         };
         let picks: Vec<usize> = select(&texts, &e, &s);
         assert_eq!(picks.len(), 2);
+        assert_eq!(picks[0], 0, "the lead is taken: {picks:?}");
+        assert!(!picks.contains(&1), "a repeat was chosen: {picks:?}");
         assert!(
-            !picks.contains(&2),
+            !picks.contains(&4),
             "the off-topic sentence was chosen: {picks:?}"
         );
-        assert!(
-            !(picks.contains(&0) && picks.contains(&1)),
-            "a repeat was chosen: {picks:?}"
-        );
         assert!(picks.windows(2).all(|w| w[0] < w[1]));
+        // With a heavy redundancy weight, what is least like the lead comes second.
+        let wary = ExtractiveSettings {
+            redundancy_weight: 5.0,
+            ..s
+        };
+        assert_eq!(select(&texts, &e, &wary), [0, 4]);
     }
 
     #[test]
@@ -219,11 +237,11 @@ mod tests {
         let plain = select(&texts, &e, &s);
         assert!(plain.contains(&0), "the lead is chosen: {plain:?}");
         let flagged = [true, false, false, false];
-        let picks = select_preferring(&texts, &e, &flagged, &s);
+        let picks = select_preferring(&views(&texts, &e), None, &flagged, &s);
         assert_eq!(picks.len(), 2);
         assert!(!picks.contains(&0), "{picks:?}");
         // With no other choice, the flagged one is still a summary.
-        let picks = select_preferring(&texts[..1], &e[..1], &flagged[..1], &s);
+        let picks = select_preferring(&views(&texts[..1], &e[..1]), None, &flagged[..1], &s);
         assert_eq!(picks, [0]);
         // Only fragments: the best one still.
         let picks = select(

@@ -5,10 +5,13 @@ pub mod abstractive;
 pub mod cite;
 pub mod embed;
 pub mod extractive;
+pub mod features;
 pub mod files;
 pub mod llm;
 pub mod nli;
 pub mod overview;
+pub mod scorer;
+pub mod standalone;
 
 pub use embed::{EmbedError, Embedder};
 pub use extractive::{select, ExtractiveSettings};

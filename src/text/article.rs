@@ -45,4 +45,13 @@ impl Article {
     pub fn sentences(&self) -> impl Iterator<Item = &Sentence> {
         self.paragraphs.iter().flat_map(|p| p.sentences.iter())
     }
+
+    /// Where each sentence stands, in reading order: its paragraph's index, and whether it
+    /// opens that paragraph.
+    pub fn places(&self) -> impl Iterator<Item = (usize, bool)> + '_ {
+        self.paragraphs
+            .iter()
+            .enumerate()
+            .flat_map(|(p, para)| (0..para.sentences.len()).map(move |k| (p, k == 0)))
+    }
 }
