@@ -269,6 +269,48 @@ fn three_shards_merged_give_the_briefing_of_one_run() {
     // A shard missing is refused with its name.
     let err = run(merge(d, &["shard1", "shard3", "--out", "merged"]), 1);
     assert!(err.contains("shard 2/3 is missing"), "{err}");
+    // A shard given twice is refused, naming both.
+    std::fs::create_dir(d.join("shard1-again")).unwrap();
+    for entry in std::fs::read_dir(d.join("shard1")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), d.join("shard1-again").join(entry.file_name())).unwrap();
+        }
+    }
+    let err = run(
+        merge(
+            d,
+            &[
+                "shard1",
+                "shard1-again",
+                "shard2",
+                "shard3",
+                "--out",
+                "merged",
+            ],
+        ),
+        1,
+    );
+    assert!(
+        err.contains("are both shard 1/3") && err.contains("shard1-again"),
+        "{err}"
+    );
+    // A shard whose run did not finish is refused, naming it.
+    let manifest = d.join("shard1-again/run.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(m["complete"], serde_json::Value::Bool(true));
+    m["complete"] = false.into();
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let err = run(
+        merge(d, &["shard1-again", "shard2", "shard3", "--out", "merged"]),
+        1,
+    );
+    assert!(
+        err.contains("has not finished") && err.contains("shard1-again"),
+        "{err}"
+    );
+    assert!(!d.join("merged").exists(), "a refused merge writes nothing");
 
     run(
         merge(d, &["shard3", "shard1", "shard2", "--out", "merged"]),

@@ -752,3 +752,51 @@ fn an_error_names_its_cause_once() {
     assert!(err.contains("no-such-models.toml"), "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+/// A misspelt `--device` or `--dtype` is a usage error (exit 2, as README says), named
+/// with the values that would do; it fails before any model is looked for.
+#[test]
+fn a_misspelt_device_or_dtype_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, hint) in [("--device", "gpx", "cuda:N"), ("--dtype", "f64", "bf16")] {
+        let out = warta(dir.path())
+            .args(["translate", flag, value, "missing.txt"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(value) && err.contains(hint), "{err}");
+    }
+}
+
+/// `models fetch` fetches every model models.toml names, the LLM too when the summariser
+/// kind is extractive (so an offline machine prepared with it can run `--summarizer llm`).
+#[test]
+fn models_fetch_tries_every_named_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models.toml");
+    std::fs::write(
+        &models,
+        "[translation]\nmodel = \"org/translator\"\n[embedding]\nmodel = \"org/embedder\"\n\
+         [summarizer]\nkind = \"extractive\"\nmodel = \"org/writer\"\n[citation]\nnli = \"org/judge\"\n",
+    )
+    .unwrap();
+    let out = warta(tmp.path())
+        .args(["models", "fetch", "--models"])
+        .arg(&models)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for (role, model) in [
+        ("translation", "org/translator"),
+        ("embedding", "org/embedder"),
+        ("summarizer", "org/writer"),
+        ("nli", "org/judge"),
+    ] {
+        assert!(
+            stderr.contains(&format!("{role} model {model}")),
+            "{role}: {stderr}"
+        );
+    }
+}

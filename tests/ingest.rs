@@ -55,6 +55,7 @@ fn seed_pages_match_their_golden_files() {
     pages.sort();
     assert_eq!(pages.len(), 5);
     let bless = std::env::var_os("WARTA_BLESS").is_some();
+    let mut blessed = Vec::new();
     for page in pages {
         let got = render(&page);
         let golden = Path::new(GOLDEN).join(format!(
@@ -64,6 +65,8 @@ fn seed_pages_match_their_golden_files() {
         if bless {
             std::fs::create_dir_all(GOLDEN).unwrap();
             std::fs::write(&golden, &got).unwrap();
+            blessed.push(golden.display().to_string());
+            continue;
         }
         let want = std::fs::read_to_string(&golden)
             .unwrap_or_else(|e| panic!("{}: {e} (WARTA_BLESS=1 writes it)", golden.display()));
@@ -74,6 +77,12 @@ fn seed_pages_match_their_golden_files() {
             golden.display()
         );
     }
+    // Writing goldens is never a pass: they are to be read line by line, then the test run
+    // again without WARTA_BLESS.
+    assert!(
+        !bless,
+        "WARTA_BLESS rewrote {blessed:?}: review them, then run the tests without it"
+    );
 }
 
 #[test]

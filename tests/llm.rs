@@ -109,7 +109,10 @@ fn nli_probabilities_match_hf_within_1e_5() {
         .map(|(p, h)| (p.as_str(), h.as_str()))
         .collect();
     let got = nli.probabilities(&pairs).unwrap();
+    assert_eq!(got.len(), r.probabilities.len(), "one result per pair");
+    assert!(!got.is_empty());
     for (i, (g, w)) in got.iter().zip(&r.probabilities).enumerate() {
+        assert_eq!(g.len(), w.len(), "pair {i}: one probability per label");
         for (a, b) in g.iter().zip(w) {
             assert!((a - b).abs() < 1e-5, "pair {i}: {g:?} vs {w:?}");
         }

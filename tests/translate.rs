@@ -139,8 +139,16 @@ fn check_fixture(dir: &Path, tally: &mut Tally) {
             return;
         }
     };
-    // Texts are compared when the fixture has tokenizer files.
-    let tok = MarianTokenizer::from_dir(dir).ok();
+    // Texts are compared too: a fixture's tokenizer must load.
+    let tok = match MarianTokenizer::from_dir(dir) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tally
+                .failures
+                .push(format!("{}: cannot load the tokenizer: {e}", dir.display()));
+            return;
+        }
+    };
     let name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -185,16 +193,16 @@ fn marian_matches_hf_generate() {
         failures: Vec::new(),
     };
     let mut checked = 0;
-    for dir in fixture_dirs() {
-        if !dir.join("reference.json").exists() {
-            eprintln!(
-                "skipping {}: no reference.json (run make_fixtures.py)",
-                dir.display()
-            );
-            continue;
-        }
+    let dirs = fixture_dirs();
+    for dir in &dirs {
+        // A fixture without its reference is a broken fixture, not one to skip.
+        assert!(
+            dir.join("reference.json").exists(),
+            "{}: no reference.json (run tests/fixtures/make_fixtures.py)",
+            dir.display()
+        );
         checked += 1;
-        check_fixture(&dir, &mut tally);
+        check_fixture(dir, &mut tally);
     }
     eprintln!(
         "parity: {} comparisons passed, {} failed, over {checked} fixture(s)",
@@ -208,6 +216,13 @@ fn marian_matches_hf_generate() {
         tally.failures.is_empty(),
         "{} parity failures",
         tally.failures.len()
+    );
+    // Something was compared: every fixture, each with cases.
+    assert_eq!(checked, dirs.len());
+    assert!(
+        tally.passed >= 2 * dirs.len(),
+        "only {} comparisons",
+        tally.passed
     );
 }
 

@@ -219,6 +219,7 @@ fn run(
         // Windows of many batches, so length-sorted batches come out full.
         window: runtime.batch_size as usize * 16,
         progress_interval: std::time::Duration::from_secs_f64(progress_seconds()?),
+        bars: super::progress_shown(),
     };
     let report = pipeline::run::run(&options, engines, manifest, &settings, now_rfc3339())?;
     tracing::info!(

@@ -1,7 +1,8 @@
 //! Flag groups shared by the subcommands that run models, and their one-time validation.
 //!
-//! `translate` (and later `brief`) flatten these groups; [`ModelArgs::resolve`] and
-//! [`RuntimeArgs::device`] turn them into settings once, so nothing further down reads flags.
+//! `translate`, `brief` and `summarize` flatten these groups; [`ModelArgs::models_config`],
+//! [`ModelArgs::translation_spec`] and [`RuntimeArgs::device`] turn them into settings once,
+//! so nothing further down reads flags.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -108,12 +109,12 @@ pub struct RuntimeArgs {
     /// Compute threads (default: all cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
-    /// auto, cpu, cuda[:N] or metal[:N].
+    /// auto, cpu, cuda[:N] or metal[:N] (a misspelt one is a usage error).
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
-    pub device: String,
-    /// f32, f16 or bf16.
+    pub device: DeviceChoice,
+    /// f32, f16 or bf16 (a misspelt one is a usage error).
     #[arg(long, value_name = "DTYPE", default_value = "f32")]
-    pub dtype: String,
+    pub dtype: DTypeChoice,
 }
 
 impl RuntimeArgs {
@@ -173,16 +174,19 @@ impl RuntimeArgs {
     }
 
     pub fn device(&self) -> anyhow::Result<(candle_core::Device, candle_core::DType)> {
-        let d: DeviceChoice = self.device.parse()?;
-        let t: DTypeChoice = self.dtype.parse()?;
-        Ok(device::select(d, t)?)
+        Ok(device::select(self.device, self.dtype)?)
     }
 }
 
-/// A counter on stderr for work of unknown length; hidden when stderr is not a terminal.
+/// A counter on stderr for work of unknown length; hidden when stderr is not a terminal,
+/// and with `-q`.
 pub fn progress_spinner(unit: &'static str) -> indicatif::ProgressBar {
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let target = if super::progress_shown() {
+        indicatif::ProgressDrawTarget::stderr()
+    } else {
+        indicatif::ProgressDrawTarget::hidden()
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(None, target);
     let style = indicatif::ProgressStyle::with_template(&format!(
         "{{spinner}} {{pos}} {unit} [{{elapsed_precise}}] {{msg}}"
     ))

@@ -9,6 +9,19 @@ pub mod models;
 pub mod tokenize;
 pub mod translate;
 
+/// Whether `-q` was given: only errors on stderr, no progress bars. Set once by `main`
+/// before any subcommand runs.
+static QUIET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub fn set_quiet(quiet: bool) {
+    let _ = QUIET.set(quiet);
+}
+
+/// Whether progress may be drawn: not with `-q`.
+pub fn progress_shown() -> bool {
+    !QUIET.get().copied().unwrap_or(false)
+}
+
 /// How a subcommand ended when it did not fail outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::common::ModelArgs;
 use super::Outcome;
-use warta::config::{ModelsConfig, SummarizerKind};
+use warta::config::ModelsConfig;
 use warta::hub::{self, HubSettings, ModelSpec};
 
 /// Files a Marian translation model must have, besides its weights.
@@ -218,7 +218,9 @@ fn fetch_all(cfg: &ModelsConfig, settings: &HubSettings) -> anyhow::Result<Outco
         files: EMBEDDING_FILES,
         optional: EMBEDDING_OPTIONAL,
     });
-    if let (SummarizerKind::Llm, Some(model)) = (cfg.summarizer.kind, &cfg.summarizer.model) {
+    // Every model the file names, the LLM too when `kind` is extractive: a machine prepared
+    // with `models fetch` then also runs `--summarizer llm` offline.
+    if let Some(model) = &cfg.summarizer.model {
         wanted.push(Wanted {
             role: "summarizer",
             model,

@@ -68,10 +68,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Bars when stderr is a terminal, else log lines every `interval`; `total` is how many
-    /// articles the run is expected to see, when known.
-    pub fn new(total: Option<u64>, interval: Duration) -> Self {
-        let bars = std::io::stderr().is_terminal().then(|| {
+    /// Bars when stderr is a terminal and `bars` allows them, else log lines every
+    /// `interval` (shown at the log level the caller set); `total` is how many articles the
+    /// run is expected to see, when known.
+    pub fn new(total: Option<u64>, interval: Duration, bars: bool) -> Self {
+        let bars = (bars && std::io::stderr().is_terminal()).then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let articles = multi.add(ProgressBar::new(total.unwrap_or(0)));
             articles.set_style(

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub window: usize,
     /// How often a log line reports progress when stderr is not a terminal.
     pub progress_interval: Duration,
+    /// Whether progress bars may be drawn on a terminal (`-q` says no).
+    pub bars: bool,
 }
 
 /// `run.json`: what made the records of an output directory.
@@ -183,7 +185,7 @@ pub fn run(
     let estimate = sources
         .estimate()
         .map(|n| opts.shard.map_or(n, |s| n.div_ceil(u64::from(s.count))));
-    let mut progress = Progress::new(estimate, opts.progress_interval);
+    let mut progress = Progress::new(estimate, opts.progress_interval, opts.bars);
     let mut counts = Counts::default();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
