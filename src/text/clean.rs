@@ -386,7 +386,7 @@ pub fn lines(text: &str, unwrap: bool) -> Vec<Line> {
                 continue;
             }
         }
-        pending_dateline = super::meta::is_dateline_only(&t);
+        pending_dateline = super::dateline::is_dateline_only(&t);
         out.push(Line {
             number: i + 1,
             text: t,
@@ -409,7 +409,7 @@ fn is_wrapped(line: &str, next: &str) -> bool {
         && line.split_whitespace().nth(4).is_some()
         && next.split_whitespace().nth(1).is_some()
         && next.starts_with(char::is_lowercase)
-        && !super::meta::is_domain(first)
+        && !super::dateline::is_domain(first)
 }
 
 /// Whether a line reads as article prose.
@@ -437,7 +437,7 @@ pub fn byline(text: &str) -> Option<(Option<String>, Option<PageDate>)> {
     });
     let person = |name: &str| {
         let name = name.trim().trim_end_matches(',').trim();
-        let outlet_like = super::meta::is_domain(name)
+        let outlet_like = super::dateline::is_domain(name)
             || (!name.contains(' ') && !name.chars().any(char::is_lowercase));
         (!name.is_empty() && !outlet_like).then(|| name.to_string())
     };
@@ -517,7 +517,7 @@ fn is_title_like(text: &str) -> bool {
         && !NAME_DASH_OUTLET.is_match(text)
         && !is_photo_credit(text)
         && !LABEL.is_match(text)
-        && !super::meta::is_dateline_only(text)
+        && !super::dateline::is_dateline_only(text)
 }
 
 fn matches(index: usize, text: &str) -> bool {
@@ -773,7 +773,7 @@ pub fn leading_date(text: &str) -> Option<(Range<usize>, PageDate)> {
         .trim_end_matches(SEPARATORS)
         .trim();
     let labelled = dates::parse_labelled(&text[..range.end]).is_some();
-    if !(before.is_empty() || labelled || super::meta::is_domain(before)) {
+    if !(before.is_empty() || labelled || super::dateline::is_domain(before)) {
         return None;
     }
     let after = &text[range.end..];

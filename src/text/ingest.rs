@@ -7,60 +7,9 @@
 use super::article::{Article, Paragraph, Sentence};
 use super::clean::{self, Dropped};
 use super::dates::PageDate;
+pub use super::error::{IngestError, Reason};
 use super::source::{Document, Format};
-use super::{dates, decode, html, lang, meta, segment};
-
-/// Why a document could not be ingested.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Reason {
-    #[error("cannot read it: {0}")]
-    Io(String),
-    #[error("it is {size} bytes, over the limit of {limit} (raise the limit with --max-size)")]
-    TooLarge { size: u64, limit: u64 },
-    #[error("{0}")]
-    Decode(#[from] decode::DecodeError),
-    #[error("not a valid JSONL record: {0}")]
-    Json(String),
-    #[error("no article text is left once the boilerplate is removed ({} lines or sentences dropped; --explain shows why)", dropped.len())]
-    NoText {
-        /// What was dropped, with the rule that took each.
-        dropped: Vec<Dropped>,
-    },
-    #[error("no article body found: no block of the page reads as prose (the best candidate, {element}, has {words} words, {link_pct}% of them in links)")]
-    NoBody {
-        element: String,
-        words: usize,
-        link_pct: u32,
-    },
-}
-
-/// A document that could not be ingested, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{input}: {reason}")]
-pub struct IngestError {
-    /// The path, `path:line` or `-` it came from.
-    pub input: String,
-    pub reason: Reason,
-    /// The id the document would have had, where it is known without reading it (a file's
-    /// stem), so a batch run claims the same ids whether or not it could be read.
-    pub id: Option<String>,
-}
-
-impl IngestError {
-    pub fn new(source: &str, reason: Reason) -> Self {
-        Self {
-            input: source.to_string(),
-            reason,
-            id: None,
-        }
-    }
-
-    /// The same error, for the document that would have had the id `id`.
-    pub fn with_id(mut self, id: &str) -> Self {
-        self.id = Some(id.to_string());
-        self
-    }
-}
+use super::{dateline, dates, decode, html, lang, meta, segment};
 
 /// An ingested article with what ingest has to say about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +84,7 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
     // Metadata: given fields, then the page's own markup, then what the text shows.
     let page_meta =
         |f: fn(&html::HtmlPage) -> &Option<String>| page.as_ref().and_then(|p| f(p).clone());
-    let dateline = meta::dateline(&cleaned.paragraphs[0].text);
+    let dateline = dateline::dateline(&cleaned.paragraphs[0].text);
     if let Some(given) = &doc.given.date {
         if dates::parse_labelled(given).is_none() {
             warnings.push(format!(

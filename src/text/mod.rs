@@ -2,12 +2,16 @@
 //! sentence splitter every stage shares.
 //!
 //! Ingest runs `source` (inputs to documents) → `decode` (bytes to UTF-8) → `html` (HTML to
-//! lines) → `clean` (boilerplate rules, title, repeats) → `meta` and `dates` (dateline,
-//! outlet, publication date) → `segment` (sentences with ids), tied together in `ingest`.
+//! lines) → `clean` (boilerplate rules, title, repeats) → `dateline`, `meta` and `dates`
+//! (dateline, outlet, publication date) → `segment` (sentences with ids), tied together in
+//! `ingest`; `error` says why a document could not be ingested. No import runs in a circle:
+//! `clean` and `meta` share `dateline`, `source` and `ingest` share `error`.
 pub mod article;
 pub mod clean;
+pub mod dateline;
 pub mod dates;
 pub mod decode;
+pub mod error;
 pub mod html;
 pub mod ingest;
 pub mod lang;

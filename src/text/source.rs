@@ -4,7 +4,7 @@
 //! Reading is lazy and bounded: a JSONL file or stream is read a record at a time, and no
 //! file, record or stdin text over the size limit is held in memory. A bad input yields an
 //! error item naming it, and the reader goes on to the next.
-use super::ingest::{IngestError, Reason};
+use super::error::{IngestError, Reason};
 use serde::Deserialize;
 use std::collections::{HashSet, VecDeque};
 use std::fs::File;
