@@ -27,28 +27,12 @@ from collections import Counter
 from pathlib import Path
 
 from rouge_score import rouge_scorer, tokenize
+
+from oneline_eval import detok  # IndoSum's tokens back into text, one definition
 from nltk.stem import porter
 
 _STEMMER = porter.PorterStemmer()
 SCORER = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"], use_stemmer=True)
-
-
-def detok(tokens):
-    """IndoSum's tokens back into text."""
-    out = ""
-    quote_open = False
-    for t in tokens:
-        if t == '"':
-            if quote_open:
-                out += '"'
-            else:
-                out += (" " if out else "") + '"'
-            quote_open = not quote_open
-            continue
-        glue_left = t in {".", ",", ";", ":", "!", "?", ")", "]", "%", "'s"} or (
-            out.endswith(("(", "[")) or (out.endswith('"') and quote_open))
-        out += t if (glue_left or not out) else " " + t
-    return re.sub(r"\s+", " ", out).strip()
 
 
 def _indosum_fold(path):

@@ -50,17 +50,7 @@ pub fn select(
     embeddings: &[Vec<f32>],
     settings: &ExtractiveSettings,
 ) -> Vec<usize> {
-    let views: Vec<SentenceView> = texts
-        .iter()
-        .zip(embeddings)
-        .enumerate()
-        .map(|(i, (t, e))| SentenceView {
-            text: t,
-            embedding: e,
-            paragraph: 0,
-            paragraph_first: i == 0,
-        })
-        .collect();
+    let views = SentenceView::list((0..texts.len()).map(|i| (0, i == 0)), texts, embeddings);
     select_preferring(&views, None, &vec![false; views.len()], settings)
 }
 
@@ -148,17 +138,7 @@ mod tests {
     const T: &str = "one two three four five";
 
     fn views<'a>(texts: &[&'a str], e: &'a [Vec<f32>]) -> Vec<SentenceView<'a>> {
-        texts
-            .iter()
-            .zip(e)
-            .enumerate()
-            .map(|(i, (t, e))| SentenceView {
-                text: t,
-                embedding: e,
-                paragraph: 0,
-                paragraph_first: i == 0,
-            })
-            .collect()
+        SentenceView::list((0..texts.len()).map(|i| (0, i == 0)), texts, e)
     }
 
     #[test]

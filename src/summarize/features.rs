@@ -8,9 +8,10 @@
 //! (mean cosine similarity of its embedding to the others'), how close it is to the title
 //! and to the lead, whether it carries numbers and names, and whether it leans on its
 //! neighbours (a quotation, a first-person speaker, an opening connective, a question).
-//! The last three use short closed-class word lists for English and Indonesian, the two
-//! languages a briefing's sentences come in.
+//! The last three use short closed-class word lists for English (shared with
+//! `standalone.rs`) and Indonesian, the two languages a briefing's sentences come in.
 use super::embed::cosine;
+use super::standalone;
 
 /// The names of the features, in vector order (the weights file lists them, so a
 /// mismatch between it and this code is caught at load).
@@ -68,31 +69,12 @@ impl<'a> SentenceView<'a> {
     }
 }
 
-/// First-person pronouns (English, Indonesian): a sentence in a speaker's voice.
-const FIRST_PERSON: &[&str] = &[
-    "i", "we", "me", "us", "my", "our", "i'm", "we're", "i've", "we've", "saya", "kami", "kita",
-    "aku",
-];
+/// Indonesian first-person pronouns (the English ones are `standalone.rs`'s).
+const FIRST_PERSON_ID: &[&str] = &["saya", "kami", "kita", "aku"];
 
-/// Connectives that open a sentence by pointing back at the one before (English,
-/// Indonesian).
-const CONNECTIVES: &[&str] = &[
-    "however",
-    "but",
-    "meanwhile",
-    "therefore",
-    "thus",
-    "also",
-    "moreover",
-    "furthermore",
-    "besides",
-    "nevertheless",
-    "still",
-    "instead",
-    "so",
-    "and",
-    "then",
-    "yet",
+/// Indonesian connectives that open a sentence by pointing back at the one before (the
+/// English ones are `standalone.rs`'s).
+const CONNECTIVES_ID: &[&str] = &[
     "namun",
     "tetapi",
     "tapi",
@@ -109,6 +91,14 @@ const CONNECTIVES: &[&str] = &[
     "sedangkan",
     "dan",
 ];
+
+fn first_person(w: &str) -> bool {
+    standalone::FIRST_PERSON.contains(&w) || FIRST_PERSON_ID.contains(&w)
+}
+
+fn connective(w: &str) -> bool {
+    standalone::CONNECTIVES.contains(&w) || CONNECTIVES_ID.contains(&w)
+}
 
 const QUOTES: &[char] = &[
     '"', '\u{201c}', '\u{201d}', '\u{2018}', '\u{2019}', '\u{ab}', '\u{bb}',
@@ -182,13 +172,8 @@ pub fn features(sentences: &[SentenceView], title: Option<&[f32]>) -> Vec<[f32; 
                 f32::from(u8::from(
                     first_char.is_some_and(|c| !c.is_uppercase() && !QUOTES.contains(&c)),
                 )),
-                f32::from(u8::from(
-                    bare.iter().any(|w| FIRST_PERSON.contains(&w.as_str())),
-                )),
-                f32::from(u8::from(
-                    bare.first()
-                        .is_some_and(|w| CONNECTIVES.contains(&w.as_str())),
-                )),
+                f32::from(u8::from(bare.iter().any(|w| first_person(w)))),
+                f32::from(u8::from(bare.first().is_some_and(|w| connective(w)))),
             ]
         })
         .collect()

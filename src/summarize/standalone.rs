@@ -25,7 +25,7 @@ pub enum Leans {
 }
 
 /// One-word connectives that point back at the sentence before.
-const CONNECTIVES: &[&str] = &[
+pub(crate) const CONNECTIVES: &[&str] = &[
     "however",
     "but",
     "meanwhile",
@@ -77,7 +77,7 @@ const PRONOUNS: &[&str] = &[
     "him", "them",
 ];
 
-const FIRST_PERSON: &[&str] = &[
+pub(crate) const FIRST_PERSON: &[&str] = &[
     "i", "we", "me", "us", "my", "our", "ours", "i'm", "we're", "i've", "we've", "i'd", "we'd",
     "i'll", "we'll",
 ];
