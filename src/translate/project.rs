@@ -11,6 +11,9 @@
 //! ran at 330 GFLOP/s as one call and at 380 as panels, the dense layers at 270-310 and
 //! 395-420; a matrix-vector product over the output projection streamed 25 GB/s and 44
 //! (`BENCHMARKS.md`). Other devices and dtypes keep `[d, cols]` for candle's matmul.
+//!
+//! The sentence-embedding encoder (`summarize/bert.rs`) runs its dense layers through the
+//! same [`Panels`], on host slices ([`Panels::forward_into`]) rather than tensors.
 use std::sync::{Arc, Once};
 
 use candle_core::{DType, Tensor};
@@ -104,22 +107,12 @@ impl Projection {
             return Ok(Projection::Matrix(w.t()?.contiguous()?));
         }
         let (cols, d) = w.dims2()?;
-        if d == 0 {
-            candle_core::bail!("a projection from {:?} has no inputs", w.dims());
-        }
         let w = w.contiguous()?;
         let (storage, layout) = w.storage_and_layout();
         let Some(slice) = cpu_f32(&storage, layout) else {
             candle_core::bail!("packing a projection: a contiguous CPU tensor without a slice");
         };
-        let data = panels(slice, d, cols);
-        static THRESHOLD: Once = Once::new();
-        THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
-        Ok(Projection::Panels(Panels {
-            data: Arc::new(data),
-            d,
-            cols,
-        }))
+        Ok(Projection::Panels(Panels::from_host_rows(slice, cols, d)?))
     }
 
     /// `x @ w_t + bias` for `x: [rows, d]` and `bias: [cols]` (or `[1, cols]`).
@@ -175,25 +168,44 @@ impl Projection {
 }
 
 impl Panels {
-    /// `x @ w_t + bias` as host rows.
-    ///
-    /// gemm writes into a fresh buffer and the bias is added in place: candle's matmul
-    /// zero-fills its output first and the bias add makes another tensor, two extra passes
-    /// over every layer's output and over the 28 MB of logits a beam step has. Panels are
-    /// shared among rayon's threads, a few tasks per thread so a slow one does not hold up
-    /// the step.
+    /// The panels of `w_t` from its transpose `w: [cols, d]` (HF's out x in layout) in host
+    /// memory, row-major.
+    pub fn from_host_rows(w: &[f32], cols: usize, d: usize) -> candle_core::Result<Self> {
+        if d == 0 {
+            candle_core::bail!("a projection from [{cols}, {d}] has no inputs");
+        }
+        if w.len() != cols * d {
+            candle_core::bail!("packing a projection: {} values for [{cols}, {d}]", w.len());
+        }
+        let data = panels(w, d, cols);
+        static THRESHOLD: Once = Once::new();
+        THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
+        Ok(Panels {
+            data: Arc::new(data),
+            d,
+            cols,
+        })
+    }
+
+    /// Inputs per row.
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
+    /// Outputs per row.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// [`Self::forward`] for `x: [rows, d]` and a bias tensor.
     fn rows(&self, x: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Vec<f32>> {
-        let Panels { data, d, cols } = self;
-        let (d, cols) = (*d, *cols);
         let (rows, xd) = x.dims2()?;
-        if xd != d {
-            candle_core::bail!("project: x is {rows} x {xd}, the weights {d} x {cols}");
-        }
-        if let Some(b) = bias.filter(|b| b.elem_count() != cols) {
-            candle_core::bail!("project: a bias of {:?} for {cols} columns", b.dims());
-        }
-        if rows == 0 || cols == 0 {
-            return Ok(Vec::new());
+        if xd != self.d {
+            candle_core::bail!(
+                "project: x is {rows} x {xd}, the weights {} x {}",
+                self.d,
+                self.cols
+            );
         }
         let x = x.to_dtype(DType::F32)?.contiguous()?;
         let (x_storage, x_layout) = x.storage_and_layout();
@@ -206,8 +218,47 @@ impl Panels {
             })?),
             None => None,
         };
+        self.forward(xs, bias)
+    }
+
+    /// `x @ w_t + bias` for host rows `x: [rows, d]` (row-major) and `bias: [cols]`, as host
+    /// rows `[rows, cols]`.
+    ///
+    /// gemm writes into a fresh buffer and the bias is added in place: candle's matmul
+    /// zero-fills its output first and the bias add makes another tensor, two extra passes
+    /// over every layer's output and over the 28 MB of logits a beam step has. Panels are
+    /// shared among rayon's threads, a few tasks per thread so a slow one does not hold up
+    /// the step.
+    pub fn forward(&self, xs: &[f32], bias: Option<&[f32]>) -> candle_core::Result<Vec<f32>> {
+        let mut out = Vec::new();
+        self.forward_into(xs, bias, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Self::forward`] into `out`, whose allocation is reused (its values are replaced):
+    /// a caller running many projections in a row (the embedding encoder's layers) does not
+    /// fault fresh memory in for each.
+    pub fn forward_into(
+        &self,
+        xs: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut Vec<f32>,
+    ) -> candle_core::Result<()> {
+        out.clear();
+        let Panels { data, d, cols } = self;
+        let (d, cols) = (*d, *cols);
+        if !xs.len().is_multiple_of(d) {
+            candle_core::bail!("project: {} inputs for rows of {d}", xs.len());
+        }
+        let rows = xs.len() / d;
+        if let Some(b) = bias.filter(|b| b.len() != cols) {
+            candle_core::bail!("project: a bias of {} for {cols} columns", b.len());
+        }
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
         let len = rows * cols;
-        let mut out: Vec<f32> = Vec::with_capacity(len);
+        out.reserve(len);
         // Tests fill the buffer with NaN first, so an element gemm failed to write shows.
         #[cfg(test)]
         out.spare_capacity_mut()
@@ -221,12 +272,12 @@ impl Panels {
                 for p in task * per_task..((task + 1) * per_task).min(panels) {
                     let (j0, n) = (p * PANEL, PANEL.min(cols - p * PANEL));
                     // SAFETY: writes only columns j0..j0 + n of `out` (rows x cols, row
-                    // stride cols, capacity rows * cols), which no other panel touches; reads
-                    // `xs` (rows x d) and panel p (d x 64, row stride 64, the first n
-                    // columns), all inside their slices. With `read_dst = false` gemm writes
-                    // every output element in its first block of the depth before it reads
-                    // any (it accumulates over later blocks), so nothing uninitialised is
-                    // read.
+                    // stride cols, empty with a capacity of at least rows * cols), which no
+                    // other panel touches; reads `xs` (rows x d) and panel p (d x 64, row
+                    // stride 64, the first n columns), all inside their slices. With
+                    // `read_dst = false` gemm writes every output element in its first block
+                    // of the depth before it reads any (it accumulates over later blocks), so
+                    // nothing uninitialised is read.
                     unsafe {
                         gemm::gemm(
                             rows,
@@ -264,7 +315,7 @@ impl Panels {
                 out.chunks_mut(cols).for_each(add);
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -298,6 +349,15 @@ mod tests {
                         None => want.clone(),
                     };
                     let got = packed.forward(&x, b).unwrap();
+                    // Into a buffer holding other values, of another length.
+                    if let Projection::Panels(p) = &packed {
+                        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                        let bias = b.map(|b| b.to_vec1::<f32>().unwrap());
+                        let mut reused = vec![7f32; 5];
+                        p.forward_into(&xs, bias.as_deref(), &mut reused).unwrap();
+                        let want = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                        assert_eq!(reused, want);
+                    }
                     assert_eq!(got.dims(), &[rows, cols]);
                     let (got, want) = (
                         got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
