@@ -2,14 +2,15 @@
 //! sentence-transformers' reference values (tests/fixtures/minilm_reference.json, written by
 //! tests/fixtures/make_embedding_reference.py), and the extractive summariser on them. Also
 //! the tiny random checkpoint tests/fixtures/bert-tiny (written by
-//! tests/fixtures/make_bert_fixture.py) against its own reference.json.
+//! tests/fixtures/make_bert_fixture.py) against its own reference.json. Both encoders are
+//! checked: the host one the CPU runs, and candle-transformers' one other devices run.
 mod common;
 
 use std::path::Path;
 
 use candle_core::Device;
 use serde::Deserialize;
-use warta::summarize::embed::{cosine, Embedder};
+use warta::summarize::embed::{cosine, Backend, Embedder};
 use warta::summarize::{select, ExtractiveSettings};
 
 #[derive(Deserialize)]
@@ -28,25 +29,34 @@ fn reference() -> Reference {
     read_reference("tests/fixtures/minilm_reference.json")
 }
 
+const BACKENDS: [Backend; 2] = [Backend::Host, Backend::Candle];
+
 #[test]
 fn embeddings_match_sentence_transformers_within_1e_4() {
     let r = reference();
-    let model = Embedder::load(common::minilm(), &Device::Cpu).unwrap();
-    assert_eq!(model.dim(), 384);
-    assert_eq!(model.max_tokens(), r.max_seq_length);
-    let worst = assert_within_1e_4(&model, &r);
-    eprintln!("largest difference from sentence-transformers: {worst:e}");
+    assert_eq!(Backend::for_device(&Device::Cpu), Backend::Host);
+    for backend in BACKENDS {
+        let model = Embedder::load_with(common::minilm(), &Device::Cpu, backend).unwrap();
+        assert_eq!(model.dim(), 384);
+        assert_eq!(model.max_tokens(), r.max_seq_length);
+        let worst = assert_within_1e_4(&model, &r);
+        eprintln!("{backend:?}: largest difference from sentence-transformers: {worst:e}");
+    }
 }
 
 #[test]
 fn the_tiny_bert_fixture_matches_sentence_transformers() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert-tiny");
     let r = read_reference("tests/fixtures/bert-tiny/reference.json");
-    let model = Embedder::load(&dir, &Device::Cpu).unwrap();
-    assert_eq!(model.dim(), 64);
-    assert_eq!(model.max_tokens(), r.max_seq_length);
-    let worst = assert_within_1e_4(&model, &r);
-    eprintln!("bert-tiny: largest difference from sentence-transformers: {worst:e}");
+    for backend in BACKENDS {
+        let model = Embedder::load_with(&dir, &Device::Cpu, backend).unwrap();
+        assert_eq!(model.dim(), 64);
+        assert_eq!(model.max_tokens(), r.max_seq_length);
+        let worst = assert_within_1e_4(&model, &r);
+        eprintln!(
+            "bert-tiny, {backend:?}: largest difference from sentence-transformers: {worst:e}"
+        );
+    }
 }
 
 #[test]
@@ -124,6 +134,10 @@ fn batching_does_not_change_embeddings_and_similar_sentences_are_close() {
             .fold(0f32, f32::max);
         assert!(diff < 1e-5, "{text:?} alone differs by {diff}");
     }
+    // Each distinct text is embedded once; a repeat gets the same vector.
+    let twice = model.embed(&[all[0], all[1], all[0]]).unwrap();
+    assert_eq!(twice[0], twice[2]);
+    assert_eq!(twice[0], together[0]);
     let v = model
         .embed(&[
             "Russia demands binding security guarantees from the West.",

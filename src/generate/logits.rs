@@ -121,10 +121,10 @@ impl LogitsProcessor {
 }
 
 /// `exp` for `x <= 0` (arguments after subtracting the row max), accurate to a few ulp and
-/// written branch-free, with integer work done on the bits, so the loops below vectorise.
-/// `-inf` gives 0.
+/// written branch-free, with integer work done on the bits, so the loops below (and the
+/// embedding encoder's softmax and GELU, `summarize/bert.rs`) vectorise. `-inf` gives 0.
 #[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     // exp(x) = 2^k * exp(r), k = round(x / ln2), r = x - k ln2 in [-ln2/2, ln2/2].
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
@@ -157,7 +157,7 @@ fn exp_nonpositive(x: f32) -> f32 {
 /// Lanes of the row loops: 16 independent accumulators, one AVX-512 register. The lanes and
 /// the order of every sum are fixed, so each CPU (AVX-512, AVX2, SSE2, NEON) gets the same
 /// bits; only the speed differs.
-pub(super) const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// The largest value of `row`, NaNs ignored; `-inf` for an empty row or one of NaNs.
 /// Runtime-dispatched to the widest SIMD the CPU has: these row passes run over every
@@ -169,7 +169,7 @@ fn row_max(row: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn row_max_lanes(row: &[f32]) -> f32 {
+pub(crate) fn row_max_lanes(row: &[f32]) -> f32 {
     let mut m = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {

@@ -5,14 +5,17 @@
 //! then L2-normalised when the checkpoint's `modules.json` has a `Normalize` module.
 //!
 //! The summariser ranks sentences with them and the citation check scores support with
-//! them. The encoder itself is candle-transformers' BERT; this file adds what
-//! sentence-transformers puts around it.
+//! them. The encoder is `bert.rs` on the CPU and candle-transformers' BERT on other devices;
+//! this file adds what sentence-transformers puts around it.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{BertModel, Config};
+use rayon::prelude::*;
 use serde::Deserialize;
 
+use super::bert::Bert;
 use super::files::{self, read_json, ModelFileError};
 
 /// Why an embedding model could not be loaded or run.
@@ -35,9 +38,40 @@ pub enum Pooling {
     Cls,
 }
 
+/// Which implementation runs the encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `bert.rs` on host memory: the CPU in f32.
+    Host,
+    /// candle-transformers' `BertModel` on padded batches: any device.
+    Candle,
+}
+
+impl Backend {
+    /// The one for `device`: `Host` on the CPU, `Candle` elsewhere.
+    pub fn for_device(device: &Device) -> Self {
+        if device.is_cpu() {
+            Backend::Host
+        } else {
+            Backend::Candle
+        }
+    }
+}
+
+/// The loaded encoder of a [`Backend`].
+enum Encoder {
+    Host(Bert),
+    Candle(BertModel),
+}
+
+/// Most tokens in one group of sentences through the host encoder: the projections then
+/// read their weight panels as stored (`translate/project.rs`), and a layer's activations
+/// stay in the cache.
+const GROUP_TOKENS: usize = 384;
+
 /// A loaded sentence-embedding model.
 pub struct Embedder {
-    model: BertModel,
+    encoder: Encoder,
     tokenizer: tokenizers::Tokenizer,
     device: Device,
     pooling: Pooling,
@@ -75,8 +109,15 @@ struct Module {
 
 impl Embedder {
     /// Loads a sentence-transformers checkpoint from `dir` (config.json, model.safetensors
-    /// or pytorch_model.bin, tokenizer.json, modules.json and the pooling config).
+    /// or pytorch_model.bin, tokenizer.json, modules.json and the pooling config), with the
+    /// encoder for `device`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, EmbedError> {
+        Self::load_with(dir, device, Backend::for_device(device))
+    }
+
+    /// [`Self::load`] with the given encoder (`Host` needs the CPU; the tests run `Candle`
+    /// there too, to check the two agree).
+    pub fn load_with(dir: &Path, device: &Device, backend: Backend) -> Result<Self, EmbedError> {
         let config: Config = read_json(&dir.join("config.json"), "BERT config.json")?;
         // modules.json names the pooling folder and whether vectors are normalised;
         // without it, sentence-transformers' defaults: mean pooling, no normalisation.
@@ -127,9 +168,17 @@ impl Embedder {
 
         let tokenizer = files::tokenizer(dir, Some(max_tokens))?;
         let vb = files::checkpoint(dir, device)?;
-        let model = BertModel::load(vb, &config)?;
+        let encoder = match backend {
+            Backend::Host if !device.is_cpu() => {
+                return Err(EmbedError::Model(candle_core::Error::Msg(format!(
+                    "the host encoder runs on the CPU, not {device:?}"
+                ))))
+            }
+            Backend::Host => Encoder::Host(Bert::load(vb, &config)?),
+            Backend::Candle => Encoder::Candle(BertModel::load(vb, &config)?),
+        };
         Ok(Self {
-            model,
+            encoder,
             tokenizer,
             device: device.clone(),
             pooling,
@@ -151,38 +200,131 @@ impl Embedder {
         self.max_tokens
     }
 
-    /// Embeds `texts`, in order. Batches are formed from texts of similar length, so the
-    /// result does not depend on how the caller groups its calls.
+    /// Embeds `texts`, in order; equal texts are embedded once. A sentence's vector does not
+    /// depend on the other texts of the call, so the result does not depend on how the
+    /// caller groups its calls.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut unique: Vec<&str> = Vec::new();
+        let slots: Vec<usize> = texts
+            .iter()
+            .map(|&t| {
+                *index.entry(t).or_insert_with(|| {
+                    unique.push(t);
+                    unique.len() - 1
+                })
+            })
+            .collect();
+        let distinct = unique.len();
         let encodings = self
             .tokenizer
-            .encode_batch(texts.to_vec(), true)
+            .encode_batch(unique, true)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
-        let mut out = vec![Vec::new(); texts.len()];
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        let vectors = match &self.encoder {
+            Encoder::Host(bert) => self.embed_host(bert, &ids)?,
+            Encoder::Candle(model) => self.embed_candle(model, &ids)?,
+        };
+        if distinct == texts.len() {
+            return Ok(vectors);
+        }
+        Ok(slots.into_iter().map(|i| vectors[i].clone()).collect())
+    }
+
+    /// Sentence vectors through the host encoder: sentences in groups of up to
+    /// [`GROUP_TOKENS`] tokens (packed without padding), the groups on rayon's threads.
+    fn embed_host(&self, bert: &Bert, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        // Smaller groups when there are too few tokens to give every thread one.
+        let total: usize = ids.iter().map(|s| s.len()).sum();
+        let budget = total
+            .div_ceil(rayon::current_num_threads())
+            .clamp(1, GROUP_TOKENS);
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut tokens = 0;
+        for i in order {
+            let n = ids[i].len();
+            match groups.last_mut() {
+                Some(g) if tokens + n <= budget => g.push(i),
+                _ => {
+                    groups.push(vec![i]);
+                    tokens = 0;
+                }
+            }
+            tokens += n;
+        }
+        let h = bert.hidden_size();
+        let done: Vec<Vec<(usize, Vec<f32>)>> = groups
+            .par_iter()
+            .map(|g| {
+                let sentences: Vec<&[u32]> = g.iter().map(|&i| ids[i]).collect();
+                let hidden = bert.forward(&sentences)?;
+                let mut start = 0;
+                Ok(g.iter()
+                    .map(|&i| {
+                        let rows = &hidden[start * h..(start + ids[i].len()) * h];
+                        start += ids[i].len();
+                        (i, self.pool(rows, h))
+                    })
+                    .collect())
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let mut out = vec![Vec::new(); ids.len()];
+        for (i, v) in done.into_iter().flatten() {
+            out[i] = v;
+        }
+        Ok(out)
+    }
+
+    /// One sentence's vector from its token vectors (`[tokens, h]`, all real tokens).
+    fn pool(&self, rows: &[f32], h: usize) -> Vec<f32> {
+        let mut v = match self.pooling {
+            Pooling::Cls => rows[..h.min(rows.len())].to_vec(),
+            Pooling::Mean => {
+                let mut sum = vec![0f32; h];
+                for row in rows.chunks_exact(h) {
+                    sum.iter_mut().zip(row).for_each(|(s, &x)| *s += x);
+                }
+                let count = (rows.len() / h).max(1) as f32;
+                sum.iter_mut().for_each(|s| *s /= count);
+                sum
+            }
+        };
+        if self.normalize {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            v.iter_mut().for_each(|x| *x /= norm);
+        }
+        v
+    }
+
+    /// Sentence vectors through candle-transformers' BERT: batches of similar length,
+    /// padded, with an attention mask.
+    fn embed_candle(&self, model: &BertModel, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut out = vec![Vec::new(); ids.len()];
         for chunk in order.chunks(self.batch_size) {
             let width = chunk
                 .iter()
-                .map(|&i| encodings[i].get_ids().len())
+                .map(|&i| ids[i].len())
                 .max()
                 .unwrap_or(0)
                 .max(1);
-            let mut ids = Vec::with_capacity(chunk.len() * width);
+            let mut flat = Vec::with_capacity(chunk.len() * width);
             let mut mask = Vec::with_capacity(chunk.len() * width);
             for &i in chunk {
-                let e = &encodings[i];
-                ids.extend(e.get_ids().iter().copied());
-                mask.extend(e.get_attention_mask().iter().copied());
-                let pad = width - e.get_ids().len();
-                ids.extend(std::iter::repeat_n(0u32, pad));
+                let pad = width - ids[i].len();
+                flat.extend(ids[i].iter().copied());
+                flat.extend(std::iter::repeat_n(0u32, pad));
+                mask.extend(std::iter::repeat_n(1u32, ids[i].len()));
                 mask.extend(std::iter::repeat_n(0u32, pad));
             }
             let shape = (chunk.len(), width);
-            let ids = Tensor::from_vec(ids, shape, &self.device)?;
+            let flat = Tensor::from_vec(flat, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
-            let types = ids.zeros_like()?;
-            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+            let types = flat.zeros_like()?;
+            let hidden = model.forward(&flat, &types, Some(&mask))?;
             let pooled = match self.pooling {
                 Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
                 Pooling::Mean => {

@@ -2,6 +2,7 @@
 //! summariser (`extractive`), the cross-article overview (`overview`) and the citation
 //! check (`cite`).
 pub mod abstractive;
+pub mod bert;
 pub mod cite;
 pub mod embed;
 pub mod extractive;
