@@ -45,8 +45,16 @@ fn brief_examples() -> tempfile::TempDir {
 /// to en.jsonl) in `dir`; checks it succeeded and returns its stderr and the briefing.
 fn summarize_en(dir: &Path, models: &Path, args: &[&str]) -> (String, Briefing) {
     std::fs::write(dir.join("en.jsonl"), en_jsonl()).unwrap();
+    summarize(dir, models, Path::new("en.jsonl"), args)
+}
+
+/// Runs `warta summarize INPUT --out out --models MODELS ARGS` in `dir`; checks it
+/// succeeded and returns its stderr and the briefing.
+fn summarize(dir: &Path, models: &Path, input: &Path, args: &[&str]) -> (String, Briefing) {
     let out = warta(dir)
-        .args(["summarize", "en.jsonl", "--out", "out", "--models"])
+        .arg("summarize")
+        .arg(input)
+        .args(["--out", "out", "--models"])
         .arg(models)
         .args(args)
         .output()
@@ -590,16 +598,7 @@ fn the_nli_model_named_in_models_toml_is_used_and_recorded() {
         ),
     )
     .unwrap();
-    let out = warta(dir.path())
-        .args(["summarize", "two.jsonl", "--out", "out", "--models"])
-        .arg(&models)
-        .output()
-        .unwrap();
-    exited(&out, 0);
-    let b: Briefing = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
-    )
-    .unwrap();
+    let (_, b) = summarize(dir.path(), &models, Path::new("two.jsonl"), &[]);
     assert_eq!(
         b.models.nli.as_ref().unwrap().id,
         nli_dir.display().to_string()
@@ -845,17 +844,7 @@ fn every_overview_sentence_stands_alone() {
     let dir = tempfile::tempdir().unwrap();
     let models = models_toml(dir.path());
     let english = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/english");
-    let out = warta(dir.path())
-        .args(["summarize", "--out", "out", "--models"])
-        .arg(&models)
-        .arg(&english)
-        .output()
-        .unwrap();
-    exited(&out, 0);
-    let b: Briefing = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/briefing.json")).unwrap(),
-    )
-    .unwrap();
+    let (_, b) = summarize(dir.path(), &models, &english, &[]);
     assert_eq!(b.articles.len(), 3);
     assert!(b.overview.len() >= 3, "{:?}", b.overview);
     for s in &b.overview {
