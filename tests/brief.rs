@@ -864,3 +864,31 @@ fn every_overview_sentence_stands_alone() {
         "the articles test what they should: {leaning:?}"
     );
 }
+
+/// Every model a run needs is looked for before any is loaded: `--summarizer llm` with no
+/// `[summarizer] model` fails on that, not on the translation model named before it (here a
+/// directory that does not exist).
+#[test]
+fn a_missing_summariser_model_fails_before_any_model_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models.toml");
+    std::fs::write(
+        &models,
+        format!(
+            "[translation]\nmodel = \"./no-such-model\"\n[embedding]\nmodel = {:?}\n",
+            common::minilm()
+        ),
+    )
+    .unwrap();
+    let articles = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles");
+    let out = warta(dir.path())
+        .args(["brief", "--summarizer", "llm", "--out", "out", "--models"])
+        .arg(&models)
+        .arg(&articles)
+        .output()
+        .unwrap();
+    let err = exited(&out, 1);
+    assert!(err.contains("[summarizer]"), "{err}");
+    assert!(!err.contains("no-such-model"), "{err}");
+    assert!(!dir.path().join("out/articles.jsonl").exists());
+}

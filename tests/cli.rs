@@ -800,3 +800,34 @@ fn models_fetch_tries_every_named_model() {
         );
     }
 }
+
+/// The settings stage checks flags against each other and the models file before anything is
+/// loaded: a revision for a directory, or a revision that contradicts the one the model names.
+#[test]
+fn a_revision_that_cannot_apply_is_refused_before_loading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--revision", "v2", "--model"])
+        .arg(fixture("marian-shared"))
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--revision v2") && err.contains("directory"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = warta(tmp.path())
+        .args(["translate", "--model", "org/name@v1", "--revision", "v2"])
+        .write_stdin("Rusia\n")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("org/name@v1") && err.contains("v2"), "{err}");
+    // Refused by the rule, not by a failed lookup of either revision in the empty cache.
+    assert!(!err.contains("warta models fetch"), "{err}");
+}

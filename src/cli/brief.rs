@@ -12,16 +12,14 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
+use super::setup::{Role, Runtime, Setup};
 use super::Outcome;
-use warta::brief::{ModelRef, Models, SummarizerRef};
+use warta::brief::{Models, SummarizerRef};
+use warta::config::SummarizerKind;
 use warta::pipeline::cache::TranslationCache;
 use warta::pipeline::run::{Manifest, RunOptions};
 use warta::pipeline::shard::Shard;
 use warta::pipeline::{self, BriefSettings, Engines};
-use warta::summarize::llm::Llm;
-use warta::summarize::nli::Nli;
-use warta::summarize::Embedder;
-use warta::translate::Translator;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SummarizerChoice {
@@ -90,9 +88,10 @@ pub fn run_brief(args: BriefArgs) -> anyhow::Result<Outcome> {
             .clone()
             .unwrap_or_else(|| args.common.out.join("cache.sqlite"))
     });
+    let setup = Setup::from_model_args(&args.model)?;
     run(
         &args.common,
-        &args.model,
+        &setup,
         Some(&args.decoding),
         &args.runtime,
         cache.as_deref(),
@@ -100,84 +99,53 @@ pub fn run_brief(args: BriefArgs) -> anyhow::Result<Outcome> {
 }
 
 pub fn run_summarize(args: SummarizeArgs) -> anyhow::Result<Outcome> {
-    let model = ModelArgs {
-        model: None,
-        revision: None,
-        models: args.models.clone(),
-    };
-    run(&args.common, &model, None, &args.runtime, None)
+    let setup = Setup::new(args.models.as_deref(), None)?;
+    run(&args.common, &setup, None, &args.runtime, None)
 }
 
 fn run(
     common: &BriefCommon,
-    model: &ModelArgs,
+    setup: &Setup,
     decoding: Option<&DecodingArgs>,
     runtime: &RuntimeArgs,
     cache_path: Option<&std::path::Path>,
 ) -> anyhow::Result<Outcome> {
-    let (cfg, _) = model.models_config()?;
-    let kind = common.summarizer.unwrap_or(match cfg.summarizer.kind {
-        warta::config::SummarizerKind::Extractive => SummarizerChoice::Extractive,
-        warta::config::SummarizerKind::Llm => SummarizerChoice::Llm,
-    });
-    runtime.apply_threads();
-    runtime.tune_allocator();
-    let (device, dtype) = runtime.device()?;
-
-    let translator = match decoding {
-        Some(decoding) => {
-            let m = super::models::resolve_translation(model)?;
-            let mut t = Translator::load(&m.dir, &device, dtype)
-                .with_context(|| format!("cannot load the translation model {}", m.name))?
-                .with_name(m.name.clone())
-                .with_batch_size(runtime.batch_size as usize)
-                .with_min_score(decoding.min_score)
-                .with_retry(!decoding.no_retry);
-            decoding.apply(t.generation_mut());
-            Some((t, m.name))
-        }
-        None => None,
-    };
-    let e = super::models::resolve_embedding(model)?;
-    let embedder = Embedder::load(&e.dir, &device)
-        .with_context(|| format!("cannot load the embedding model {}", e.name))?;
+    let kind = common
+        .summarizer
+        .unwrap_or(match setup.config().summarizer.kind {
+            SummarizerKind::Extractive => SummarizerChoice::Extractive,
+            SummarizerKind::Llm => SummarizerChoice::Llm,
+        });
+    // A model the run needs and cannot find fails here, before anything slow is loaded.
+    if kind == SummarizerChoice::Llm {
+        setup.resolve(Role::Summarizer)?;
+    }
+    let runtime = Runtime::new(runtime)?;
+    let translator = decoding
+        .map(|decoding| setup.translator(decoding, &runtime))
+        .transpose()?;
+    let (embedder, embedding) = setup.embedder(&runtime.device)?;
     let mut llm = match kind {
         SummarizerChoice::Extractive => None,
-        SummarizerChoice::Llm => {
-            let m = super::models::resolve_summarizer(model)?;
-            let llm = Llm::load(&m.dir, &device, dtype)
-                .with_context(|| format!("cannot load the summariser LLM {}", m.name))?;
-            Some((llm, m.name))
-        }
+        SummarizerChoice::Llm => Some(setup.llm(&runtime)?),
     };
-    let summarizer = match &llm {
-        Some((_, name)) => {
-            let r = model_ref(name);
-            SummarizerRef {
-                kind: "llm".into(),
-                id: Some(r.id),
-                revision: r.revision,
-            }
-        }
-        None => SummarizerRef {
-            kind: "extractive".into(),
-            id: None,
-            revision: None,
-        },
-    };
-    let nli = match super::models::resolve_nli(model)? {
-        Some(m) => Some((
-            Nli::load(&m.dir, &device)
-                .with_context(|| format!("cannot load the NLI model {}", m.name))?,
-            m.name,
-        )),
-        None => None,
-    };
+    let nli = setup.judge(&runtime.device)?;
     let models = Models {
-        translation: translator.as_ref().map(|(_, name)| model_ref(name)),
-        embedding: model_ref(&e.name),
-        summarizer,
-        nli: nli.as_ref().map(|(_, name)| model_ref(name)),
+        translation: translator.as_ref().map(|(_, m)| m.reference.clone()),
+        embedding: embedding.reference,
+        summarizer: match &llm {
+            Some((_, m)) => SummarizerRef {
+                kind: "llm".into(),
+                id: Some(m.reference.id.clone()),
+                revision: m.reference.revision.clone(),
+            },
+            None => SummarizerRef {
+                kind: "extractive".into(),
+                id: None,
+                revision: None,
+            },
+        },
+        nli: nli.as_ref().map(|(_, m)| m.reference.clone()),
     };
     let mut settings = BriefSettings::default();
     settings.extractive.sentences = common.sentences as usize;
@@ -185,7 +153,7 @@ fn run(
     let mut cache = match (&translator, cache_path) {
         (Some((t, _)), Some(path)) => {
             // A translation depends on the dtype as well as the model and its settings.
-            let setup = format!("{}|{}", t.setup()?, dtype.as_str());
+            let setup = format!("{}|{}", t.setup()?, runtime.dtype.as_str());
             Some(TranslationCache::open(path, &setup)?)
         }
         _ => None,
@@ -206,7 +174,9 @@ fn run(
             .translator
             .map(|t| serde_json::to_value(t.generation()))
             .transpose()?,
-        dtype: engines.translator.map(|_| dtype.as_str().to_string()),
+        dtype: engines
+            .translator
+            .map(|_| runtime.dtype.as_str().to_string()),
         models,
         shard: common.shard.map(|s| s.to_string()),
         complete: false,
@@ -217,7 +187,7 @@ fn run(
         out: common.out.clone(),
         shard: common.shard,
         // Windows of many batches, so length-sorted batches come out full.
-        window: runtime.batch_size as usize * 16,
+        window: runtime.batch_size * 16,
         progress_interval: std::time::Duration::from_secs_f64(progress_seconds()?),
         bars: super::progress_shown(),
     };
@@ -240,20 +210,6 @@ fn progress_seconds() -> anyhow::Result<f64> {
             .ok()
             .filter(|s| s.is_finite() && *s >= 0.0)
             .with_context(|| format!("WARTA_PROGRESS_SECS={v:?} is not a number of seconds")),
-    }
-}
-
-/// "org/name@commit" or a directory, as the briefing records it.
-pub fn model_ref(name: &str) -> ModelRef {
-    match name.rsplit_once('@') {
-        Some((id, rev)) if !id.contains(std::path::MAIN_SEPARATOR) => ModelRef {
-            id: id.to_string(),
-            revision: Some(rev.to_string()),
-        },
-        _ => ModelRef {
-            id: name.to_string(),
-            revision: None,
-        },
     }
 }
 

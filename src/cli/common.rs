@@ -1,14 +1,12 @@
 //! Flag groups shared by the subcommands that run models, and their one-time validation.
 //!
-//! `translate`, `brief` and `summarize` flatten these groups; [`ModelArgs::models_config`],
-//! [`ModelArgs::translation_spec`] and [`RuntimeArgs::device`] turn them into settings once,
-//! so nothing further down reads flags.
+//! `translate`, `brief` and `summarize` flatten these groups; clap parses them and the
+//! settings stage (`setup.rs`: [`super::setup::Setup`] and [`super::setup::Runtime`]) turns
+//! them into settings once, so nothing further down reads flags.
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
-use warta::config::{ConfigSource, ModelsConfig};
 use warta::device::{self, DTypeChoice, DeviceChoice};
 use warta::generate::GenerationConfig;
 
@@ -24,31 +22,6 @@ pub struct ModelArgs {
     /// Models file (default: ./models.toml when present, else the built-in one).
     #[arg(long, value_name = "PATH")]
     pub models: Option<PathBuf>,
-}
-
-impl ModelArgs {
-    /// The models file this run uses.
-    pub fn models_config(&self) -> anyhow::Result<(ModelsConfig, ConfigSource)> {
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        Ok(ModelsConfig::locate(self.models.as_deref(), &cwd)?)
-    }
-
-    /// The translation model's spec string and revision: the flags, else the models file.
-    pub fn translation_spec(&self) -> anyhow::Result<(String, Option<String>)> {
-        match &self.model {
-            Some(m) => Ok((m.clone(), self.revision.clone())),
-            None => {
-                let (cfg, source) = self.models_config()?;
-                tracing::debug!("translation model from {source}");
-                let Some(t) = cfg.translation else {
-                    anyhow::bail!(
-                        "{source} has no [translation] section: add one (model = \"Helsinki-NLP/opus-mt-id-en\") or pass --model"
-                    );
-                };
-                Ok((t.model, self.revision.clone().or(t.revision)))
-            }
-        }
-    }
 }
 
 /// Decoding flags; each one not given keeps the checkpoint's generation_config.json value.

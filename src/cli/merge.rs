@@ -8,12 +8,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::common::ModelArgs;
+use super::setup::Setup;
 use super::Outcome;
 use warta::pipeline::assemble;
 use warta::pipeline::run::Manifest;
 use warta::pipeline::shard::Shard;
-use warta::summarize::nli::Nli;
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -70,29 +69,21 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
     let nli = match &manifest.models.nli {
         None => None,
         Some(recorded) => {
-            let model = ModelArgs {
-                model: None,
-                revision: None,
-                models: args.models.clone(),
-            };
-            let m = super::models::resolve_nli(&model)?.with_context(|| {
+            let setup = Setup::new(args.models.as_deref(), None)?;
+            let (nli, m) = setup.judge(&candle_core::Device::Cpu)?.with_context(|| {
                 format!(
                     "the shards' citations were judged by the NLI model {}; pass --models \
                      with a models file naming it under [citation]",
                     recorded.id
                 )
             })?;
-            let named = super::brief::model_ref(&m.name);
             anyhow::ensure!(
-                &named == recorded,
+                &m.reference == recorded,
                 "the models file names the NLI model {} but the shards used {}",
                 m.name,
                 recorded.id
             );
-            Some(
-                Nli::load(&m.dir, &candle_core::Device::Cpu)
-                    .with_context(|| format!("cannot load the NLI model {}", m.name))?,
-            )
+            Some(nli)
         }
     };
     let judge = warta::pipeline::judge(nli.as_ref(), &manifest.pipeline);

@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod input;
 pub mod merge;
 pub mod models;
+pub mod setup;
 pub mod tokenize;
 pub mod translate;
 

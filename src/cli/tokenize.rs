@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::common::ModelArgs;
 use super::input::Lines;
+use super::setup::{Role, Setup};
 use super::Outcome;
 use warta::translate::tokenizer::MarianTokenizer;
 
@@ -23,7 +24,7 @@ pub struct TokenizeArgs {
 }
 
 pub fn run(args: TokenizeArgs) -> anyhow::Result<Outcome> {
-    let model = super::models::resolve_tokenizer(&args.model)?;
+    let model = Setup::from_model_args(&args.model)?.resolve(Role::Tokenizer)?;
     let tokenizer = MarianTokenizer::from_dir(&model.dir)
         .with_context(|| format!("cannot load the tokenizer of {}", model.name))?;
     let mut lines = Lines::new(&args.files);

@@ -7,14 +7,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use super::input::{Line, Lines};
+use super::setup::{Runtime, Setup};
 use super::Outcome;
-use warta::translate::{quality, Flag, Translator};
+use warta::translate::{quality, Flag};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -65,24 +65,17 @@ struct Item {
 }
 
 pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
-    args.runtime.apply_threads();
-    args.runtime.tune_allocator();
-    let (device, dtype) = args.runtime.device()?;
-    let model = super::models::resolve_translation(&args.model)?;
-    let mut translator = Translator::load(&model.dir, &device, dtype)
-        .with_context(|| format!("cannot load the translation model {}", model.name))?
-        .with_name(model.name.clone())
-        .with_batch_size(args.runtime.batch_size as usize)
-        .with_min_score(args.decoding.min_score)
-        .with_retry(!args.decoding.no_retry);
-    args.decoding.apply(translator.generation_mut());
+    let runtime = Runtime::new(&args.runtime)?;
+    let setup = Setup::from_model_args(&args.model)?;
+    let (translator, model) = setup.translator(&args.decoding, &runtime)?;
     tracing::info!(
-        "translating with {} on {} ({dtype:?})",
+        "translating with {} on {} ({:?})",
         model.name,
-        warta::device::describe(&device)
+        warta::device::describe(&runtime.device),
+        runtime.dtype
     );
 
-    let block = (args.runtime.batch_size as usize) * 8;
+    let block = runtime.batch_size * 8;
     let progress = super::common::progress_spinner("lines");
     let started = Instant::now();
     let mut lines = Lines::new(&args.files);
