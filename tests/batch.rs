@@ -563,4 +563,23 @@ fn progress_is_a_log_line_in_a_log_and_bars_on_a_terminal() {
         screen.contains("tokens/s") && screen.contains("cache"),
         "{screen}"
     );
+    // -q on the same terminal: no bars (README: "-q hides progress bars"), and it still works.
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &command.replace("--out tty", "--out tty-quiet -q"),
+            "/dev/null",
+        ])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", d.join("hf"))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(d.join("tty-quiet/briefing.json").is_file(), "{screen}");
+    assert!(
+        !screen.contains("ETA") && !screen.contains("tokens/s"),
+        "{screen}"
+    );
 }
