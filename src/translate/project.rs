@@ -19,6 +19,8 @@ use std::sync::{Arc, Once};
 use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
+use super::int8::Int8Panels;
+
 /// Output columns per panel: the height of gemm's f32 AVX-512 kernel (4 vectors of 16).
 const PANEL: usize = 64;
 
@@ -37,6 +39,8 @@ pub enum Projection {
     Matrix(Tensor),
     /// CPU f32, made by [`Projection::from_rows`].
     Panels(Panels),
+    /// CPU int8 (`--dtype int8`), made by [`Projection::from_rows_int8`].
+    Int8(Int8Panels),
 }
 
 /// Panel `p` holds columns `64p .. 64p + 64` of `w_t: [d, cols]` as a contiguous row-major
@@ -58,6 +62,7 @@ impl std::fmt::Debug for Projection {
                 .field("d", d)
                 .field("cols", cols)
                 .finish(),
+            Projection::Int8(p) => p.fmt(f),
         }
     }
 }
@@ -96,7 +101,25 @@ impl Projection {
         match self {
             Projection::Matrix(t) => t.dim(1),
             Projection::Panels(p) => Ok(p.cols),
+            Projection::Int8(p) => Ok(p.cols()),
         }
+    }
+
+    /// The int8 projection `w^T` of a weight in HF's `[cols, d]` layout, quantised per
+    /// output column (CPU only: the kernels are the CPU's).
+    pub fn from_rows_int8(w: &Tensor) -> candle_core::Result<Self> {
+        if !w.device().is_cpu() {
+            candle_core::bail!("int8 projections run on the CPU only");
+        }
+        let (cols, d) = w.dims2()?;
+        let w = w.to_dtype(DType::F32)?.contiguous()?;
+        let (storage, layout) = w.storage_and_layout();
+        let Some(slice) = cpu_f32(&storage, layout) else {
+            candle_core::bail!("quantising a projection: a contiguous CPU tensor without a slice");
+        };
+        Ok(Projection::Int8(Int8Panels::from_host_rows(
+            slice, cols, d,
+        )?))
     }
 
     /// The projection `w^T` of a weight in HF's `[cols, d]` (out x in) layout: panels made
@@ -125,9 +148,20 @@ impl Projection {
                     None => Ok(y),
                 }
             }
-            Projection::Panels(p) => {
-                Tensor::from_vec(p.rows(x, bias)?, (x.dim(0)?, p.cols), x.device())
-            }
+            Projection::Panels(p) => Tensor::from_vec(
+                host_rows(x, bias, p.d, |xs, b| p.forward(xs, b))?,
+                (x.dim(0)?, p.cols),
+                x.device(),
+            ),
+            Projection::Int8(p) => Tensor::from_vec(
+                host_rows(x, bias, p.d(), |xs, b| {
+                    let mut out = Vec::new();
+                    p.forward_into(xs, b, &mut out)?;
+                    Ok(out)
+                })?,
+                (x.dim(0)?, p.cols()),
+                x.device(),
+            ),
         }
     }
 
@@ -138,7 +172,12 @@ impl Projection {
         bias: Option<&Tensor>,
     ) -> candle_core::Result<Option<Vec<f32>>> {
         match self {
-            Projection::Panels(p) => Ok(Some(p.rows(x, bias)?)),
+            Projection::Panels(p) => Ok(Some(host_rows(x, bias, p.d, |xs, b| p.forward(xs, b))?)),
+            Projection::Int8(p) => Ok(Some(host_rows(x, bias, p.d(), |xs, b| {
+                let mut out = Vec::new();
+                p.forward_into(xs, b, &mut out)?;
+                Ok(out)
+            })?)),
             Projection::Matrix(_) => Ok(None),
         }
     }
@@ -163,8 +202,41 @@ impl Projection {
                 }
                 Tensor::from_vec(out, (ids.len(), d), &candle_core::Device::Cpu)
             }
+            Projection::Int8(p) => {
+                let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+                let mut out = Vec::with_capacity(ids.len() * p.d());
+                for &id in &ids {
+                    p.column(id as usize, &mut out)?;
+                }
+                Tensor::from_vec(out, (ids.len(), p.d()), &candle_core::Device::Cpu)
+            }
         }
     }
+}
+
+/// Runs `f` on `x: [rows, d]` and the bias as host slices (the packed projections' input).
+fn host_rows(
+    x: &Tensor,
+    bias: Option<&Tensor>,
+    d: usize,
+    f: impl FnOnce(&[f32], Option<&[f32]>) -> candle_core::Result<Vec<f32>>,
+) -> candle_core::Result<Vec<f32>> {
+    let (rows, xd) = x.dims2()?;
+    if xd != d {
+        candle_core::bail!("project: x is {rows} x {xd}, the weights take {d} inputs");
+    }
+    let x = x.to_dtype(DType::F32)?.contiguous()?;
+    let (x_storage, x_layout) = x.storage_and_layout();
+    let bias_guard = bias.map(|b| b.storage_and_layout());
+    let xs = cpu_f32(&x_storage, x_layout)
+        .ok_or_else(|| candle_core::Error::Msg("project: x is not on the CPU".into()))?;
+    let bias = match &bias_guard {
+        Some((storage, layout)) => Some(cpu_f32(storage, layout).ok_or_else(|| {
+            candle_core::Error::Msg("project: the bias is not contiguous f32 on the CPU".into())
+        })?),
+        None => None,
+    };
+    f(xs, bias)
 }
 
 impl Panels {
@@ -195,30 +267,6 @@ impl Panels {
     /// Outputs per row.
     pub fn cols(&self) -> usize {
         self.cols
-    }
-
-    /// [`Self::forward`] for `x: [rows, d]` and a bias tensor.
-    fn rows(&self, x: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Vec<f32>> {
-        let (rows, xd) = x.dims2()?;
-        if xd != self.d {
-            candle_core::bail!(
-                "project: x is {rows} x {xd}, the weights {} x {}",
-                self.d,
-                self.cols
-            );
-        }
-        let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let (x_storage, x_layout) = x.storage_and_layout();
-        let bias_guard = bias.map(|b| b.storage_and_layout());
-        let xs = cpu_f32(&x_storage, x_layout)
-            .ok_or_else(|| candle_core::Error::Msg("project: x is not on the CPU".into()))?;
-        let bias = match &bias_guard {
-            Some((storage, layout)) => Some(cpu_f32(storage, layout).ok_or_else(|| {
-                candle_core::Error::Msg("project: the bias is not contiguous f32 on the CPU".into())
-            })?),
-            None => None,
-        };
-        self.forward(xs, bias)
     }
 
     /// `x @ w_t + bias` for host rows `x: [rows, d]` (row-major) and `bias: [cols]`, as host
@@ -389,6 +437,50 @@ mod tests {
         assert!(packed.forward(&x, None).is_err());
         let no_inputs = Tensor::zeros((5, 0), DType::F32, &dev).unwrap();
         assert!(Projection::from_rows(&no_inputs).is_err());
+    }
+
+    /// The int8 projection is the int8 kernel on tensors, close to the f32 product, and its
+    /// columns (the tied embeddings) are the weights to within half a quantisation step.
+    #[test]
+    fn int8_projection_is_the_int8_kernel_on_tensors() {
+        let dev = Device::Cpu;
+        let (d, cols, rows) = (40, 130, 6);
+        let w = Tensor::randn(0f32, 1.0, (cols, d), &dev).unwrap();
+        let bias = Tensor::randn(0f32, 1.0, cols, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (rows, d), &dev).unwrap();
+        let q = Projection::from_rows_int8(&w).unwrap();
+        let Projection::Int8(p) = &q else {
+            panic!("not int8: {q:?}")
+        };
+        let got = q.forward(&x, Some(&bias)).unwrap();
+        assert_eq!(got.dims(), &[rows, cols]);
+        let mut want = Vec::new();
+        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = bias.to_vec1::<f32>().unwrap();
+        p.forward_into(&xs, Some(&b), &mut want).unwrap();
+        assert_eq!(got.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want);
+        assert_eq!(q.forward_host(&x, Some(&bias)).unwrap(), Some(want.clone()));
+        let exact = x
+            .matmul(&w.t().unwrap())
+            .unwrap()
+            .broadcast_add(&bias)
+            .unwrap();
+        let exact = exact.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let worst = exact
+            .iter()
+            .zip(&want)
+            .map(|(e, g)| (e - g).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 0.5, "largest difference from f32: {worst}");
+        let ids = Tensor::new(&[0u32, 17, 129], &dev).unwrap();
+        let cols_got = q.columns(&ids).unwrap().to_vec2::<f32>().unwrap();
+        let rows_w = w.to_vec2::<f32>().unwrap();
+        for (got, id) in cols_got.iter().zip([0, 17, 129]) {
+            let step = rows_w[id].iter().fold(0f32, |m, v| m.max(v.abs())) / 127.0;
+            for (g, w) in got.iter().zip(&rows_w[id]) {
+                assert!((g - w).abs() <= step / 2.0 + 1e-6, "{g} vs {w}");
+            }
+        }
     }
 
     /// Other dtypes stay matrices and go through candle.
