@@ -105,8 +105,12 @@ impl std::fmt::Debug for Int8Panels {
 /// Quantises `x` into `q` (same length) with one scale, returned: `max |x| / 127`.
 /// A row of zeros has scale 0; a row with a NaN or an infinity has scale NaN, so what it
 /// touches comes out NaN as it would in f32.
+#[multiversion::multiversion(targets = "simd")]
 fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
-    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // NaN compares false, so it leaves the maximum alone; it is looked for apart.
+    let amax = x
+        .iter()
+        .fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
     if !amax.is_finite() || x.iter().any(|v| v.is_nan()) {
         q.fill(0);
         return f32::NAN;
@@ -117,7 +121,8 @@ fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
     }
     let inv = QMAX / amax;
     for (q, &v) in q.iter_mut().zip(x) {
-        *q = (v * inv).round().clamp(-QMAX, QMAX) as i8;
+        // Ties to even: one instruction on every SIMD level, and the same result on each.
+        *q = (v * inv).round_ties_even().clamp(-QMAX, QMAX) as i8;
     }
     amax / QMAX
 }
