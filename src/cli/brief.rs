@@ -127,7 +127,7 @@ fn run(
     let translator = match decoding {
         Some(decoding) => {
             let m = super::models::resolve_translation(model)?;
-            let mut t = Translator::load(&m.dir, &device, dtype)
+            let mut t = Translator::from_checkpoint(&m.checkpoint, &device, dtype)
                 .with_context(|| format!("cannot load the translation model {}", m.name))?
                 .with_name(m.name.clone())
                 .with_batch_size(runtime.batch_size as usize)
@@ -139,13 +139,13 @@ fn run(
         None => None,
     };
     let e = super::models::resolve_embedding(model)?;
-    let embedder = Embedder::load(&e.dir, &device)
+    let embedder = Embedder::from_checkpoint(&e.checkpoint, &device)
         .with_context(|| format!("cannot load the embedding model {}", e.name))?;
     let mut llm = match kind {
         SummarizerChoice::Extractive => None,
         SummarizerChoice::Llm => {
             let m = super::models::resolve_summarizer(model)?;
-            let llm = Llm::load(&m.dir, &device, dtype)
+            let llm = Llm::from_checkpoint(&m.checkpoint, &device, dtype)
                 .with_context(|| format!("cannot load the summariser LLM {}", m.name))?;
             Some((llm, m.name))
         }
@@ -167,7 +167,7 @@ fn run(
     };
     let nli = match super::models::resolve_nli(model)? {
         Some(m) => Some((
-            Nli::load(&m.dir, &device)
+            Nli::from_checkpoint(&m.checkpoint, &device)
                 .with_context(|| format!("cannot load the NLI model {}", m.name))?,
             m.name,
         )),

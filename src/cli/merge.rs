@@ -90,7 +90,7 @@ pub fn run(args: MergeArgs) -> anyhow::Result<Outcome> {
                 recorded.id
             );
             Some(
-                Nli::load(&m.dir, &candle_core::Device::Cpu)
+                Nli::from_checkpoint(&m.checkpoint, &candle_core::Device::Cpu)
                     .with_context(|| format!("cannot load the NLI model {}", m.name))?,
             )
         }

@@ -11,6 +11,7 @@ use super::common::ModelArgs;
 use super::Outcome;
 use warta::config::ModelsConfig;
 use warta::hub::{self, HubSettings, ModelSpec};
+use warta::weights::Checkpoint;
 
 /// Files a Marian translation model must have, besides its weights.
 pub const MARIAN_FILES: &[&str] = &["config.json", "source.spm", "target.spm", "vocab.json"];
@@ -37,8 +38,9 @@ const LLM_OPTIONAL: &[&str] = &["generation_config.json", "tokenizer_config.json
 /// A model found on disk.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The directory holding its files (for a GGUF summariser, the `.gguf` file itself).
-    pub dir: PathBuf,
+    /// The directory holding its files and the weight files the hub picked (none for the
+    /// tokenizer alone; for a GGUF summariser, the `.gguf` file).
+    pub checkpoint: Checkpoint,
     /// `repo@commit` or the directory, for logs and provenance.
     pub name: String,
 }
@@ -114,7 +116,7 @@ pub fn resolve_summarizer(args: &ModelArgs) -> anyhow::Result<Resolved> {
             "the [summarizer] model {model} (in {source}) is not a file"
         );
         return Ok(Resolved {
-            dir: path.to_path_buf(),
+            checkpoint: Checkpoint::gguf(path),
             name: model.to_string(),
         });
     }
@@ -153,7 +155,7 @@ fn resolve_spec(
     };
     Ok(Resolved {
         name: found.provenance(),
-        dir: found.dir,
+        checkpoint: found.checkpoint,
     })
 }
 
@@ -245,7 +247,11 @@ fn fetch_all(cfg: &ModelsConfig, settings: &HubSettings) -> anyhow::Result<Outco
         let result = spec_from(model, w.revision)
             .and_then(|spec| Ok(hub::fetch(&spec, settings, w.files, w.optional)?));
         match result {
-            Ok(found) => println!("{role}\t{}\t{}", found.provenance(), found.dir.display()),
+            Ok(found) => println!(
+                "{role}\t{}\t{}",
+                found.provenance(),
+                found.checkpoint.dir.display()
+            ),
             Err(e) => {
                 failures += 1;
                 tracing::error!("{role} model {model}: {e:#}");

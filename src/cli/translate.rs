@@ -69,7 +69,7 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
     args.runtime.tune_allocator();
     let (device, dtype) = args.runtime.device()?;
     let model = super::models::resolve_translation(&args.model)?;
-    let mut translator = Translator::load(&model.dir, &device, dtype)
+    let mut translator = Translator::from_checkpoint(&model.checkpoint, &device, dtype)
         .with_context(|| format!("cannot load the translation model {}", model.name))?
         .with_name(model.name.clone())
         .with_batch_size(args.runtime.batch_size as usize)
