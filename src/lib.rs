@@ -4,9 +4,11 @@
 //!
 //! - [`config`]: `models.toml` read once into typed settings.
 //! - [`hub`]: a model spec (local directory or hub repo id) resolved to local files, with the
-//!   same cache as Python's `huggingface_hub`.
+//!   same cache as Python's `huggingface_hub` (settings, spec, cache layout, download).
 //! - [`device`]: `--device` / `--dtype` turned into a candle `Device` and `DType`.
-//! - [`weights`]: safetensors and both `pytorch_model.bin` formats loaded into a `VarBuilder`.
+//! - [`weights`]: which weight files a checkpoint has ([`weights::Checkpoint`], asked by the
+//!   hub and every model loader), and safetensors and both `pytorch_model.bin` formats loaded
+//!   into a `VarBuilder`.
 //! - [`text`]: the ingest stage (scraped pages in, [`text::Article`]s with sentence ids out)
 //!   and the one sentence splitter every stage shares.
 //! - [`translate`]: the Marian tokenizer and model, and the [`translate::Translator`] that

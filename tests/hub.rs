@@ -110,7 +110,7 @@ fn python_layout_is_found_by_ref() {
     .expect("resolves from the cache");
     assert_eq!(files.commit.as_deref(), Some(COMMIT));
     assert_eq!(
-        files.dir,
+        files.checkpoint.dir,
         dir.path()
             .join("models--Helsinki-NLP--opus-mt-id-en/snapshots")
             .join(COMMIT)
@@ -120,7 +120,10 @@ fn python_layout_is_found_by_ref() {
         b"{\"model_type\": \"marian\"}"
     );
     assert!(files.get("tokenizer_config.json").is_none());
-    assert_eq!(files.weights, vec![files.dir.join("pytorch_model.bin")]);
+    assert_eq!(
+        files.checkpoint.weights,
+        vec![files.checkpoint.dir.join("pytorch_model.bin")]
+    );
     assert_eq!(files.provenance(), format!("{REPO}@{COMMIT}"));
 }
 
@@ -215,7 +218,10 @@ fn weights_preference_and_no_exist_markers() {
     put_ref(dir.path(), REPO, "main", COMMIT);
     let found =
         resolve_with_weights(&spec(REPO), &offline(dir.path()), &REQUIRED, &[]).expect("resolves");
-    assert_eq!(found.weights, vec![found.dir.join("model.safetensors")]);
+    assert_eq!(
+        found.checkpoint.weights,
+        vec![found.checkpoint.dir.join("model.safetensors")]
+    );
 
     // Only pytorch_model.bin, and Python recorded that model.safetensors does not exist:
     // complete without asking the (here unreachable) hub.
@@ -238,7 +244,7 @@ fn weights_preference_and_no_exist_markers() {
         &["generation_config.json"],
     )
     .expect("resolves");
-    assert!(found.weights[0].ends_with("pytorch_model.bin"));
+    assert!(found.checkpoint.weights[0].ends_with("pytorch_model.bin"));
     assert_eq!(
         hits.load(Ordering::SeqCst),
         0,
@@ -261,6 +267,7 @@ fn sharded_weights_resolve_to_their_shards() {
     let found = resolve_with_weights(&spec(REPO), &offline(dir.path()), &["config.json"], &[])
         .expect("resolves");
     let names: Vec<String> = found
+        .checkpoint
         .weights
         .iter()
         .map(|p| p.file_name().expect("name").to_string_lossy().to_string())
@@ -274,6 +281,42 @@ fn sharded_weights_resolve_to_their_shards() {
     );
 }
 
+/// An index naming a shard outside the model (`..`, an absolute path) is refused, in the
+/// cache and in a local directory alike (one index reader, in `warta::weights`).
+#[test]
+fn a_shard_outside_the_model_is_refused() {
+    for shard in ["../pytorch_model-00001-of-00001.bin", "/etc/passwd"] {
+        let index = format!(r#"{{"weight_map": {{"a": "{shard}"}}}}"#);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files: Vec<(&str, &[u8])> = vec![
+            ("config.json", b"{}"),
+            ("pytorch_model.bin.index.json", index.as_bytes()),
+        ];
+        put_snapshot(dir.path(), REPO, COMMIT, &files);
+        put_ref(dir.path(), REPO, "main", COMMIT);
+        let err = resolve_with_weights(&spec(REPO), &offline(dir.path()), &["config.json"], &[])
+            .expect_err("refused");
+        assert!(
+            err.to_string().contains("leaves the model directory"),
+            "{err}"
+        );
+
+        let local = tempfile::tempdir().expect("tempdir");
+        std::fs::write(local.path().join("pytorch_model.bin.index.json"), &index).expect("index");
+        let err = resolve_with_weights(
+            &ModelSpec::Dir(local.path().to_path_buf()),
+            &offline(dir.path()),
+            &[],
+            &[],
+        )
+        .expect_err("refused");
+        assert!(
+            err.to_string().contains("leaves the model directory"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn local_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -285,8 +328,11 @@ fn local_directory() {
     let found = resolve_with_weights(&spec, &s, &REQUIRED, &["tokenizer_config.json"])
         .expect("directory resolves");
     assert_eq!(found.commit, None);
-    assert_eq!(found.dir, dir.path());
-    assert_eq!(found.weights, vec![dir.path().join("pytorch_model.bin")]);
+    assert_eq!(found.checkpoint.dir, dir.path());
+    assert_eq!(
+        found.checkpoint.weights,
+        vec![dir.path().join("pytorch_model.bin")]
+    );
 
     let err = resolve(&spec, &s, &["special_tokens_map.json"], &[]).expect_err("missing");
     assert!(matches!(err, HubError::MissingInDir { .. }));
@@ -670,7 +716,7 @@ fn download_writes_python_layout() {
     // fetch asks the hub again but downloads nothing new.
     let fetched = fetch(&spec(REPO), &s, &REQUIRED, &[]).expect("fetch");
     assert_eq!(hits.load(Ordering::SeqCst), before + 1, "one info request");
-    assert_eq!(fetched.weights.len(), 1);
+    assert_eq!(fetched.checkpoint.weights.len(), 1);
 }
 
 #[test]

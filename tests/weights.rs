@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use warta::weights::{
-    detect_format, load_var_builder, read_pytorch_bin, Weights, WeightsError, WeightsFormat,
+    detect_format, load_var_builder, read_pytorch_bin, Checkpoint, Weights, WeightsError,
+    WeightsFormat, WEIGHT_CANDIDATES,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -201,6 +202,86 @@ fn sharded_index_loads_every_shard() {
     let w = Weights::load(&[index], DType::F32, &Device::Cpu).expect("index loads");
     assert_eq!(w.names(), vec!["a".to_string(), "b".to_string()]);
     assert_eq!(w.files().len(), 2);
+}
+
+/// A shard index whose `weight_map` names a file outside the model directory is refused
+/// when loading weights, as the hub refuses it when resolving a model.
+#[test]
+fn a_shard_name_that_leaves_the_directory_is_refused() {
+    let outer = tempfile::tempdir().expect("tempdir");
+    let dir = outer.path().join("model");
+    std::fs::create_dir(&dir).expect("model dir");
+    let a = Tensor::arange(0f32, 4., &Device::Cpu).expect("a");
+    candle_core::safetensors::save(
+        &[("a".to_string(), a)].into_iter().collect(),
+        outer.path().join("outside.safetensors"),
+    )
+    .expect("save");
+    for shard in [
+        "../outside.safetensors",
+        "/etc/passwd",
+        "sub\\\\x.safetensors",
+    ] {
+        let index = dir.join("model.safetensors.index.json");
+        std::fs::write(
+            &index,
+            format!(r#"{{"metadata": {{}}, "weight_map": {{"a": "{shard}"}}}}"#),
+        )
+        .expect("index");
+        let err = Weights::load(std::slice::from_ref(&index), DType::F32, &Device::Cpu)
+            .expect_err("refused");
+        let msg = err.to_string();
+        assert!(matches!(err, WeightsError::Corrupt { .. }), "{err:?}");
+        assert!(msg.contains("leaves the model directory"), "{msg}");
+        assert!(msg.contains("model.safetensors.index.json"), "{msg}");
+        // The directory's checkpoint is refused the same way.
+        let err = Checkpoint::find(&dir).expect_err("refused");
+        assert!(
+            err.to_string().contains("leaves the model directory"),
+            "{err}"
+        );
+    }
+}
+
+/// A model directory's weights: the first of WEIGHT_CANDIDATES present, an index replaced by
+/// its shards (each of which must exist), and an error naming the candidates when none is.
+#[test]
+fn a_directory_checkpoint_follows_the_one_preference_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = Checkpoint::find(dir.path()).expect_err("no weights");
+    assert!(matches!(err, WeightsError::NoWeights { .. }), "{err:?}");
+    for candidate in WEIGHT_CANDIDATES {
+        assert!(err.to_string().contains(candidate), "{err}");
+    }
+    std::fs::write(
+        dir.path().join("pytorch_model.bin.index.json"),
+        r#"{"weight_map": {"a": "pytorch_model-2.bin", "b": "pytorch_model-1.bin"}}"#,
+    )
+    .expect("index");
+    let err = Checkpoint::find(dir.path()).expect_err("shards missing");
+    assert!(matches!(err, WeightsError::MissingShard { .. }), "{err:?}");
+    for shard in ["pytorch_model-1.bin", "pytorch_model-2.bin"] {
+        std::fs::write(dir.path().join(shard), b"").expect("shard");
+    }
+    let found = Checkpoint::find(dir.path()).expect("sharded");
+    assert_eq!(found.dir, dir.path());
+    assert_eq!(
+        found.weights,
+        vec![
+            dir.path().join("pytorch_model-1.bin"),
+            dir.path().join("pytorch_model-2.bin")
+        ]
+    );
+    std::fs::write(dir.path().join("pytorch_model.bin"), b"").expect("bin");
+    assert_eq!(
+        Checkpoint::find(dir.path()).expect("bin").weights,
+        vec![dir.path().join("pytorch_model.bin")]
+    );
+    std::fs::write(dir.path().join("model.safetensors"), b"").expect("st");
+    assert_eq!(
+        Checkpoint::find(dir.path()).expect("st").weights,
+        vec![dir.path().join("model.safetensors")]
+    );
 }
 
 /// Loading a safetensors tensor drops the process's mapping of its bytes once copied out;

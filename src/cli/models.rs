@@ -51,7 +51,12 @@ fn fetch_all(setup: &Setup) -> anyhow::Result<Outcome> {
     for role in Role::MODELS {
         match setup.fetch(role) {
             Ok(None) => continue,
-            Ok(Some(found)) => println!("{}\t{}\t{}", role.name(), found.name, found.dir.display()),
+            Ok(Some(found)) => println!(
+                "{}\t{}\t{}",
+                role.name(),
+                found.name,
+                found.checkpoint.dir.display()
+            ),
             Err(e) => {
                 failures += 1;
                 tracing::error!("{e:#}");

@@ -8,7 +8,7 @@
 //! `warta models fetch` alike) and loads the translator, the embedder, the NLI judge and the
 //! LLM the same way for every subcommand. A [`Runtime`] is the device, dtype and batch size,
 //! settled once before any model work starts. This is ripgrep's low-args/high-args split.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use candle_core::{DType, Device};
@@ -21,6 +21,7 @@ use warta::summarize::llm::Llm;
 use warta::summarize::nli::Nli;
 use warta::summarize::Embedder;
 use warta::translate::Translator;
+use warta::weights::Checkpoint;
 
 /// What a model is used for; each role needs its own files from its repo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,8 +109,9 @@ impl Role {
 /// A model found on disk.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The directory holding its files (for a GGUF summariser, the `.gguf` file itself).
-    pub dir: PathBuf,
+    /// Its directory and weight files, as the hub found them (for a GGUF summariser, the
+    /// `.gguf` file).
+    pub checkpoint: Checkpoint,
     /// `repo@commit` or the directory, for logs.
     pub name: String,
     /// The same as the briefing records it.
@@ -130,7 +132,7 @@ impl Resolved {
         };
         Self {
             name: found.provenance(),
-            dir: found.dir,
+            checkpoint: found.checkpoint,
             reference,
         }
     }
@@ -279,7 +281,7 @@ impl Setup {
                 self.source
             );
             return Ok(Resolved {
-                dir: path.to_path_buf(),
+                checkpoint: Checkpoint::gguf(path),
                 name: choice.model.clone(),
                 reference: ModelRef {
                     id: choice.model.clone(),
@@ -317,7 +319,7 @@ impl Setup {
         runtime: &Runtime,
     ) -> anyhow::Result<(Translator, Resolved)> {
         let m = self.resolve(Role::Translation)?;
-        let mut t = Translator::load(&m.dir, &runtime.device, runtime.dtype)
+        let mut t = Translator::from_checkpoint(&m.checkpoint, &runtime.device, runtime.dtype)
             .with_context(|| format!("cannot load the translation model {}", m.name))?
             .with_name(m.name.clone())
             .with_batch_size(runtime.batch_size)
@@ -330,7 +332,7 @@ impl Setup {
     /// The sentence embedder and its model.
     pub fn embedder(&self, device: &Device) -> anyhow::Result<(Embedder, Resolved)> {
         let m = self.resolve(Role::Embedding)?;
-        let e = Embedder::load(&m.dir, device)
+        let e = Embedder::from_checkpoint(&m.checkpoint, device)
             .with_context(|| format!("cannot load the embedding model {}", m.name))?;
         Ok((e, m))
     }
@@ -338,7 +340,7 @@ impl Setup {
     /// The summariser LLM and its model.
     pub fn llm(&self, runtime: &Runtime) -> anyhow::Result<(Llm, Resolved)> {
         let m = self.resolve(Role::Summarizer)?;
-        let llm = Llm::load(&m.dir, &runtime.device, runtime.dtype)
+        let llm = Llm::from_checkpoint(&m.checkpoint, &runtime.device, runtime.dtype)
             .with_context(|| format!("cannot load the summariser LLM {}", m.name))?;
         Ok((llm, m))
     }
@@ -349,7 +351,7 @@ impl Setup {
             return Ok(None);
         }
         let m = self.resolve(Role::Nli)?;
-        let nli = Nli::load(&m.dir, device)
+        let nli = Nli::from_checkpoint(&m.checkpoint, device)
             .with_context(|| format!("cannot load the NLI model {}", m.name))?;
         Ok(Some((nli, m)))
     }

@@ -25,7 +25,7 @@ pub struct TokenizeArgs {
 
 pub fn run(args: TokenizeArgs) -> anyhow::Result<Outcome> {
     let model = Setup::from_model_args(&args.model)?.resolve(Role::Tokenizer)?;
-    let tokenizer = MarianTokenizer::from_dir(&model.dir)
+    let tokenizer = MarianTokenizer::from_dir(&model.checkpoint.dir)
         .with_context(|| format!("cannot load the tokenizer of {}", model.name))?;
     let mut lines = Lines::new(&args.files);
     let stdout = std::io::stdout();

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::bert::Bert;
 use super::files::{self, read_json, ModelFileError};
+use crate::weights::Checkpoint;
 
 /// Why an embedding model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,21 @@ impl Embedder {
     /// [`Self::load`] with the given encoder (`Host` needs the CPU; the tests run `Candle`
     /// there too, to check the two agree).
     pub fn load_with(dir: &Path, device: &Device, backend: Backend) -> Result<Self, EmbedError> {
+        Self::from_checkpoint_with(&files::find(dir)?, device, backend)
+    }
+
+    /// [`Self::load`] for a checkpoint (a directory and the weight files to load from it).
+    pub fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, EmbedError> {
+        Self::from_checkpoint_with(checkpoint, device, Backend::for_device(device))
+    }
+
+    /// [`Self::load_with`] for a checkpoint.
+    pub fn from_checkpoint_with(
+        checkpoint: &Checkpoint,
+        device: &Device,
+        backend: Backend,
+    ) -> Result<Self, EmbedError> {
+        let dir = checkpoint.dir.as_path();
         let config: Config = read_json(&dir.join("config.json"), "BERT config.json")?;
         // modules.json names the pooling folder and whether vectors are normalised;
         // without it, sentence-transformers' defaults: mean pooling, no normalisation.
@@ -167,7 +183,7 @@ impl Embedder {
             .min(config.max_position_embeddings);
 
         let tokenizer = files::tokenizer(dir, Some(max_tokens))?;
-        let vb = files::checkpoint(dir, device)?;
+        let vb = files::weights(checkpoint, DType::F32, device)?;
         let encoder = match backend {
             Backend::Host if !device.is_cpu() => {
                 return Err(EmbedError::Model(candle_core::Error::Msg(format!(

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
+use crate::weights::{Checkpoint, WeightsError};
+
 /// Why one of a model's files could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
@@ -23,7 +25,7 @@ pub enum ModelFileError {
     #[error("cannot load the weights in {dir}: {source}")]
     Weights {
         dir: PathBuf,
-        source: Box<crate::weights::WeightsError>,
+        source: Box<WeightsError>,
     },
     #[error("the tokenizer failed: {0}")]
     Tokenize(String),
@@ -70,28 +72,26 @@ pub fn tokenizer(
     Ok(tokenizer)
 }
 
-/// The weights of the one-file checkpoint in `dir` (model.safetensors, else
-/// pytorch_model.bin) as a float32 var builder.
-pub fn checkpoint(dir: &Path, device: &Device) -> Result<VarBuilder<'static>, ModelFileError> {
-    weights(
-        dir,
-        &crate::weights::checkpoint_file(dir),
-        DType::F32,
-        device,
-    )
+/// The checkpoint in the model directory `dir` (its weight files as
+/// [`Checkpoint::find`] picks them).
+pub fn find(dir: &Path) -> Result<Checkpoint, ModelFileError> {
+    Checkpoint::find(dir).map_err(|source| weights_error(dir, source))
 }
 
-/// The weights in `files` (of the model in `dir`) as a var builder.
+/// The weights of `checkpoint` as a var builder.
 pub fn weights(
-    dir: &Path,
-    files: &[PathBuf],
+    checkpoint: &Checkpoint,
     dtype: DType,
     device: &Device,
 ) -> Result<VarBuilder<'static>, ModelFileError> {
-    crate::weights::load_var_builder(files, dtype, device).map_err(|source| {
-        ModelFileError::Weights {
-            dir: dir.to_path_buf(),
-            source: Box::new(source),
-        }
-    })
+    checkpoint
+        .var_builder(dtype, device)
+        .map_err(|source| weights_error(&checkpoint.dir, source))
+}
+
+fn weights_error(dir: &Path, source: WeightsError) -> ModelFileError {
+    ModelFileError::Weights {
+        dir: dir.to_path_buf(),
+        source: Box::new(source),
+    }
 }

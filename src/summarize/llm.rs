@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::files::{self, read_json, ModelFileError};
 use crate::generate::{self, Decoder, GenerationConfig};
+use crate::weights::Checkpoint;
 
 /// Why the LLM could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -146,15 +147,26 @@ impl Llm {
     /// Loads a Qwen2-family checkpoint: an HF directory, or a `.gguf` file with
     /// tokenizer.json (and optionally generation_config.json) in its directory.
     pub fn load(path: &Path, device: &Device, dtype: DType) -> Result<Self, LlmError> {
-        let gguf = path.extension().is_some_and(|x| x == "gguf");
-        let dir = if gguf {
-            path.parent().unwrap_or(Path::new("."))
+        let checkpoint = if path.extension().is_some_and(|x| x == "gguf") {
+            Checkpoint::gguf(path)
         } else {
-            path
+            files::find(path)?
         };
+        Self::from_checkpoint(&checkpoint, device, dtype)
+    }
+
+    /// Loads a checkpoint: HF weights, or one GGUF file, with tokenizer.json (and the
+    /// configs) from its directory.
+    pub fn from_checkpoint(
+        checkpoint: &Checkpoint,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, LlmError> {
+        let dir = checkpoint.dir.as_path();
+        let gguf = checkpoint.gguf_file();
         let tokenizer = files::tokenizer(dir, None)?;
         let has_generation = dir.join("generation_config.json").exists();
-        let (model, max_positions, generation) = if gguf {
+        let (model, max_positions, generation) = if let Some(path) = gguf {
             let mut file = std::fs::File::open(path).map_err(|source| ModelFileError::Read {
                 path: path.to_path_buf(),
                 source,
@@ -190,15 +202,7 @@ impl Llm {
             let max_positions = raw.max_position_embeddings;
             let config = raw.into_candle();
             let generation = GenerationConfig::from_model_dir(dir)?;
-            let weights: Vec<PathBuf> = std::fs::read_dir(dir)
-                .map_err(|source| ModelFileError::Read {
-                    path: dir.to_path_buf(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-                .collect();
-            let vb = files::weights(dir, &weights, dtype, device)?;
+            let vb = files::weights(checkpoint, dtype, device)?;
             let model = qwen2::ModelForCausalLM::new(&config, vb)?;
             (Network::Full(model), max_positions, generation)
         };

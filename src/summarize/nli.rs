@@ -5,12 +5,13 @@
 //! label of config.json's `id2label` is the support.
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::Linear;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Deserialize;
 
 use super::files::{self, read_json, ModelFileError};
+use crate::weights::Checkpoint;
 
 /// Why the NLI model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +42,15 @@ pub struct Nli {
 }
 
 impl Nli {
+    /// Loads a BERT cross-encoder from its directory (config.json with `id2label`,
+    /// tokenizer.json, the weights [`crate::weights::Checkpoint::find`] picks).
     pub fn load(dir: &Path, device: &Device) -> Result<Self, NliError> {
+        Self::from_checkpoint(&files::find(dir)?, device)
+    }
+
+    /// Loads a BERT cross-encoder checkpoint (a directory and the weight files to load).
+    pub fn from_checkpoint(checkpoint: &Checkpoint, device: &Device) -> Result<Self, NliError> {
+        let dir = checkpoint.dir.as_path();
         let cfg_path = dir.join("config.json");
         let config: Config = read_json(&cfg_path, "BERT config.json")?;
         let labels: Labels = read_json(&cfg_path, "classifier config.json")?;
@@ -55,7 +64,7 @@ impl Nli {
                 path: cfg_path.clone(),
             })?;
         let tokenizer = files::tokenizer(dir, Some(config.max_position_embeddings))?;
-        let vb = files::checkpoint(dir, device)?;
+        let vb = files::weights(checkpoint, DType::F32, device)?;
         let bert = BertModel::load(vb.clone(), &config)?;
         let h = config.hidden_size;
         let pooler = candle_nn::linear(h, h, vb.pp("bert.pooler.dense"))?;

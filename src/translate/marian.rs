@@ -721,49 +721,31 @@ impl MarianModel {
         })
     }
 
-    /// Loads `config.json`, the generation settings and the weights of a checkpoint directory.
-    ///
-    /// Weights: the directory's `*.safetensors` (or `model.safetensors.index.json`), else
-    /// `pytorch_model.bin` (zip or legacy format) or its index, read by [`crate::weights`].
+    /// Loads `config.json`, the generation settings and the weights of a checkpoint directory
+    /// (its weight files as [`crate::weights::Checkpoint::find`] picks them).
     pub fn load(
         dir: &Path,
         device: &Device,
         dtype: DType,
     ) -> Result<(Self, MarianConfig, GenerationConfig), MarianError> {
+        let checkpoint = crate::weights::Checkpoint::find(dir)?;
+        Self::from_checkpoint(&checkpoint, device, dtype)
+    }
+
+    /// Loads `config.json` and the generation settings of `checkpoint.dir`, and the
+    /// checkpoint's weights (safetensors, `pytorch_model.bin` in either format, or shards).
+    pub fn from_checkpoint(
+        checkpoint: &crate::weights::Checkpoint,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<(Self, MarianConfig, GenerationConfig), MarianError> {
+        let dir = &checkpoint.dir;
         let cfg = MarianConfig::from_file(&dir.join("config.json"))?;
         let mut gen = GenerationConfig::from_model_dir(dir)?;
         gen.fill_special_tokens_from(&cfg.generation_defaults());
-        let files = Self::weight_files(dir)?;
-        let vb = crate::weights::load_var_builder(&files, dtype, device)?;
+        let vb = checkpoint.var_builder(dtype, device)?;
         let model = Self::new(&cfg, vb)?;
         Ok((model, cfg, gen))
-    }
-
-    /// The weight files of a checkpoint directory, safetensors first.
-    pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, MarianError> {
-        let read_dir = std::fs::read_dir(dir).map_err(|source| MarianError::Read {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut safetensors: Vec<PathBuf> = read_dir
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-            .collect();
-        safetensors.sort();
-        if !safetensors.is_empty() {
-            return Ok(safetensors);
-        }
-        for name in [
-            "model.safetensors.index.json",
-            "pytorch_model.bin",
-            "pytorch_model.bin.index.json",
-        ] {
-            let p = dir.join(name);
-            if p.exists() {
-                return Ok(vec![p]);
-            }
-        }
-        Err(MarianError::NoWeights(dir.to_path_buf()))
     }
 
     pub fn config(&self) -> &MarianConfig {

@@ -27,6 +27,7 @@ use rayon::prelude::*;
 
 use crate::generate::GenerationConfig;
 use crate::text::segment;
+use crate::weights::Checkpoint;
 use marian::MarianModel;
 pub use quality::Flag;
 use tokenizer::MarianTokenizer;
@@ -179,7 +180,19 @@ const FINER_ROUNDS: usize = 3;
 impl Translator {
     /// Loads a model directory (config.json, generation_config.json, weights, tokenizer files).
     pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self, TranslateError> {
-        let (model, config, generation) = MarianModel::load(dir, device, dtype)?;
+        let checkpoint = Checkpoint::find(dir).map_err(marian::MarianError::from)?;
+        Self::from_checkpoint(&checkpoint, device, dtype)
+    }
+
+    /// Loads a checkpoint: its weights, and config.json, generation_config.json and the
+    /// tokenizer files from its directory.
+    pub fn from_checkpoint(
+        checkpoint: &Checkpoint,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, TranslateError> {
+        let dir = checkpoint.dir.as_path();
+        let (model, config, generation) = MarianModel::from_checkpoint(checkpoint, device, dtype)?;
         let tokenizer = MarianTokenizer::from_dir(dir)?;
         Ok(Self {
             model,
