@@ -133,7 +133,8 @@ fn run(
                 .with_batch_size(runtime.batch_size as usize)
                 .with_min_score(decoding.min_score)
                 .with_retry(!decoding.no_retry);
-            decoding.apply(t.generation_mut());
+            t.configure(|g| decoding.apply(g))
+                .with_context(|| format!("the decoding settings of {}", m.name))?;
             Some((t, m.name))
         }
         None => None,

@@ -75,7 +75,9 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
         .with_batch_size(args.runtime.batch_size as usize)
         .with_min_score(args.decoding.min_score)
         .with_retry(!args.decoding.no_retry);
-    args.decoding.apply(translator.generation_mut());
+    translator
+        .configure(|g| args.decoding.apply(g))
+        .with_context(|| format!("the decoding settings of {}", model.name))?;
     tracing::info!(
         "translating with {} on {} ({dtype:?})",
         model.name,

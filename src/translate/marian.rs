@@ -19,7 +19,8 @@ use serde::Deserialize;
 
 use super::project::{cpu_f32, Projection};
 use crate::generate::{
-    self, host_rows, Decoder, GenerationConfig, GenerationConfigError, Hypothesis, TokenIds,
+    self, host_rows, Decoder, GenerationConfig, GenerationConfigError, Hypothesis,
+    ResolvedGeneration, TokenIds,
 };
 
 /// HF `nn.LayerNorm`'s default epsilon, which Marian uses everywhere.
@@ -856,20 +857,17 @@ impl MarianModel {
     }
 
     /// The concrete settings `gen` gives for this model (its special tokens filled in, its
-    /// positions capping a default length), and the decoder start token.
-    pub fn resolve(
-        &self,
-        gen: &GenerationConfig,
-    ) -> candle_core::Result<(generate::ResolvedGeneration, u32)> {
+    /// positions capping a default length) and the decoder start token: worked out once, when
+    /// a translator is configured, and handed to every batch. A setting no decoding can run
+    /// with is a [`GenerationConfigError::Invalid`] naming it.
+    pub fn decoding(&self, gen: &GenerationConfig) -> Result<Decoding, GenerationConfigError> {
         let mut gen = gen.clone();
         gen.fill_special_tokens_from(&self.cfg.generation_defaults());
-        let resolved = gen
-            .resolve(1, Some(self.cfg.max_position_embeddings))
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let settings = gen.resolve(1, Some(self.cfg.max_position_embeddings))?;
         let start = gen
             .decoder_start()
             .unwrap_or(self.cfg.decoder_start_token_id);
-        Ok((resolved, start))
+        Ok(Decoding { settings, start })
     }
 
     /// The most positions the decoder has: no translation can be longer.
@@ -878,23 +876,44 @@ impl MarianModel {
     }
 
     /// Translates a batch of token-id sequences (source ids ending in EOS, as the tokenizer
-    /// produces them). Pads internally; returns one hypothesis per input, in order. A padded
-    /// batch gives the same result as each sentence alone.
-    pub fn translate_batch(
+    /// produces them) with settings resolved by [`MarianModel::decoding`]. Pads internally;
+    /// returns one hypothesis per input, in order. A padded batch gives the same result as
+    /// each sentence alone.
+    pub fn translate_resolved(
         &self,
         input_ids: &[Vec<u32>],
-        gen: &GenerationConfig,
+        decoding: &Decoding,
     ) -> candle_core::Result<Vec<Hypothesis>> {
         if input_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (resolved, start) = self.resolve(gen)?;
         let (ids, mask) = self.pad_batch(input_ids)?;
         let encoded = self.encode(&ids, mask.as_ref())?;
         let mut state = self.start_decoding(&encoded, mask)?;
-        let prompts = vec![vec![start]; input_ids.len()];
-        generate::generate(&mut state, &prompts, &resolved)
+        let prompts = vec![vec![decoding.start]; input_ids.len()];
+        generate::generate(&mut state, &prompts, &decoding.settings)
     }
+
+    /// [`MarianModel::translate_resolved`] for one-off calls: resolves `gen` for this batch
+    /// alone. A translator resolves its settings once instead.
+    pub fn translate_batch(
+        &self,
+        input_ids: &[Vec<u32>],
+        gen: &GenerationConfig,
+    ) -> Result<Vec<Hypothesis>, MarianError> {
+        let decoding = self.decoding(gen)?;
+        Ok(self.translate_resolved(input_ids, &decoding)?)
+    }
+}
+
+/// Decoding settings resolved for one model ([`MarianModel::decoding`]): what every batch
+/// decodes with, so a bad setting fails when the settings are made, not at a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoding {
+    /// The lengths, beams and token rules of each `generate` call.
+    pub settings: ResolvedGeneration,
+    /// The decoder prompt each row starts with (`decoder_start_token_id`).
+    pub start: u32,
 }
 
 /// Per-batch decoding state of a [`MarianModel`]; implements [`Decoder`].
