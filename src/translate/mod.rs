@@ -12,9 +12,6 @@ pub mod marian;
 pub mod project;
 pub mod quality;
 mod spm;
-mod spm_normalizer;
-mod spm_proto;
-mod spm_trie;
 pub mod tokenizer;
 
 use std::collections::HashMap;
