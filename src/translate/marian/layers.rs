@@ -272,6 +272,8 @@ impl Attention {
     }
 }
 
+/// One encoder block (`model.encoder.layers.N`): self-attention, then the feed-forward
+/// block, each followed by its residual and layer norm.
 #[derive(Debug, Clone)]
 pub(super) struct EncoderLayer {
     self_attn: Attention,
@@ -309,6 +311,9 @@ impl EncoderLayer {
     }
 }
 
+/// One decoder block (`model.decoder.layers.N`): self-attention, cross-attention to the
+/// encoder states, then the feed-forward block, each followed by its residual and layer
+/// norm.
 #[derive(Debug, Clone)]
 pub(super) struct DecoderLayer {
     self_attn: Attention,
