@@ -583,3 +583,42 @@ fn progress_is_a_log_line_in_a_log_and_bars_on_a_terminal() {
         "{screen}"
     );
 }
+
+/// run.json and briefing.json record the beams the translations used: for a checkpoint
+/// that leaves `num_beams` unset, HF's default of 1, not null.
+#[test]
+fn run_json_records_the_resolved_beams_when_the_checkpoint_leaves_them_unset() {
+    let dir = workdir(2, false);
+    let d = dir.path();
+    // The fixture checkpoint without num_beams in generation_config.json.
+    let model = d.join("marian-unset-beams");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(root().join("tests/fixtures/marian-shared")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    }
+    let path = model.join("generation_config.json");
+    let mut generation: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(generation
+        .as_object_mut()
+        .unwrap()
+        .remove("num_beams")
+        .is_some());
+    std::fs::write(&path, generation.to_string()).unwrap();
+    std::fs::write(
+        d.join("models.toml"),
+        format!(
+            "[translation]\nmodel = {:?}\n[embedding]\nmodel = {:?}\n[summarizer]\nkind = \"extractive\"\n",
+            model,
+            root().join("tests/fixtures/bert-tiny"),
+        ),
+    )
+    .unwrap();
+
+    run(brief(d, "out", &[]), 0);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("out/run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["settings"]["beams"], 1, "{manifest}");
+    assert_eq!(briefing(d, "out").settings.beams, Some(1));
+}

@@ -831,3 +831,36 @@ fn a_revision_that_cannot_apply_is_refused_before_loading() {
     // Refused by the rule, not by a failed lookup of either revision in the empty cache.
     assert!(!err.contains("warta models fetch"), "{err}");
 }
+
+/// A checkpoint whose generation_config.json no decoding can run with (`num_beams: 0`) is
+/// refused when the translator is set up, exit 1, naming the setting, with nothing on
+/// stdout: no line is translated (or failed) first.
+#[test]
+fn a_checkpoint_with_a_bad_decoding_setting_is_refused_before_any_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("marian-zero-beams");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(fixture("marian-shared")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    }
+    let path = model.join("generation_config.json");
+    let mut generation: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    generation["num_beams"] = 0.into();
+    std::fs::write(&path, generation.to_string()).unwrap();
+    let out = warta(tmp.path())
+        .args(["translate", "--model"])
+        .arg(&model)
+        .write_stdin("Rusia\nkata Lavrov.\n")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("num_beams"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

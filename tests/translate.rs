@@ -238,8 +238,12 @@ fn translator_translates_sentence_by_sentence_and_joins_them_in_order() {
     let mut translator = Translator::load(&dir, &Device::Cpu, DType::F32)
         .expect("load marian-shared")
         .with_batch_size(3);
-    translator.generation_mut().num_beams = Some(1);
-    translator.generation_mut().max_new_tokens = Some(24);
+    translator
+        .configure(|g| {
+            g.num_beams = Some(1);
+            g.max_new_tokens = Some(24);
+        })
+        .expect("greedy, 24 tokens");
     let max_source = 128; // the fixture's max_position_embeddings
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/articles/000_cfc653e25564df65.txt"),
@@ -341,8 +345,11 @@ fn a_line_of_forty_sentences_loses_none_of_them() {
     assert_eq!(warta::text::segment::sentences(&line).len(), 40);
     for limit in [100, 64, 8] {
         let mut t = fixture_translator("marian-shared").with_batch_size(8);
-        t.generation_mut().num_beams = Some(1);
-        t.generation_mut().max_new_tokens = Some(limit);
+        t.configure(|g| {
+            g.num_beams = Some(1);
+            g.max_new_tokens = Some(limit);
+        })
+        .expect("greedy, limited");
         let whole = t.translate(&[&line]).expect("translate").remove(0);
         let alone = t.translate(&forty).expect("translate");
         let joined: Vec<&str> = alone.iter().map(|a| a.text.as_str()).collect();
@@ -371,7 +378,7 @@ fn a_looping_greedy_translation_is_caught() {
     use warta::translate::{quality, Flag};
     let inputs = fixture_inputs("marian-separate");
     let mut t = fixture_translator("marian-separate");
-    t.generation_mut().num_beams = Some(1);
+    t.configure(|g| g.num_beams = Some(1)).expect("greedy");
     // Inputs the reference records as greedy loops ("… menteri luar negeri … sisisi…",
     // "… tidak tidak tidak tidak tidak").
     let looping = [&inputs[6], &inputs[11]];
@@ -451,13 +458,13 @@ fn a_sentence_cut_at_the_checkpoints_limit_gets_the_whole_budget() {
         .max_by_key(|s| s.len())
         .unwrap();
     let mut short = Translator::load(dir.path(), &Device::Cpu, DType::F32).unwrap();
-    short.generation_mut().num_beams = Some(1);
+    short.configure(|g| g.num_beams = Some(1)).unwrap();
     let mut whole = Translator::load(&src, &Device::Cpu, DType::F32).unwrap();
-    whole.generation_mut().num_beams = Some(1);
+    whole.configure(|g| g.num_beams = Some(1)).unwrap();
     let mut flag_only = Translator::load(dir.path(), &Device::Cpu, DType::F32)
         .unwrap()
         .with_retry(false);
-    flag_only.generation_mut().num_beams = Some(1);
+    flag_only.configure(|g| g.num_beams = Some(1)).unwrap();
     let cut = flag_only.translate(&[&sentence]).unwrap().remove(0);
     // A translation cache must not serve one to the other.
     assert_ne!(flag_only.setup().unwrap(), short.setup().unwrap());
@@ -509,4 +516,92 @@ fn low_score_is_judged_on_the_segments_mean() {
     assert!(!sure.flags.contains(&Flag::LowScore), "{:?}", sure.flags);
     let unsure = t.translate(&[&inputs[wi]]).unwrap().remove(0);
     assert!(unsure.flags.contains(&Flag::LowScore), "{:?}", unsure.flags);
+}
+
+/// A copy of the fixture checkpoint `name` in a new directory, its generation_config.json
+/// edited by `edit`.
+fn fixture_with_generation(
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let path = dir.path().join("generation_config.json");
+    let mut config: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, serde_json::Value::Object(config).to_string()).unwrap();
+    dir
+}
+
+/// Whether `err` is the decoding-settings error naming `setting`, and says so.
+fn names_setting(err: &warta::translate::TranslateError, setting: &str) -> bool {
+    use warta::generate::GenerationConfigError;
+    use warta::translate::TranslateError;
+    matches!(
+        err,
+        TranslateError::Decoding {
+            source: GenerationConfigError::Invalid { setting: s, .. },
+            ..
+        } if *s == setting
+    ) && err.to_string().contains(setting)
+}
+
+/// Decoding settings are resolved when the translator is configured: a setting no decoding
+/// can run with fails there, with an error naming it, and never at a batch; the translator
+/// keeps the settings it had.
+#[test]
+fn a_bad_decoding_setting_fails_when_configured_not_at_the_first_batch() {
+    let mut t = fixture_translator("marian-shared");
+    let before = t.translate(&["Rusia menyerang."]).expect("translate");
+    assert_eq!(t.decoding().settings.num_beams, 4);
+
+    let err = t.configure(|g| g.num_beams = Some(0)).unwrap_err();
+    assert!(names_setting(&err, "num_beams"), "{err:?}");
+    let err = t.configure(|g| g.max_new_tokens = Some(0)).unwrap_err();
+    assert!(names_setting(&err, "max_new_tokens"), "{err:?}");
+    let err = t.configure(|g| g.do_sample = Some(true)).unwrap_err();
+    assert!(names_setting(&err, "do_sample"), "{err:?}");
+    // Still configured as before the refused edits.
+    assert_eq!(t.decoding().settings.num_beams, 4);
+    assert_eq!(t.generation().num_beams, Some(4));
+    assert_eq!(
+        t.translate(&["Rusia menyerang."]).expect("translate"),
+        before
+    );
+
+    // A checkpoint whose own settings cannot decode fails to load, naming the setting.
+    let dir = fixture_with_generation("marian-shared", |g| {
+        g.insert("num_beams".into(), 0.into());
+    });
+    let err = warta::translate::Translator::load(dir.path(), &Device::Cpu, DType::F32)
+        .err()
+        .expect("num_beams 0 is refused at load");
+    assert!(names_setting(&err, "num_beams"), "{err:?}");
+}
+
+/// A checkpoint that leaves `num_beams` unset decodes greedily (HF's default), and the
+/// translator says so: 1 beam, not "unset".
+#[test]
+fn unset_beams_resolve_to_greedy() {
+    let dir = fixture_with_generation("marian-shared", |g| {
+        g.remove("num_beams");
+    });
+    let mut t =
+        warta::translate::Translator::load(dir.path(), &Device::Cpu, DType::F32).expect("load");
+    assert_eq!(t.generation().num_beams, None);
+    assert_eq!(t.decoding().settings.num_beams, 1);
+    let unset = t.translate(&["Rusia menyerang."]).expect("translate");
+    t.configure(|g| g.num_beams = Some(1)).expect("greedy");
+    assert_eq!(t.decoding().settings.num_beams, 1);
+    assert_eq!(
+        t.translate(&["Rusia menyerang."]).expect("translate"),
+        unset
+    );
 }

@@ -38,6 +38,8 @@ pub struct Settings {
     pub sentences: usize,
     pub max_words: usize,
     pub support_threshold: f32,
+    /// The beams the translations used, as resolved (1 when nothing set it); None without
+    /// translation.
     pub beams: Option<u32>,
 }
 

@@ -325,7 +325,8 @@ impl Setup {
             .with_batch_size(runtime.batch_size)
             .with_min_score(decoding.min_score)
             .with_retry(!decoding.no_retry);
-        decoding.apply(t.generation_mut());
+        t.configure(|g| decoding.apply(g))
+            .with_context(|| format!("the decoding settings of {}", m.name))?;
         Ok((t, m))
     }
 

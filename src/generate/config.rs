@@ -25,8 +25,12 @@ pub enum GenerationConfigError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("invalid generation settings: {0}")]
-    Invalid(String),
+    /// A setting no decoding can run with; `setting` is its name in `generation_config.json`.
+    #[error("invalid generation setting {setting}: {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
 }
 
 /// One token id or several, as HF accepts for `eos_token_id` / `forced_eos_token_id`.
@@ -96,9 +100,10 @@ impl std::str::FromStr for EarlyStopping {
             "true" => Ok(EarlyStopping::True),
             "false" => Ok(EarlyStopping::False),
             "never" => Ok(EarlyStopping::Never),
-            other => Err(GenerationConfigError::Invalid(format!(
-                "early_stopping must be true, false or never, not {other:?}"
-            ))),
+            other => Err(GenerationConfigError::Invalid {
+                setting: "early_stopping",
+                problem: format!("must be true, false or never, not {other:?}"),
+            }),
         }
     }
 }
@@ -246,22 +251,25 @@ impl GenerationConfig {
         max_position_embeddings: Option<usize>,
     ) -> Result<ResolvedGeneration, GenerationConfigError> {
         if self.do_sample == Some(true) {
-            return Err(GenerationConfigError::Invalid(
-                "do_sample=true is not supported (greedy and beam search only)".into(),
-            ));
+            return Err(GenerationConfigError::Invalid {
+                setting: "do_sample",
+                problem: "true is not supported (greedy and beam search only)".into(),
+            });
         }
         if let Some(n) = self.num_return_sequences {
             if n > 1 {
-                return Err(GenerationConfigError::Invalid(
-                    "num_return_sequences > 1 is not supported".into(),
-                ));
+                return Err(GenerationConfigError::Invalid {
+                    setting: "num_return_sequences",
+                    problem: format!("{n} is not supported (1 only)"),
+                });
             }
         }
         let num_beams = self.num_beams.unwrap_or(1);
         if num_beams == 0 {
-            return Err(GenerationConfigError::Invalid(
-                "num_beams must be at least 1".into(),
-            ));
+            return Err(GenerationConfigError::Invalid {
+                setting: "num_beams",
+                problem: "must be at least 1".into(),
+            });
         }
         let max_length = if let Some(n) = self.max_new_tokens {
             n + prompt_len
@@ -272,10 +280,17 @@ impl GenerationConfig {
             max_position_embeddings.map_or(n, |m| n.min(m))
         };
         if prompt_len >= max_length {
-            return Err(GenerationConfigError::Invalid(format!(
-                "the decoder prompt has {prompt_len} tokens but max_length is {max_length}; \
-                 raise max_length or set max_new_tokens"
-            )));
+            return Err(GenerationConfigError::Invalid {
+                setting: if self.max_new_tokens.is_some() {
+                    "max_new_tokens"
+                } else {
+                    "max_length"
+                },
+                problem: format!(
+                    "the decoder prompt has {prompt_len} tokens but max_length is {max_length}; \
+                     raise max_length or set max_new_tokens"
+                ),
+            });
         }
         let min_length = match self.min_new_tokens {
             Some(n) => n + prompt_len,
@@ -294,9 +309,10 @@ impl GenerationConfig {
             .filter(|seq| !(seq.len() == 1 && eos_token_ids.contains(&seq[0])))
             .collect::<Vec<_>>();
         if bad_words_ids.iter().any(|s| s.is_empty()) {
-            return Err(GenerationConfigError::Invalid(
-                "bad_words_ids holds an empty sequence".into(),
-            ));
+            return Err(GenerationConfigError::Invalid {
+                setting: "bad_words_ids",
+                problem: "holds an empty sequence".into(),
+            });
         }
         Ok(ResolvedGeneration {
             prompt_len,
@@ -373,6 +389,34 @@ mod tests {
             Path::new("g.json")
         )
         .is_err());
+    }
+
+    #[test]
+    fn an_invalid_setting_is_named() {
+        let setting = |g: GenerationConfig| match g.resolve(1, None) {
+            Err(GenerationConfigError::Invalid { setting, .. }) => setting,
+            other => panic!("{other:?}"),
+        };
+        let with = |edit: fn(&mut GenerationConfig)| {
+            let mut g = GenerationConfig::default();
+            edit(&mut g);
+            g
+        };
+        assert_eq!(setting(with(|g| g.num_beams = Some(0))), "num_beams");
+        assert_eq!(setting(with(|g| g.do_sample = Some(true))), "do_sample");
+        assert_eq!(setting(with(|g| g.max_length = Some(1))), "max_length");
+        assert_eq!(
+            setting(with(|g| g.max_new_tokens = Some(0))),
+            "max_new_tokens"
+        );
+        assert_eq!(
+            setting(with(|g| g.num_return_sequences = Some(2))),
+            "num_return_sequences"
+        );
+        assert_eq!(
+            setting(with(|g| g.bad_words_ids = Some(vec![vec![]]))),
+            "bad_words_ids"
+        );
     }
 
     #[test]

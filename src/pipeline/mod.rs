@@ -160,7 +160,9 @@ pub fn briefing_settings(
         } else {
             settings.support_threshold
         },
-        beams: translator.and_then(|t| t.generation().num_beams.map(|b| b as u32)),
+        // The beams translations use, resolved: the checkpoint's or HF's default of 1 when
+        // nothing sets it.
+        beams: translator.map(|t| t.decoding().settings.num_beams as u32),
     }
 }
 

@@ -13,9 +13,6 @@ pub mod marian;
 pub mod project;
 pub mod quality;
 mod spm;
-mod spm_normalizer;
-mod spm_proto;
-mod spm_trie;
 pub mod tokenizer;
 
 use std::collections::HashMap;
@@ -25,10 +22,10 @@ use std::sync::Arc;
 use candle_core::{DType, Device};
 use rayon::prelude::*;
 
-use crate::generate::GenerationConfig;
+use crate::generate::{GenerationConfig, GenerationConfigError};
 use crate::text::segment;
 use crate::weights::Checkpoint;
-use marian::MarianModel;
+use marian::{Decoding, MarianModel};
 pub use quality::Flag;
 use tokenizer::MarianTokenizer;
 
@@ -38,6 +35,11 @@ pub enum TranslateError {
     Tokenizer(#[from] tokenizer::TokenizerError),
     #[error(transparent)]
     Model(#[from] marian::MarianError),
+    #[error("model {model}: {source}")]
+    Decoding {
+        model: String,
+        source: GenerationConfigError,
+    },
     #[error("model {model} failed while translating: {source}")]
     Inference {
         model: String,
@@ -156,10 +158,66 @@ struct Done {
     flags: Vec<Flag>,
 }
 
+/// A translator's decoding settings: as given, and what they and the retries' variants
+/// resolve to for its model, worked out once when they are set ([`Translator::configure`]).
+#[derive(Debug, Clone)]
+struct Settings {
+    /// The checkpoint's generation_config.json with the caller's edits.
+    given: GenerationConfig,
+    /// What every unit is first translated with.
+    first: Decoding,
+    /// A unit cut at the length limit is translated again with the decoder's whole budget:
+    /// `None` when the limit in force is the user's, or already the whole budget.
+    whole_budget: Option<Decoding>,
+    /// A degenerate greedy translation is translated again with beams and
+    /// `no_repeat_ngram_size` (after `whole_budget`'s limit): `None` when `first` has beams.
+    beam_retry: Option<Decoding>,
+}
+
+impl Settings {
+    /// Resolves `given` for `model`; `checkpoint` is the checkpoint's own settings (a length
+    /// limit that differs from theirs is the user's choice, which a retry keeps).
+    fn new(
+        model: &MarianModel,
+        given: GenerationConfig,
+        checkpoint: &GenerationConfig,
+    ) -> Result<Self, GenerationConfigError> {
+        let first = model.decoding(&given)?;
+        // The model's whole budget, when the limit in force is the checkpoint's own and
+        // below what the decoder can hold.
+        let full = model.max_positions();
+        let user_limited = given.max_new_tokens.is_some()
+            && given.max_new_tokens != checkpoint.max_new_tokens
+            || given.max_length.is_some() && given.max_length != checkpoint.max_length;
+        let mut in_force = given.clone();
+        let whole_budget = if !user_limited && first.settings.max_length < full {
+            in_force.max_new_tokens = None;
+            in_force.max_length = Some(full);
+            Some(model.decoding(&in_force)?)
+        } else {
+            None
+        };
+        let beam_retry = if first.settings.num_beams <= 1 {
+            let mut beams = in_force;
+            beams.num_beams = Some(4);
+            beams.no_repeat_ngram_size = Some(3);
+            Some(model.decoding(&beams)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            given,
+            first,
+            whole_budget,
+            beam_retry,
+        })
+    }
+}
+
 pub struct Translator {
     model: MarianModel,
     encoder: Encoder,
-    generation: GenerationConfig,
+    settings: Settings,
     /// The checkpoint's own settings: a length limit below theirs is the user's choice.
     checkpoint_generation: GenerationConfig,
     min_score: f32,
@@ -178,7 +236,9 @@ pub const SCHEME: &str = "units=sentences.1";
 const FINER_ROUNDS: usize = 3;
 
 impl Translator {
-    /// Loads a model directory (config.json, generation_config.json, weights, tokenizer files).
+    /// Loads a model directory (config.json, generation_config.json, weights, tokenizer
+    /// files). The checkpoint's decoding settings are resolved here: one no decoding can run
+    /// with is a [`TranslateError::Decoding`].
     pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self, TranslateError> {
         let checkpoint = Checkpoint::find(dir).map_err(marian::MarianError::from)?;
         Self::from_checkpoint(&checkpoint, device, dtype)
@@ -194,18 +254,26 @@ impl Translator {
         let dir = checkpoint.dir.as_path();
         let (model, config, generation) = MarianModel::from_checkpoint(checkpoint, device, dtype)?;
         let tokenizer = MarianTokenizer::from_dir(dir)?;
+        let name = dir.display().to_string();
+        let settings =
+            Settings::new(&model, generation.clone(), &generation).map_err(|source| {
+                TranslateError::Decoding {
+                    model: name.clone(),
+                    source,
+                }
+            })?;
         Ok(Self {
             model,
             encoder: Encoder {
                 tokenizer: Arc::new(tokenizer),
                 max_source_tokens: config.max_position_embeddings,
             },
-            checkpoint_generation: generation.clone(),
-            generation,
+            checkpoint_generation: generation,
+            settings,
             min_score: quality::DEFAULT_MIN_SCORE,
             retry: true,
             batch_size: 32,
-            name: dir.display().to_string(),
+            name,
         })
     }
 
@@ -239,9 +307,34 @@ impl Translator {
         self.min_score
     }
 
-    /// The decoding settings; starts as the checkpoint's generation_config.json.
+    /// The decoding settings as given; starts as the checkpoint's generation_config.json.
     pub fn generation(&self) -> &GenerationConfig {
-        &self.generation
+        &self.settings.given
+    }
+
+    /// What the decoding settings resolve to for this model: the values translations use
+    /// (the number of beams even when the checkpoint leaves it unset, ...).
+    pub fn decoding(&self) -> &Decoding {
+        &self.settings.first
+    }
+
+    /// Edits the decoding settings (a user's flags over the checkpoint's) and resolves them
+    /// once, here: a setting no decoding can run with is a [`TranslateError::Decoding`]
+    /// naming it, and the translator keeps the settings it had.
+    pub fn configure(
+        &mut self,
+        edit: impl FnOnce(&mut GenerationConfig),
+    ) -> Result<(), TranslateError> {
+        let mut given = self.settings.given.clone();
+        edit(&mut given);
+        self.settings =
+            Settings::new(&self.model, given, &self.checkpoint_generation).map_err(|source| {
+                TranslateError::Decoding {
+                    model: self.name.clone(),
+                    source,
+                }
+            })?;
+        Ok(())
     }
 
     /// Everything of this translator that decides what a segment becomes, as one string
@@ -252,13 +345,9 @@ impl Translator {
         Ok(format!(
             "{}|{}|retry={}|{SCHEME}",
             self.name,
-            serde_json::to_string(&self.generation)?,
+            serde_json::to_string(&self.settings.given)?,
             self.retry
         ))
-    }
-
-    pub fn generation_mut(&mut self) -> &mut GenerationConfig {
-        &mut self.generation
     }
 
     pub fn tokenizer(&self) -> &MarianTokenizer {
@@ -342,36 +431,18 @@ impl Translator {
     /// and `no_repeat_ngram_size`, and kept only when the retry is better. What is still
     /// wrong stays flagged.
     fn settle(&self, units: Vec<Unit>, rounds: usize) -> Result<Vec<Done>, TranslateError> {
-        let fail = |source| TranslateError::Inference {
-            model: self.name.clone(),
-            source,
-        };
-        let (resolved, _) = self.model.resolve(&self.generation).map_err(fail)?;
-        let mut done = self.run(&units, &self.generation)?;
+        let settings = &self.settings;
+        let mut done = self.run(&units, &settings.first)?;
         if !self.retry {
             return Ok(done);
         }
-
-        // The model's whole budget, when the limit in force is the checkpoint's own and
-        // below what the decoder can hold.
-        let full = self.model.max_positions();
-        let user_limited = self.generation.max_new_tokens.is_some()
-            && self.generation.max_new_tokens != self.checkpoint_generation.max_new_tokens
-            || self.generation.max_length.is_some()
-                && self.generation.max_length != self.checkpoint_generation.max_length;
-        let mut in_force = self.generation.clone();
-        if !user_limited && resolved.max_length < full {
-            in_force.max_new_tokens = None;
-            in_force.max_length = Some(full);
-            self.retry(&units, &mut done, &in_force, |d| {
+        if let Some(whole) = &settings.whole_budget {
+            self.retry(&units, &mut done, whole, |d| {
                 d.flags.contains(&Flag::Truncated)
             })?;
         }
-        if resolved.num_beams <= 1 {
-            let mut beams = in_force.clone();
-            beams.num_beams = Some(4);
-            beams.no_repeat_ngram_size = Some(3);
-            self.retry(&units, &mut done, &beams, |d| {
+        if let Some(beams) = &settings.beam_retry {
+            self.retry(&units, &mut done, beams, |d| {
                 d.flags.iter().any(|f| f.is_degenerate())
             })?;
         }
@@ -419,13 +490,13 @@ impl Translator {
         Ok(done)
     }
 
-    /// Translates again, with `gen`, the units whose translation `wrong` picks, and keeps a
-    /// retry that has fewer flags.
+    /// Translates again, with `decoding`, the units whose translation `wrong` picks, and
+    /// keeps a retry that has fewer flags.
     fn retry(
         &self,
         units: &[Unit],
         done: &mut [Done],
-        gen: &GenerationConfig,
+        decoding: &Decoding,
         wrong: impl Fn(&Done) -> bool,
     ) -> Result<(), TranslateError> {
         let picked: Vec<usize> = (0..units.len()).filter(|&i| wrong(&done[i])).collect();
@@ -433,7 +504,7 @@ impl Translator {
             return Ok(());
         }
         let again: Vec<Unit> = picked.iter().map(|&i| units[i].clone()).collect();
-        for (i, d) in picked.into_iter().zip(self.run(&again, gen)?) {
+        for (i, d) in picked.into_iter().zip(self.run(&again, decoding)?) {
             if d.flags.len() < done[i].flags.len() {
                 done[i] = d;
             }
@@ -441,8 +512,8 @@ impl Translator {
         Ok(())
     }
 
-    /// Translates `units` with `gen` in length-sorted batches and checks each result.
-    fn run(&self, units: &[Unit], gen: &GenerationConfig) -> Result<Vec<Done>, TranslateError> {
+    /// Translates `units` with `decoding` in length-sorted batches and checks each result.
+    fn run(&self, units: &[Unit], decoding: &Decoding) -> Result<Vec<Done>, TranslateError> {
         // A sentence repeated across lines (a dateline, an agency's boilerplate) is
         // translated once.
         let mut first: HashMap<&[u32], usize> = HashMap::new();
@@ -457,14 +528,14 @@ impl Translator {
             })
             .collect();
         if unique.len() < units.len() {
-            let done = self.run(&unique, gen)?;
+            let done = self.run(&unique, decoding)?;
             return Ok(slot.into_iter().map(|i| done[i].clone()).collect());
         }
         let fail = |source| TranslateError::Inference {
             model: self.name.clone(),
             source,
         };
-        let (resolved, _) = self.model.resolve(gen).map_err(fail)?;
+        let resolved = &decoding.settings;
         // Longest first, so each batch holds sources of similar length and little padding.
         let mut order: Vec<usize> = (0..units.len()).collect();
         order.sort_by_key(|&p| std::cmp::Reverse(units[p].ids.len()));
@@ -490,7 +561,9 @@ impl Translator {
                 .par_iter()
                 .map(|b| {
                     let inputs: Vec<Vec<u32>> = b.iter().map(|&p| units[p].ids.clone()).collect();
-                    self.model.translate_batch(&inputs, gen).map_err(fail)
+                    self.model
+                        .translate_resolved(&inputs, decoding)
+                        .map_err(fail)
                 })
                 .collect::<Result<_, _>>()?;
             for (batch, hyps) in group.iter().zip(done) {

@@ -9,8 +9,8 @@
 //! escapes spaces as U+2581. User-defined pieces are matched first and passed through
 //! unnormalized, as sentencepiece's prefix matcher does.
 
-use super::spm_proto::{NormalizerSpec, ProtoError};
-use super::spm_trie::ByteTrie;
+use super::proto::{NormalizerSpec, ProtoError};
+use super::trie::ByteTrie;
 
 /// U+2581 LOWER ONE EIGHTH BLOCK, sentencepiece's visible space.
 pub(crate) const SPACE_SYMBOL: &str = "\u{2581}";

@@ -1,7 +1,7 @@
 //! A sentencepiece unigram model: encode text to pieces and decode pieces to text exactly as
 //! the sentencepiece library (`SentencePieceProcessor`) does for Marian's `.spm` files.
 //!
-//! Encoding is normalization (see `spm_normalizer`), then sentencepiece's optimized Viterbi
+//! Encoding is normalization (see [`normalizer`]), then sentencepiece's optimized Viterbi
 //! over the UTF-8 bytes with its precise arithmetic and tie-breaking, then the merge of runs
 //! of unknown characters into one `<unk>` piece (or byte pieces when the model has byte
 //! fallback). Decoding follows `SentencePieceProcessor::Decode`: control pieces vanish,
@@ -10,9 +10,13 @@
 
 use std::collections::HashMap;
 
-use super::spm_normalizer::{decode_utf8, Normalizer, SPACE_SYMBOL};
-use super::spm_proto::{parse_model, PieceType, ProtoError, MODEL_TYPE_UNIGRAM};
-use super::spm_trie::ByteTrie;
+mod normalizer;
+mod proto;
+mod trie;
+
+use normalizer::{decode_utf8, Normalizer, SPACE_SYMBOL};
+use proto::{parse_model, PieceType, ProtoError, MODEL_TYPE_UNIGRAM};
+use trie::ByteTrie;
 
 /// sentencepiece's `kUnkPenalty`: an unknown character scores this much below the rarest piece.
 const UNK_PENALTY: f32 = 10.0;
