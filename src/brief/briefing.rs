@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::summarize::cite::{CitationQuality, Statement};
+use crate::text::SentenceId;
 use crate::translate::Flag;
 
 /// A model as the briefing records it: repo id (or directory) and revision.
@@ -46,7 +47,7 @@ pub struct Settings {
 /// One source sentence with its English translation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SentenceOut {
-    pub id: String,
+    pub id: SentenceId,
     pub text: String,
     pub translation: String,
     /// The translation's mean log-probability per token (0 for text that was not
@@ -80,9 +81,23 @@ pub struct ArticleBrief {
 }
 
 impl ArticleBrief {
-    /// The sentence with this id.
+    /// The sentence with this id, written as a citation writes it; None when the text is
+    /// no sentence id or names no sentence of this article's.
     pub fn sentence(&self, id: &str) -> Option<&SentenceOut> {
-        self.sentences.iter().find(|s| s.id == id)
+        self.sentence_of(&id.parse().ok()?)
+    }
+
+    /// The sentence with this id, found by its number: at its place when the article holds
+    /// all its sentences, else (a record lightened to a few) by a binary search.
+    pub fn sentence_of(&self, id: &SentenceId) -> Option<&SentenceOut> {
+        let at = |i: usize| Some(&self.sentences[i]).filter(|s| s.id == *id);
+        id.index()
+            .filter(|&i| i < self.sentences.len())
+            .and_then(at)
+            .or_else(|| {
+                let i = self.sentences.binary_search_by_key(&id.n, |s| s.id.n);
+                i.ok().and_then(at)
+            })
     }
 
     /// The heading the pages show: the English title, else the original, else the id.
@@ -121,9 +136,11 @@ pub struct Briefing {
 impl Briefing {
     /// The sentence a citation names, with its article.
     pub fn sentence(&self, id: &str) -> Option<(&ArticleBrief, &SentenceOut)> {
+        let id: SentenceId = id.parse().ok()?;
         self.articles
             .iter()
-            .find_map(|a| a.sentence(id).map(|s| (a, s)))
+            .filter(|a| a.id == id.article)
+            .find_map(|a| a.sentence_of(&id).map(|s| (a, s)))
     }
 
     /// The first and last day the articles are dated (YYYY-MM-DD), when any is dated.
@@ -144,7 +161,7 @@ mod tests {
     #[test]
     fn a_score_that_is_not_a_number_round_trips_through_json() {
         let s = SentenceOut {
-            id: "a:1".into(),
+            id: SentenceId::new("a", 1),
             text: "Halo.".into(),
             translation: "Hello.".into(),
             score: f32::NAN,
@@ -155,5 +172,70 @@ mod tests {
         let back: SentenceOut = serde_json::from_str(&json).unwrap();
         assert!(back.score.is_nan());
         assert_eq!(back.flags, [Flag::LowScore]);
+    }
+
+    #[test]
+    fn a_sentence_is_found_by_its_number_in_a_whole_article_or_a_lightened_one() {
+        let out = |n| SentenceOut {
+            id: SentenceId::new("a:b", n),
+            text: format!("Kalimat {n}."),
+            translation: format!("Sentence {n}."),
+            score: 0.0,
+            flags: Vec::new(),
+        };
+        let mut a = ArticleBrief {
+            id: "a:b".into(),
+            source: "s".into(),
+            title: None,
+            title_en: None,
+            date: None,
+            outlet: None,
+            sentences: (1..=5).map(out).collect(),
+            summary: Vec::new(),
+            citation_quality: CitationQuality {
+                precision: None,
+                recall: None,
+                judged: 0,
+            },
+        };
+        for n in 1..=5 {
+            assert_eq!(
+                a.sentence(&format!("a:b:{n}")).unwrap().text,
+                format!("Kalimat {n}.")
+            );
+        }
+        for missing in ["a:b:6", "a:b:0", "a:1", "b:1", "a:b", "x"] {
+            assert!(a.sentence(missing).is_none(), "{missing}");
+        }
+        a.sentences.retain(|s| s.id.n % 2 == 0);
+        assert_eq!(a.sentence("a:b:4").unwrap().text, "Kalimat 4.");
+        assert!(a.sentence("a:b:3").is_none() && a.sentence("a:b:5").is_none());
+        let b = Briefing {
+            generated_at: "now".into(),
+            models: Models {
+                translation: None,
+                embedding: ModelRef {
+                    id: "e".into(),
+                    revision: None,
+                },
+                summarizer: SummarizerRef {
+                    kind: "extractive".into(),
+                    id: None,
+                    revision: None,
+                },
+                nli: None,
+            },
+            settings: Settings {
+                sentences: 3,
+                max_words: 80,
+                support_threshold: 0.6,
+                beams: None,
+            },
+            articles: vec![a],
+            overview: Vec::new(),
+        };
+        let (owner, s) = b.sentence("a:b:2").unwrap();
+        assert_eq!((owner.id.as_str(), s.text.as_str()), ("a:b", "Kalimat 2."));
+        assert!(b.sentence("a:2").is_none());
     }
 }

@@ -266,7 +266,7 @@ impl<W: Write> HtmlWriter<W> {
         write!(
             self.sources,
             "<li id=\"{}\">{}<br><span class=\"src\">{}</span></li>",
-            esc(&self.anchors.label(&s.id)),
+            esc(&self.anchors.label(&s.id.to_string())),
             esc(&s.translation),
             esc(&s.text)
         )?;
@@ -275,7 +275,7 @@ impl<W: Write> HtmlWriter<W> {
         let entry = format!(
             "{}{}:{}",
             if self.data_started { "," } else { "" },
-            serde_json::Value::from(s.id.as_str()),
+            serde_json::Value::from(s.id.to_string()),
             serde_json::json!({"en": s.translation, "id": s.text})
         )
         .replace('<', "\\u003c")

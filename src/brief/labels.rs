@@ -3,16 +3,19 @@
 //! give one label (`a b:1` and `a-b:1`); then the later-cited id gets `-2` added (`-3`, …).
 //!
 //! Deciding that needs no table of every cited id. A cited id names a sentence of one of
-//! the articles: the article's id, `:` and a number. A label maps an id character by
-//! character, so two sentence ids give one label only when their articles' ids do. The
-//! articles' labels are compared once, up front; only the ids of articles whose labels
-//! collide (rare), and any id not of that form, are remembered and numbered in order of
-//! first use. Every other id is its own label, which nothing else can take: it ends in `:`
-//! and digits, and neither an added suffix nor an id of another form does. (So the labels
+//! the articles, a [`SentenceId`]: the article's id, `:` and a number (from 1, without
+//! leading zeros). A label maps an id character by character, so two sentence ids give
+//! one label only when their articles' ids do. The articles' labels are compared once, up
+//! front; only the ids of articles whose labels collide (rare), and any id not of that
+//! form, are remembered and numbered in order of first use. Every other id is its own
+//! label, which nothing else can take: it ends in `:` and a number as a sentence id
+//! writes it, and neither an added suffix nor an id of another form does. (So the labels
 //! are distinct as long as every cited `{article}:{n}` names an article given to
 //! [`Labels::new`], as every citation of a briefing does.)
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::text::SentenceId;
 
 pub(crate) struct Labels {
     base: fn(&str) -> String,
@@ -55,11 +58,9 @@ impl Labels {
             return label.clone();
         }
         let first = (self.base)(id);
-        let own = match id.rsplit_once(':') {
-            Some((article, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
-                !self.crowded.contains(&self.article_key(article))
-            }
-            _ => false,
+        let own = match id.parse::<SentenceId>() {
+            Ok(id) => !self.crowded.contains(&self.article_key(&id.article)),
+            Err(_) => false,
         };
         if own {
             return first;

@@ -100,7 +100,7 @@ impl<W: Write> MarkdownWriter<W> {
     /// Writes the note of a sentence the overview cites: each once, in order of first
     /// citation, before the first article.
     pub fn overview_source(&mut self, s: &SentenceOut) -> io::Result<()> {
-        let label = self.labels.label(&s.id);
+        let label = self.labels.label(&s.id.to_string());
         self.note(&label, s)
     }
 

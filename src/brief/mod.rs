@@ -194,7 +194,8 @@ mod tests {
         let articles = ids
             .iter()
             .map(|id| {
-                let article = id.rsplit_once(':').unwrap().0.to_string();
+                let id: crate::text::SentenceId = id.parse().unwrap();
+                let article = id.article.clone();
                 ArticleBrief {
                     id: article.clone(),
                     source: "s".into(),
@@ -203,7 +204,7 @@ mod tests {
                     date: None,
                     outlet: None,
                     sentences: vec![SentenceOut {
-                        id: id.to_string(),
+                        id: id.clone(),
                         text: text.into(),
                         translation: text.into(),
                         score: 0.0,

@@ -17,7 +17,7 @@ use crate::summarize::cite::{self, Cited, Draft, Judge, Statement};
 use crate::summarize::extractive;
 use crate::summarize::features::SentenceView;
 use crate::summarize::standalone;
-use crate::text::Article;
+use crate::text::{Article, SentenceId};
 use crate::translate::{Source, Translator};
 
 /// What a window cost: segments sent to the model and tokens it generated.
@@ -235,11 +235,17 @@ fn brief_article(
         };
         return Err(PipelineError::NoSummary(reason.into()));
     }
-    for s in &mut summary {
-        s.flags = s
-            .citations
+    // A statement's flags are its cited sentences', each found at its place.
+    let sentence = |id: &SentenceId| {
+        id.index()
+            .and_then(|i| sentences.get(i))
+            .filter(|s| s.id == *id)
+    };
+    for (s, d) in summary.iter_mut().zip(&kept) {
+        s.flags = d
+            .cited
             .iter()
-            .filter_map(|id| sentences.iter().find(|x| &x.id == id))
+            .filter_map(|c| sentence(&c.id))
             .flat_map(|x| x.flags.iter().copied())
             .collect();
         s.flags.sort();
@@ -292,7 +298,8 @@ fn supported<'a>(
         .map(|(_, d)| d)
         .zip(&kept)
         .map(|(mut d, k)| {
-            d.cited.retain(|c| k.citations.contains(&c.id));
+            d.cited
+                .retain(|c| k.citations.iter().any(|id| c.id == **id));
             d
         })
         .collect();

@@ -18,6 +18,7 @@ use super::PipelineError;
 use crate::brief::{self, ArticleBrief, Briefing, Head, Models, Settings};
 use crate::summarize::cite::{self, Cited, Draft, Judge, Statement};
 use crate::summarize::overview::{self, InMemory, OverviewPick, OverviewSettings};
+use crate::text::SentenceId;
 
 /// The order the briefing shows: by day, undated last, then by id.
 pub fn order_key(b: &ArticleBrief) -> (bool, Option<&str>, &str) {
@@ -101,7 +102,7 @@ fn checked_overview(
 /// What is wrong with a candidate's translation.
 fn flags_of(r: &ArticleRecord, c: usize) -> &[crate::translate::Flag] {
     r.brief
-        .sentence(&r.candidates[c].sentence)
+        .sentence_of(&r.candidates[c].sentence)
         .map_or(&[], |s| s.flags.as_slice())
 }
 
@@ -110,7 +111,7 @@ fn candidate(r: &ArticleRecord, c: usize) -> (&str, &[f32]) {
     let candidate = &r.candidates[c];
     let text = r
         .brief
-        .sentence(&candidate.sentence)
+        .sentence_of(&candidate.sentence)
         .map_or("", |s| s.translation.as_str());
     (text, &candidate.embedding)
 }
@@ -247,7 +248,7 @@ pub fn write_from_files(
     for &(a, c) in sources.iter().flatten() {
         if seen.insert((a, c)) {
             let record = records.read(&entries[a])?;
-            if let Some(s) = record.brief.sentence(&record.candidates[c].sentence) {
+            if let Some(s) = record.brief.sentence_of(&record.candidates[c].sentence) {
                 writer.overview_source(s)?;
             }
         }
@@ -367,10 +368,10 @@ pub fn for_each_record(
 
 /// The record with only the sentences the overview uses: its candidates.
 fn lighten(mut r: ArticleRecord) -> ArticleRecord {
-    let keep: HashSet<&str> = r.candidates.iter().map(|c| c.sentence.as_str()).collect();
+    let keep: HashSet<&SentenceId> = r.candidates.iter().map(|c| &c.sentence).collect();
     let sentences = std::mem::take(&mut r.brief.sentences)
         .into_iter()
-        .filter(|s| keep.contains(s.id.as_str()))
+        .filter(|s| keep.contains(&s.id))
         .collect();
     r.brief.sentences = sentences;
     r

@@ -142,7 +142,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, e)| Candidate {
-                sentence: format!("a:{i}"),
+                sentence: crate::text::SentenceId::new("a", i + 1),
                 embedding: e.to_vec(),
             })
             .collect();
@@ -179,7 +179,7 @@ mod tests {
         check_length(&mut dim, &record(&[&[1.0, 2.0]])).unwrap();
         let err = check_length(&mut dim, &record(&[&[1.0, 2.0], &[1.0]])).unwrap_err();
         assert!(
-            err.contains("a:1 has 1 numbers where the others have 2"),
+            err.contains("a:2 has 1 numbers where the others have 2"),
             "{err}"
         );
     }

@@ -1,7 +1,9 @@
 //! The pipeline: the one place that knows the order of the stages. Ingested articles are
 //! briefed a window at a time (`articles`: translated, embedded, summarised, checked) into
 //! records, and the records are assembled into the briefing (`assemble`: order, overview,
-//! files). `run` drives a whole batch run: streamed, resumable, sharded, with progress.
+//! files). `run` drives a whole batch run: streamed, resumable, sharded, with progress; its
+//! output directory's `run.json` is the `manifest`, and its `journal` holds the directory's
+//! lock and the record and error lines, recovered after a crash.
 //!
 //! Translations go through the translation cache (`cache`) when there is one, and each
 //! distinct sentence of a window is translated once.
@@ -9,6 +11,8 @@ pub mod articles;
 pub mod assemble;
 pub mod cache;
 mod candidates;
+pub mod journal;
+pub mod manifest;
 pub mod progress;
 pub mod record;
 pub mod run;

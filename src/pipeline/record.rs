@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::brief::ArticleBrief;
+use crate::text::SentenceId;
 
 /// A line of `articles.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,7 +21,7 @@ pub struct ArticleRecord {
 /// An overview candidate: a sentence id and the embedding of its English text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
-    pub sentence: String,
+    pub sentence: SentenceId,
     /// Little-endian float32s in base64: exact, and a quarter the size of JSON numbers.
     #[serde(serialize_with = "to_base64", deserialize_with = "from_base64")]
     pub embedding: Vec<f32>,
@@ -71,7 +72,7 @@ mod tests {
                 },
             },
             candidates: vec![Candidate {
-                sentence: "a:1".into(),
+                sentence: SentenceId::new("a", 1),
                 embedding: vec![0.1, -3.5e-8, f32::MAX, 1.0 / 3.0],
             }],
         };

@@ -17,13 +17,16 @@ use super::embed::cosine;
 use super::nli::{Nli, NliError};
 use serde::{Deserialize, Serialize};
 
+use crate::text::SentenceId;
+
 /// Support at or above which a citation is kept, with embedding similarity.
 pub const DEFAULT_THRESHOLD: f32 = 0.6;
 /// Entailment probability at or above which a citation is kept, with an NLI model.
 pub const DEFAULT_NLI_THRESHOLD: f32 = 0.5;
 
 /// A summary or overview sentence with the sentence ids it cites and each citation's
-/// support.
+/// support. The citations are [`SentenceId`]s written out, as `briefing.json` holds them
+/// (`ArticleBrief::sentence` finds the sentence of one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Statement {
     pub text: String,
@@ -43,7 +46,7 @@ pub struct Statement {
 /// A cited sentence: its id, its English text and its embedding.
 #[derive(Debug, Clone)]
 pub struct Cited<'a> {
-    pub id: String,
+    pub id: SentenceId,
     pub text: &'a str,
     pub embedding: &'a [f32],
 }
@@ -128,16 +131,16 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     for (i, d) in drafts.iter().enumerate() {
-        let mut citations: Vec<String> = Vec::new();
+        let mut citations: Vec<&SentenceId> = Vec::new();
         let mut support = Vec::new();
         let mut judged = Vec::new();
         for c in &d.cited {
-            if citations.contains(&c.id) {
+            if citations.contains(&&c.id) {
                 continue;
             }
             let s = judge.support(d, &[c])?;
             if s >= judge.threshold() {
-                citations.push(c.id.clone());
+                citations.push(&c.id);
                 support.push(s);
                 judged.push(!cites_itself(d, c));
             }
@@ -147,7 +150,7 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
         } else {
             kept.push(Statement {
                 text: d.text.clone(),
-                citations,
+                citations: citations.iter().map(ToString::to_string).collect(),
                 support,
                 judged,
                 flags: Vec::new(),
@@ -213,7 +216,7 @@ mod tests {
             cited: cited
                 .iter()
                 .map(|(i, e)| Cited {
-                    id: i.to_string(),
+                    id: i.parse().unwrap(),
                     text: "other",
                     embedding: e,
                 })

@@ -3,6 +3,8 @@
 //! sentence ids. This is also the record `warta ingest` writes, one per line.
 use serde::{Deserialize, Serialize};
 
+use super::sentence_id::SentenceId;
+
 /// One ingested article.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Article {
@@ -30,11 +32,11 @@ pub struct Paragraph {
     pub sentences: Vec<Sentence>,
 }
 
-/// A sentence: `{article id}:{n}`, n from 1 in reading order, and its byte range in
-/// [`Article::text`].
+/// A sentence: its id (`{article id}:{n}`, n from 1 in reading order), its text and its
+/// byte range in [`Article::text`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sentence {
-    pub id: String,
+    pub id: SentenceId,
     pub text: String,
     pub start: usize,
     pub end: usize,

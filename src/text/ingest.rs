@@ -8,6 +8,7 @@ use super::article::{Article, Paragraph, Sentence};
 use super::clean::{self, Dropped};
 use super::dates::PageDate;
 pub use super::error::{IngestError, Reason};
+use super::sentence_id::SentenceId;
 use super::source::{Document, Format};
 use super::{dateline, dates, decode, html, lang, meta, segment};
 
@@ -71,7 +72,7 @@ pub fn ingest(doc: &Document, id: &str) -> Result<Ingested, IngestError> {
             .map(|r| {
                 n += 1;
                 Sentence {
-                    id: format!("{id}:{n}"),
+                    id: SentenceId::new(id, n),
                     text: p.text[r.clone()].to_string(),
                     start: offset + r.start,
                     end: offset + r.end,
