@@ -19,6 +19,8 @@
 //! - [`pipeline`]: the runner, the one place that knows the order of the stages.
 //! - [`output`]: the one place that writes result files, atomically.
 //! - [`generate`]: the one decoding loop (greedy and beam search) every decoder uses.
+//!
+//! `ARCHITECTURE.md` maps the files of each module and which one owns each concern.
 pub mod brief;
 pub mod config;
 pub mod device;
