@@ -1,7 +1,7 @@
-//! `--device` / `--dtype` turned into a candle `Device` and `DType`, with clear errors.
+//! `--device` / `--dtype` turned into a candle `Device` and a [`Precision`], with clear errors.
 //!
-//! The choice is made once at the edge; models receive a `Device` and a `DType` and never look
-//! at flags. A request this build cannot serve (CUDA in a CPU-only build, a dtype a device
+//! The choice is made once at the edge; models receive a `Device` and a `Precision` (a float
+//! `DType`, or int8 projections on the CPU) and never look at flags. A request this build cannot serve (CUDA in a CPU-only build, a dtype a device
 //! does not support) fails here with an error saying what to build or pass instead.
 use std::str::FromStr;
 
@@ -21,13 +21,52 @@ pub enum DTypeChoice {
     F32,
     F16,
     Bf16,
+    /// int8 projections with f32 elsewhere, on the CPU (the translation model; other models
+    /// run in f32).
+    Int8,
+}
+
+/// What a model computes in: one float dtype throughout, or int8 weights in its projections
+/// (quantised at load, CPU only) with f32 for everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Float(DType),
+    Int8,
+}
+
+impl Precision {
+    /// The dtype of the tensors: the float dtype, or f32 beside int8 projections.
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::Float(dtype) => dtype,
+            Precision::Int8 => DType::F32,
+        }
+    }
+
+    pub fn is_int8(self) -> bool {
+        self == Precision::Int8
+    }
+
+    /// The name `--dtype` takes, recorded in run.json and the cache key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Float(dtype) => dtype.as_str(),
+            Precision::Int8 => "int8",
+        }
+    }
+}
+
+impl From<DType> for Precision {
+    fn from(dtype: DType) -> Self {
+        Precision::Float(dtype)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeviceError {
     #[error("unknown device `{0}`: use auto, cpu, cuda, cuda:N, metal or metal:N")]
     UnknownDevice(String),
-    #[error("unknown dtype `{0}`: use f32, f16 or bf16")]
+    #[error("unknown dtype `{0}`: use f32, f16, bf16 or int8")]
     UnknownDType(String),
     #[error(
         "this warta was built without {feature} support, so `--device {requested}` cannot run; \
@@ -80,17 +119,19 @@ impl FromStr for DTypeChoice {
             "f32" | "float32" | "fp32" => Ok(DTypeChoice::F32),
             "f16" | "float16" | "fp16" | "half" => Ok(DTypeChoice::F16),
             "bf16" | "bfloat16" => Ok(DTypeChoice::Bf16),
+            "int8" | "i8" => Ok(DTypeChoice::Int8),
             _ => Err(DeviceError::UnknownDType(s.to_string())),
         }
     }
 }
 
 impl DTypeChoice {
-    pub fn dtype(self) -> DType {
+    pub fn precision(self) -> Precision {
         match self {
-            DTypeChoice::F32 => DType::F32,
-            DTypeChoice::F16 => DType::F16,
-            DTypeChoice::Bf16 => DType::BF16,
+            DTypeChoice::F32 => Precision::Float(DType::F32),
+            DTypeChoice::F16 => Precision::Float(DType::F16),
+            DTypeChoice::Bf16 => Precision::Float(DType::BF16),
+            DTypeChoice::Int8 => Precision::Int8,
         }
     }
     fn name(self) -> &'static str {
@@ -98,15 +139,19 @@ impl DTypeChoice {
             DTypeChoice::F32 => "f32",
             DTypeChoice::F16 => "f16",
             DTypeChoice::Bf16 => "bf16",
+            DTypeChoice::Int8 => "int8",
         }
     }
 }
 
 /// Opens the requested device and checks the dtype is one it runs.
-pub fn select(device: DeviceChoice, dtype: DTypeChoice) -> Result<(Device, DType), DeviceError> {
+pub fn select(
+    device: DeviceChoice,
+    dtype: DTypeChoice,
+) -> Result<(Device, Precision), DeviceError> {
     let dev = open(device)?;
     check_dtype(&dev, dtype)?;
-    Ok((dev, dtype.dtype()))
+    Ok((dev, dtype.precision()))
 }
 
 fn open(choice: DeviceChoice) -> Result<Device, DeviceError> {
@@ -165,6 +210,13 @@ fn check_dtype(device: &Device, dtype: DTypeChoice) -> Result<(), DeviceError> {
             why: "the CPU kernels have no fast half-precision path",
             alternative: " (or `--dtype bf16`)",
         }),
+        (Device::Cpu, DTypeChoice::Int8) => Ok(()),
+        (_, DTypeChoice::Int8) => Err(DeviceError::UnsupportedDType {
+            dtype: dtype.name().into(),
+            device: describe(device),
+            why: "the int8 kernels are the CPU's",
+            alternative: " or `--dtype f16`/`bf16` on a GPU, or `--device cpu`",
+        }),
         _ => Ok(()),
     }
 }
@@ -207,5 +259,14 @@ mod tests {
         let err = select(DeviceChoice::Cpu, DTypeChoice::F16).unwrap_err();
         assert!(err.to_string().contains("--dtype f32"), "{err}");
         assert!(select(DeviceChoice::Cpu, DTypeChoice::F32).is_ok());
+    }
+
+    #[test]
+    fn int8_is_a_cpu_precision_with_f32_beside_it() {
+        assert_eq!("INT8".parse::<DTypeChoice>(), Ok(DTypeChoice::Int8));
+        let (_, p) = select(DeviceChoice::Cpu, DTypeChoice::Int8).unwrap();
+        assert_eq!(p, Precision::Int8);
+        assert_eq!((p.dtype(), p.as_str()), (DType::F32, "int8"));
+        assert_eq!(Precision::from(DType::BF16).as_str(), "bf16");
     }
 }

@@ -153,7 +153,7 @@ fn run(
     let mut cache = match (&translator, cache_path) {
         (Some((t, _)), Some(path)) => {
             // A translation depends on the dtype as well as the model and its settings.
-            let setup = format!("{}|{}", t.setup()?, runtime.dtype.as_str());
+            let setup = format!("{}|{}", t.setup()?, runtime.precision.as_str());
             Some(TranslationCache::open(path, &setup)?)
         }
         _ => None,
@@ -176,7 +176,7 @@ fn run(
             .transpose()?,
         dtype: engines
             .translator
-            .map(|_| runtime.dtype.as_str().to_string()),
+            .map(|_| runtime.precision.as_str().to_string()),
         models,
         shard: common.shard.map(|s| s.to_string()),
         complete: false,

@@ -85,7 +85,8 @@ pub struct RuntimeArgs {
     /// auto, cpu, cuda[:N] or metal[:N] (a misspelt one is a usage error).
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub device: DeviceChoice,
-    /// f32, f16 or bf16 (a misspelt one is a usage error).
+    /// f32, f16, bf16, or int8 (CPU: the translation model's projections in int8, the rest
+    /// in f32). A misspelt one is a usage error.
     #[arg(long, value_name = "DTYPE", default_value = "f32")]
     pub dtype: DTypeChoice,
 }
@@ -146,7 +147,7 @@ impl RuntimeArgs {
         }
     }
 
-    pub fn device(&self) -> anyhow::Result<(candle_core::Device, candle_core::DType)> {
+    pub fn device(&self) -> anyhow::Result<(candle_core::Device, device::Precision)> {
         Ok(device::select(self.device, self.dtype)?)
     }
 }

@@ -11,11 +11,12 @@
 use std::path::Path;
 
 use anyhow::Context;
-use candle_core::{DType, Device};
+use candle_core::Device;
 
 use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use warta::brief::ModelRef;
 use warta::config::{ConfigSource, ModelsConfig};
+use warta::device::Precision;
 use warta::hub::{self, HubSettings, ModelFiles, ModelSpec};
 use warta::summarize::llm::Llm;
 use warta::summarize::nli::Nli;
@@ -319,7 +320,7 @@ impl Setup {
         runtime: &Runtime,
     ) -> anyhow::Result<(Translator, Resolved)> {
         let m = self.resolve(Role::Translation)?;
-        let mut t = Translator::from_checkpoint(&m.checkpoint, &runtime.device, runtime.dtype)
+        let mut t = Translator::from_checkpoint(&m.checkpoint, &runtime.device, runtime.precision)
             .with_context(|| format!("cannot load the translation model {}", m.name))?
             .with_name(m.name.clone())
             .with_batch_size(runtime.batch_size)
@@ -341,7 +342,7 @@ impl Setup {
     /// The summariser LLM and its model.
     pub fn llm(&self, runtime: &Runtime) -> anyhow::Result<(Llm, Resolved)> {
         let m = self.resolve(Role::Summarizer)?;
-        let llm = Llm::from_checkpoint(&m.checkpoint, &runtime.device, runtime.dtype)
+        let llm = Llm::from_checkpoint(&m.checkpoint, &runtime.device, runtime.precision.dtype())
             .with_context(|| format!("cannot load the summariser LLM {}", m.name))?;
         Ok((llm, m))
     }
@@ -374,7 +375,9 @@ fn spec_from(model: &str, revision: Option<&str>) -> anyhow::Result<ModelSpec> {
 #[derive(Debug, Clone)]
 pub struct Runtime {
     pub device: Device,
-    pub dtype: DType,
+    /// The translation model's; the other models compute in its float dtype
+    /// ([`Precision::dtype`]: f32 beside int8).
+    pub precision: Precision,
     /// Segments per model batch.
     pub batch_size: usize,
 }
@@ -384,10 +387,10 @@ impl Runtime {
     pub fn new(args: &RuntimeArgs) -> anyhow::Result<Self> {
         args.apply_threads();
         args.tune_allocator();
-        let (device, dtype) = args.device()?;
+        let (device, precision) = args.device()?;
         Ok(Self {
             device,
-            dtype,
+            precision,
             batch_size: args.batch_size as usize,
         })
     }

@@ -69,10 +69,10 @@ pub fn run(args: TranslateArgs) -> anyhow::Result<Outcome> {
     let setup = Setup::from_model_args(&args.model)?;
     let (translator, model) = setup.translator(&args.decoding, &runtime)?;
     tracing::info!(
-        "translating with {} on {} ({:?})",
+        "translating with {} on {} ({})",
         model.name,
         warta::device::describe(&runtime.device),
-        runtime.dtype
+        runtime.precision.as_str()
     );
 
     let block = runtime.batch_size * 8;

@@ -104,10 +104,19 @@ impl std::fmt::Debug for Int8Panels {
 
 /// Quantises `x` into `q` (same length) with one scale, returned: `max |x| / 127`.
 /// A row of zeros has scale 0; a row with a NaN or an infinity has scale NaN, so what it
-/// touches comes out NaN as it would in f32.
-#[multiversion::multiversion(targets = "simd")]
+/// touches comes out NaN as it would in f32. With AVX-512 the row is read 16 values at a
+/// time; the result is the same (max, multiply, round half to even and saturate are exact).
 fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
-    // NaN compares false, so it leaves the maximum alone; it is looked for apart.
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU has AVX-512 F and BW.
+        return unsafe { x86::quantize(x, q) };
+    }
+    quantize_portable(x, q)
+}
+
+/// [`quantize`] one value at a time.
+fn quantize_portable(x: &[f32], q: &mut [i8]) -> f32 {
     let amax = x
         .iter()
         .fold(0f32, |m, v| if v.abs() > m { v.abs() } else { m });
@@ -121,10 +130,25 @@ fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
     }
     let inv = QMAX / amax;
     for (q, &v) in q.iter_mut().zip(x) {
-        // Ties to even: one instruction on every SIMD level, and the same result on each.
-        *q = (v * inv).round_ties_even().clamp(-QMAX, QMAX) as i8;
+        *q = quantize_one(v, inv);
     }
     amax / QMAX
+}
+
+/// One value: `v · inv` rounded half to even, within ±127.
+#[inline(always)]
+fn quantize_one(v: f32, inv: f32) -> i8 {
+    (v * inv).round_ties_even().clamp(-QMAX, QMAX) as i8
+}
+
+/// Whether this CPU has the AVX-512 the row quantiser uses, decided once.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    })
 }
 
 /// The one dequantisation every kernel ends with: `acc · (s_row · s_col) + bias`.
@@ -403,6 +427,57 @@ mod x86 {
     use super::{BLOCK, GROUP, ROWS, TILE, TILE_BLOCKS};
     use std::arch::x86_64::*;
 
+    /// [`super::quantize`] 16 values at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
+        assert_eq!(x.len(), q.len());
+        let n = x.len();
+        let body = n - n % 16;
+        let sign = _mm512_set1_ps(-0.0);
+        let mut m = _mm512_setzero_ps();
+        let mut unordered: u16 = 0;
+        for i in (0..body).step_by(16) {
+            // SAFETY: i + 16 <= body <= n.
+            let v = unsafe { _mm512_loadu_ps(x.as_ptr().add(i)) };
+            unordered |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+            m = _mm512_max_ps(m, _mm512_andnot_ps(sign, v));
+        }
+        let mut amax = _mm512_reduce_max_ps(m);
+        for &v in &x[body..] {
+            if v.is_nan() {
+                unordered = 1;
+            } else if v.abs() > amax {
+                amax = v.abs();
+            }
+        }
+        if unordered != 0 || !amax.is_finite() {
+            q.fill(0);
+            return f32::NAN;
+        }
+        if amax == 0.0 {
+            q.fill(0);
+            return 0.0;
+        }
+        let inv = super::QMAX / amax;
+        let inv_v = _mm512_set1_ps(inv);
+        for i in (0..body).step_by(16) {
+            // SAFETY: as above; the 16 bytes stored lie inside `q` (same length as `x`).
+            unsafe {
+                let v = _mm512_mul_ps(_mm512_loadu_ps(x.as_ptr().add(i)), inv_v);
+                // Rounds half to even (the default rounding mode); |v| <= 127 after rounding.
+                let r = _mm512_cvtps_epi32(v);
+                _mm_storeu_si128(q.as_mut_ptr().add(i).cast(), _mm512_cvtsepi32_epi8(r));
+            }
+        }
+        for (q, &v) in q[body..].iter_mut().zip(&x[body..]) {
+            *q = super::quantize_one(v, inv);
+        }
+        amax / super::QMAX
+    }
+
     /// AVX-512 VNNI. `a` holds `a + 128` as bytes; `sums` the columns' `Σ w`.
     ///
     /// # Safety
@@ -587,6 +662,27 @@ mod tests {
                     prop_assert!(g.to_bits() == w.to_bits(), "{:?} element {}: {} vs {}", kernel, i, g, w);
                 }
             }
+        }
+    }
+
+    /// The row quantiser this CPU uses gives the portable one's bits: scales and values, for
+    /// lengths that end inside a vector, ties, zeros, NaN and infinity.
+    #[test]
+    fn the_row_quantiser_equals_the_portable_one() {
+        let mut rows: Vec<Vec<f32>> = (1..70).map(|n| values(n, n as u64)).collect();
+        rows.push(vec![0.0; 33]);
+        rows.push((0..40).map(|i| i as f32 * 0.5 - 10.0).collect()); // ties at .5 steps
+        let mut nan = values(37, 9);
+        nan[35] = f32::NAN;
+        rows.push(nan);
+        let mut inf = values(20, 10);
+        inf[3] = f32::NEG_INFINITY;
+        rows.push(inf);
+        for x in rows {
+            let (mut a, mut b) = (vec![1i8; x.len()], vec![2i8; x.len()]);
+            let (sa, sb) = (quantize(&x, &mut a), quantize_portable(&x, &mut b));
+            assert_eq!(sa.to_bits(), sb.to_bits(), "{x:?}");
+            assert_eq!(a, b, "{x:?}");
         }
     }
 

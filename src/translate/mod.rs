@@ -19,9 +19,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 use rayon::prelude::*;
 
+use crate::device::Precision;
 use crate::generate::{GenerationConfig, GenerationConfigError};
 use crate::text::segment;
 use crate::weights::Checkpoint;
@@ -239,9 +240,14 @@ impl Translator {
     /// Loads a model directory (config.json, generation_config.json, weights, tokenizer
     /// files). The checkpoint's decoding settings are resolved here: one no decoding can run
     /// with is a [`TranslateError::Decoding`].
-    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self, TranslateError> {
+    /// `precision`: a float `DType`, or [`Precision::Int8`] (CPU) for int8 projections.
+    pub fn load(
+        dir: &Path,
+        device: &Device,
+        precision: impl Into<Precision>,
+    ) -> Result<Self, TranslateError> {
         let checkpoint = Checkpoint::find(dir).map_err(marian::MarianError::from)?;
-        Self::from_checkpoint(&checkpoint, device, dtype)
+        Self::from_checkpoint(&checkpoint, device, precision)
     }
 
     /// Loads a checkpoint: its weights, and config.json, generation_config.json and the
@@ -249,10 +255,11 @@ impl Translator {
     pub fn from_checkpoint(
         checkpoint: &Checkpoint,
         device: &Device,
-        dtype: DType,
+        precision: impl Into<Precision>,
     ) -> Result<Self, TranslateError> {
         let dir = checkpoint.dir.as_path();
-        let (model, config, generation) = MarianModel::from_checkpoint(checkpoint, device, dtype)?;
+        let (model, config, generation) =
+            MarianModel::from_checkpoint(checkpoint, device, precision)?;
         let tokenizer = MarianTokenizer::from_dir(dir)?;
         let name = dir.display().to_string();
         let settings =

@@ -105,6 +105,16 @@ impl Projection {
         }
     }
 
+    /// The projection of a weight in HF's `[cols, d]` layout in `precision`: int8, or
+    /// [`Self::from_rows`] for a float dtype (the weight's own).
+    pub fn build(w: &Tensor, precision: crate::device::Precision) -> candle_core::Result<Self> {
+        if precision.is_int8() {
+            Self::from_rows_int8(w)
+        } else {
+            Self::from_rows(w)
+        }
+    }
+
     /// The int8 projection `w^T` of a weight in HF's `[cols, d]` layout, quantised per
     /// output column (CPU only: the kernels are the CPU's).
     pub fn from_rows_int8(w: &Tensor) -> candle_core::Result<Self> {

@@ -8,6 +8,7 @@ use candle_nn::{layer_norm, Activation, LayerNorm, VarBuilder};
 
 use super::config::MarianConfig;
 use super::state::{append_step, KeyValues};
+use crate::device::Precision;
 use crate::translate::project::Projection;
 
 /// HF `nn.LayerNorm`'s default epsilon, which Marian uses everywhere.
@@ -85,6 +86,14 @@ impl LinearWeights {
     }
 }
 
+/// How the layers are built: the activation of their feed-forward blocks, and what their
+/// projections compute in (the dtype's panels or matrices, or int8).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Build {
+    pub activation: Activation,
+    pub precision: Precision,
+}
+
 /// A linear layer, its weight laid out for the device by [`Projection`] (panels on the CPU).
 #[derive(Debug, Clone)]
 struct Dense {
@@ -93,15 +102,20 @@ struct Dense {
 }
 
 impl Dense {
-    fn new(weights: LinearWeights) -> candle_core::Result<Self> {
+    fn new(weights: LinearWeights, precision: Precision) -> candle_core::Result<Self> {
         Ok(Self {
-            wt: Projection::from_rows(&weights.w)?,
+            wt: Projection::build(&weights.w, precision)?,
             bias: weights.bias,
         })
     }
 
-    fn load(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        Self::new(LinearWeights::load(in_dim, out_dim, vb)?)
+    fn load(
+        in_dim: usize,
+        out_dim: usize,
+        precision: Precision,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        Self::new(LinearWeights::load(in_dim, out_dim, vb)?, precision)
     }
 
     fn out_dim(&self) -> candle_core::Result<usize> {
@@ -142,6 +156,7 @@ impl Attention {
         d_model: usize,
         num_heads: usize,
         cross: bool,
+        precision: Precision,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
         let head_dim = d_model / num_heads;
@@ -152,16 +167,19 @@ impl Attention {
         let v = LinearWeights::load(d_model, d_model, vb.pp("v_proj"))?;
         let (q_or_qkv, kv) = if cross {
             (
-                Dense::new(q)?,
-                Some(Dense::new(LinearWeights::fuse(&[k, v])?)?),
+                Dense::new(q, precision)?,
+                Some(Dense::new(LinearWeights::fuse(&[k, v])?, precision)?),
             )
         } else {
-            (Dense::new(LinearWeights::fuse(&[q, k, v])?)?, None)
+            (
+                Dense::new(LinearWeights::fuse(&[q, k, v])?, precision)?,
+                None,
+            )
         };
         Ok(Self {
             q_or_qkv,
             kv,
-            out_proj: Dense::load(d_model, d_model, vb.pp("out_proj"))?,
+            out_proj: Dense::load(d_model, d_model, precision, vb.pp("out_proj"))?,
             d_model,
             num_heads,
             head_dim,
@@ -287,15 +305,25 @@ pub(super) struct EncoderLayer {
 impl EncoderLayer {
     pub(super) fn new(
         cfg: &MarianConfig,
-        activation: Activation,
+        build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
+        let Build {
+            activation,
+            precision,
+        } = build;
         let d = cfg.d_model;
         Ok(Self {
-            self_attn: Attention::new(d, cfg.encoder_attention_heads, false, vb.pp("self_attn"))?,
+            self_attn: Attention::new(
+                d,
+                cfg.encoder_attention_heads,
+                false,
+                precision,
+                vb.pp("self_attn"),
+            )?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            fc1: Dense::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.encoder_ffn_dim, precision, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.encoder_ffn_dim, d, precision, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })
@@ -329,22 +357,26 @@ pub(super) struct DecoderLayer {
 impl DecoderLayer {
     pub(super) fn new(
         cfg: &MarianConfig,
-        activation: Activation,
+        build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
+        let Build {
+            activation,
+            precision,
+        } = build;
         let d = cfg.d_model;
         let h = cfg.decoder_attention_heads;
         Ok(Self {
-            self_attn: Attention::new(d, h, false, vb.pp("self_attn"))?,
+            self_attn: Attention::new(d, h, false, precision, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            encoder_attn: Attention::new(d, h, true, vb.pp("encoder_attn"))?,
+            encoder_attn: Attention::new(d, h, true, precision, vb.pp("encoder_attn"))?,
             encoder_attn_layer_norm: layer_norm(
                 d,
                 LAYER_NORM_EPS,
                 vb.pp("encoder_attn_layer_norm"),
             )?,
-            fc1: Dense::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.decoder_ffn_dim, precision, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.decoder_ffn_dim, d, precision, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })

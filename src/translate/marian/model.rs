@@ -7,12 +7,13 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, IndexOp, Tensor};
-use candle_nn::{Activation, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::config::MarianConfig;
-use super::layers::{positions, DecoderLayer, Embedding, EncoderLayer};
+use super::layers::{positions, Build, DecoderLayer, Embedding, EncoderLayer};
 use super::state::{DecoderCache, KeyValues};
 use super::MarianError;
+use crate::device::Precision;
 use crate::generate::{self, GenerationConfig};
 use crate::translate::project::Projection;
 
@@ -72,12 +73,12 @@ impl Encoder {
     /// The encoder under `vb` (`model.encoder`), with its token embeddings resolved already.
     fn new(
         cfg: &MarianConfig,
-        activation: Activation,
+        build: Build,
         embed_tokens: Embedding,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
         let layers = (0..cfg.encoder_layers)
-            .map(|i| EncoderLayer::new(cfg, activation, vb.pp(format!("layers.{i}"))))
+            .map(|i| EncoderLayer::new(cfg, build, vb.pp(format!("layers.{i}"))))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             embed_tokens,
@@ -113,12 +114,12 @@ impl Decoder {
     /// The decoder under `vb` (`model.decoder`), with its token embeddings resolved already.
     fn new(
         cfg: &MarianConfig,
-        activation: Activation,
+        build: Build,
         embed_tokens: Embedding,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
         let layers = (0..cfg.decoder_layers)
-            .map(|i| DecoderLayer::new(cfg, activation, vb.pp(format!("layers.{i}"))))
+            .map(|i| DecoderLayer::new(cfg, build, vb.pp(format!("layers.{i}"))))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(Self {
             embed_tokens,
@@ -210,7 +211,11 @@ struct TiedEmbeddings {
 /// when the checkpoint has it and otherwise any tied copy that is present
 /// (`model.shared.weight`, the other embedding, `lm_head.weight`), so files that store only
 /// one of the copies load too; copies stored separately but equal are held once.
-fn tied_embeddings(cfg: &MarianConfig, vb: &VarBuilder) -> candle_core::Result<TiedEmbeddings> {
+fn tied_embeddings(
+    cfg: &MarianConfig,
+    precision: Precision,
+    vb: &VarBuilder,
+) -> candle_core::Result<TiedEmbeddings> {
     let d = cfg.d_model;
     let share = cfg.share_encoder_decoder_embeddings;
     let tie = cfg.tie_word_embeddings;
@@ -257,7 +262,7 @@ fn tied_embeddings(cfg: &MarianConfig, vb: &VarBuilder) -> candle_core::Result<T
     } else {
         dedupe(&decoder_embed, lm_head)?
     };
-    let lm_head_t = Projection::from_rows(&lm_head)?;
+    let lm_head_t = Projection::build(&lm_head, precision)?;
     drop(lm_head);
     let (encoder, decoder) = match (enc_is_dec, dec_is_head) {
         (true, true) => (
@@ -312,13 +317,28 @@ impl MarianModel {
     /// the checkpoint when stored, otherwise they are computed; a missing
     /// `final_logits_bias` is zeros.
     pub fn new(cfg: &MarianConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        Self::new_with(cfg, vb.dtype().into(), vb)
+    }
+
+    /// [`Self::new`] with the projections in `precision`: int8 quantises every projection,
+    /// the output projection (and the embeddings tied to it) included, from the f32 weights
+    /// `vb` gives.
+    pub fn new_with(
+        cfg: &MarianConfig,
+        precision: Precision,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
         cfg.validate().map_err(candle_core::Error::Msg)?;
         let activation = cfg.activation().map_err(candle_core::Error::Msg)?;
-        let tied = tied_embeddings(cfg, &vb)?;
+        let build = Build {
+            activation,
+            precision,
+        };
+        let tied = tied_embeddings(cfg, precision, &vb)?;
         Ok(Self {
             cfg: cfg.clone(),
-            encoder: Encoder::new(cfg, activation, tied.encoder, vb.pp("model.encoder"))?,
-            decoder: Decoder::new(cfg, activation, tied.decoder, vb.pp("model.decoder"))?,
+            encoder: Encoder::new(cfg, build, tied.encoder, vb.pp("model.encoder"))?,
+            decoder: Decoder::new(cfg, build, tied.decoder, vb.pp("model.decoder"))?,
             lm_head_t: tied.lm_head_t,
             final_logits_bias: final_logits_bias(cfg, &vb)?,
             device: vb.device().clone(),
@@ -331,10 +351,10 @@ impl MarianModel {
     pub fn load(
         dir: &Path,
         device: &Device,
-        dtype: DType,
+        precision: impl Into<Precision>,
     ) -> Result<(Self, MarianConfig, GenerationConfig), MarianError> {
         let checkpoint = crate::weights::Checkpoint::find(dir)?;
-        Self::from_checkpoint(&checkpoint, device, dtype)
+        Self::from_checkpoint(&checkpoint, device, precision)
     }
 
     /// Loads `config.json` and the generation settings of `checkpoint.dir`, and the
@@ -342,14 +362,15 @@ impl MarianModel {
     pub fn from_checkpoint(
         checkpoint: &crate::weights::Checkpoint,
         device: &Device,
-        dtype: DType,
+        precision: impl Into<Precision>,
     ) -> Result<(Self, MarianConfig, GenerationConfig), MarianError> {
+        let precision = precision.into();
         let dir = &checkpoint.dir;
         let cfg = MarianConfig::from_file(&dir.join("config.json"))?;
         let mut gen = GenerationConfig::from_model_dir(dir)?;
         gen.fill_special_tokens_from(&cfg.generation_defaults());
-        let vb = checkpoint.var_builder(dtype, device)?;
-        let model = Self::new(&cfg, vb)?;
+        let vb = checkpoint.var_builder(precision.dtype(), device)?;
+        let model = Self::new_with(&cfg, precision, vb)?;
         Ok((model, cfg, gen))
     }
 
