@@ -248,6 +248,27 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_holds_its_citations_as_the_ids_text() {
+        let s = Statement {
+            text: "s".into(),
+            citations: vec![SentenceId::new("a:b", 2), SentenceId::new("c", 10)],
+            support: vec![1.0, 0.75],
+            judged: vec![false, true],
+            flags: Vec::new(),
+        };
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["citations"], serde_json::json!(["a:b:2", "c:10"]));
+        assert_eq!(
+            serde_json::from_value::<Statement>(json.clone()).unwrap(),
+            s
+        );
+        let mut bad = json;
+        bad["citations"] = serde_json::json!(["a:b:2", "c"]);
+        let e = serde_json::from_value::<Statement>(bad).unwrap_err();
+        assert!(e.to_string().contains("\"c\" is not a sentence id"), "{e}");
+    }
+
+    #[test]
     fn alce_precision_and_recall() {
         // Supported alone by its one citation: recall 1, precision 1.
         assert_eq!(
