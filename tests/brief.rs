@@ -9,6 +9,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use warta::brief::Briefing;
+use warta::text::SentenceId;
 
 fn models_toml(dir: &Path) -> std::path::PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -96,7 +97,7 @@ fn brief_cites_every_summary_sentence_and_the_markdown_agrees_with_the_json() {
     assert_eq!(dates[0], Some("2021-12-23T12:30:00+07:00"));
     assert!(dates[3].is_none() && dates[4].is_none());
 
-    let mut cited: BTreeSet<String> = BTreeSet::new();
+    let mut cited: BTreeSet<SentenceId> = BTreeSet::new();
     for a in &b.articles {
         assert!(!a.summary.is_empty() && a.summary.len() <= 3, "{}", a.id);
         let words: usize = a
@@ -468,7 +469,11 @@ fn the_html_briefing_opens_a_citations_sentence_when_tapped() {
     assert_eq!(displayed(&browser), true);
     let shown = browser.call("GET", &format!("/element/{card}/text"), None);
     let shown = shown.as_str().unwrap();
-    let (_, sentence) = b.sentence(&id).expect("the tapped citation resolves");
+    let (_, sentence) = id
+        .parse::<SentenceId>()
+        .ok()
+        .and_then(|id| b.sentence(&id))
+        .expect("the tapped citation resolves");
     assert!(shown.contains(&sentence.translation), "{shown:?}");
     assert!(shown.contains(&sentence.text), "{shown:?}");
     // A screenshot of the page as a phone shows it, to look at.
@@ -628,11 +633,7 @@ fn the_nli_model_named_in_models_toml_is_used_and_recorded() {
         .expect("the shared fact is in the overview");
     assert_eq!(statement.judged.iter().filter(|j| !**j).count(), 1);
     let own = &statement.citations[statement.judged.iter().position(|j| !j).unwrap()];
-    let other_id = if own.starts_with("e1:") {
-        "e2:1"
-    } else {
-        "e1:1"
-    };
+    let other_id = if own.article == "e1" { "e2:1" } else { "e1:1" };
     let p = nli
         .entailment(&[(&sentence(other_id), &statement.text)])
         .unwrap()[0];

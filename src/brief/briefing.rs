@@ -80,24 +80,25 @@ pub struct ArticleBrief {
     pub citation_quality: CitationQuality,
 }
 
-impl ArticleBrief {
-    /// The sentence with this id, written as a citation writes it; None when the text is
-    /// no sentence id or names no sentence of this article's.
-    pub fn sentence(&self, id: &str) -> Option<&SentenceOut> {
-        self.sentence_of(&id.parse().ok()?)
-    }
+/// The sentence of `sentences` (an article's, in order) with this id, found by its
+/// number: at its place when they are all the article's sentences, else (a record
+/// lightened to a few) by a binary search. None when it names none of them.
+pub fn sentence_in<'a>(sentences: &'a [SentenceOut], id: &SentenceId) -> Option<&'a SentenceOut> {
+    let at = |i: usize| Some(&sentences[i]).filter(|s| s.id == *id);
+    id.index()
+        .filter(|&i| i < sentences.len())
+        .and_then(at)
+        .or_else(|| {
+            let i = sentences.binary_search_by_key(&id.n, |s| s.id.n);
+            i.ok().and_then(at)
+        })
+}
 
-    /// The sentence with this id, found by its number: at its place when the article holds
-    /// all its sentences, else (a record lightened to a few) by a binary search.
-    pub fn sentence_of(&self, id: &SentenceId) -> Option<&SentenceOut> {
-        let at = |i: usize| Some(&self.sentences[i]).filter(|s| s.id == *id);
-        id.index()
-            .filter(|&i| i < self.sentences.len())
-            .and_then(at)
-            .or_else(|| {
-                let i = self.sentences.binary_search_by_key(&id.n, |s| s.id.n);
-                i.ok().and_then(at)
-            })
+impl ArticleBrief {
+    /// The sentence with this id (see [`sentence_in`]); None when it names no sentence of
+    /// this article's.
+    pub fn sentence(&self, id: &SentenceId) -> Option<&SentenceOut> {
+        sentence_in(&self.sentences, id)
     }
 
     /// The heading the pages show: the English title, else the original, else the id.
@@ -135,12 +136,11 @@ pub struct Briefing {
 
 impl Briefing {
     /// The sentence a citation names, with its article.
-    pub fn sentence(&self, id: &str) -> Option<(&ArticleBrief, &SentenceOut)> {
-        let id: SentenceId = id.parse().ok()?;
+    pub fn sentence(&self, id: &SentenceId) -> Option<(&ArticleBrief, &SentenceOut)> {
         self.articles
             .iter()
             .filter(|a| a.id == id.article)
-            .find_map(|a| a.sentence_of(&id).map(|s| (a, s)))
+            .find_map(|a| a.sentence(id).map(|s| (a, s)))
     }
 
     /// The first and last day the articles are dated (YYYY-MM-DD), when any is dated.
@@ -198,18 +198,25 @@ mod tests {
                 judged: 0,
             },
         };
+        let id = |article: &str, n| SentenceId::new(article, n);
         for n in 1..=5 {
             assert_eq!(
-                a.sentence(&format!("a:b:{n}")).unwrap().text,
+                a.sentence(&id("a:b", n)).unwrap().text,
                 format!("Kalimat {n}.")
             );
         }
-        for missing in ["a:b:6", "a:b:0", "a:1", "b:1", "a:b", "x"] {
-            assert!(a.sentence(missing).is_none(), "{missing}");
+        for missing in [
+            id("a:b", 6),
+            id("a:b", 0),
+            id("a", 1),
+            id("b", 1),
+            id("a:b:1", 1),
+        ] {
+            assert!(a.sentence(&missing).is_none(), "{missing}");
         }
         a.sentences.retain(|s| s.id.n % 2 == 0);
-        assert_eq!(a.sentence("a:b:4").unwrap().text, "Kalimat 4.");
-        assert!(a.sentence("a:b:3").is_none() && a.sentence("a:b:5").is_none());
+        assert_eq!(a.sentence(&id("a:b", 4)).unwrap().text, "Kalimat 4.");
+        assert!(a.sentence(&id("a:b", 3)).is_none() && a.sentence(&id("a:b", 5)).is_none());
         let b = Briefing {
             generated_at: "now".into(),
             models: Models {
@@ -234,8 +241,8 @@ mod tests {
             articles: vec![a],
             overview: Vec::new(),
         };
-        let (owner, s) = b.sentence("a:b:2").unwrap();
+        let (owner, s) = b.sentence(&id("a:b", 2)).unwrap();
         assert_eq!((owner.id.as_str(), s.text.as_str()), ("a:b", "Kalimat 2."));
-        assert!(b.sentence("a:2").is_none());
+        assert!(b.sentence(&id("a", 2)).is_none());
     }
 }

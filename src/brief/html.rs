@@ -10,6 +10,7 @@ use std::io::{self, BufWriter, Write};
 
 use super::labels::Labels;
 use super::{ArticleBrief, Head, SentenceOut};
+use crate::text::SentenceId;
 
 /// Text escaped for HTML content and attribute values.
 fn esc(text: &str) -> String {
@@ -201,18 +202,14 @@ impl<W: Write> HtmlWriter<W> {
             let _ = write!(text, "<p class=\"meta\">{}</p>", meta.join(" · "));
         }
         text.push_str("<p>");
-        let mut numbers: HashMap<&str, usize> = HashMap::new();
+        let mut numbers: HashMap<&SentenceId, usize> = HashMap::new();
         for (i, s) in a.summary.iter().enumerate() {
             if i > 0 {
                 text.push(' ');
             }
             text.push_str(&esc(&s.text));
             for id in &s.citations {
-                let n = match self
-                    .numbers
-                    .get(&super::key(id))
-                    .or(numbers.get(id.as_str()))
-                {
+                let n = match self.numbers.get(&super::key(id)).or(numbers.get(id)) {
                     Some(&n) => n,
                     None => {
                         let n = self.number(a.sentence(id))?;
@@ -266,7 +263,7 @@ impl<W: Write> HtmlWriter<W> {
         write!(
             self.sources,
             "<li id=\"{}\">{}<br><span class=\"src\">{}</span></li>",
-            esc(&self.anchors.label(&s.id.to_string())),
+            esc(&self.anchors.label(&s.id)),
             esc(&s.translation),
             esc(&s.text)
         )?;
@@ -286,12 +283,12 @@ impl<W: Write> HtmlWriter<W> {
         Ok(())
     }
 
-    fn cite(&mut self, id: &str, n: usize, text: &mut String) {
+    fn cite(&mut self, id: &SentenceId, n: usize, text: &mut String) {
         let _ = write!(
             text,
             "<a class=\"cite\" href=\"#{}\" data-id=\"{}\">[{n}]</a>",
             esc(&self.anchors.label(id)),
-            esc(id)
+            esc(&id.to_string())
         );
     }
 }

@@ -1,16 +1,16 @@
 //! Citation labels: the Markdown footnote label or HTML element id of each cited sentence.
-//! A label is the sentence id with what the format cannot hold replaced, so two ids can
-//! give one label (`a b:1` and `a-b:1`); then the later-cited id gets `-2` added (`-3`, …).
+//! A label is the sentence id's text with what the format cannot hold replaced, so two ids
+//! can give one label (`a b:1` and `a-b:1`); then the later-cited id gets `-2` added (`-3`,
+//! …).
 //!
-//! Deciding that needs no table of every cited id. A cited id names a sentence of one of
-//! the articles, a [`SentenceId`]: the article's id, `:` and a number (from 1, without
-//! leading zeros). A label maps an id character by character, so two sentence ids give
+//! Deciding that needs no table of every cited id. A cited [`SentenceId`] names a sentence
+//! of one of the articles: its text is the article's id, `:` and a number (from 1, without
+//! leading zeros). A label maps that text character by character, so two sentence ids give
 //! one label only when their articles' ids do. The articles' labels are compared once, up
-//! front; only the ids of articles whose labels collide (rare), and any id not of that
-//! form, are remembered and numbered in order of first use. Every other id is its own
-//! label, which nothing else can take: it ends in `:` and a number as a sentence id
-//! writes it, and neither an added suffix nor an id of another form does. (So the labels
-//! are distinct as long as every cited `{article}:{n}` names an article given to
+//! front; only the ids of articles whose labels collide (rare) are remembered and numbered
+//! in order of first use. Every other id is its own label, which nothing else can take: it
+//! ends in `:` and a number as a sentence id writes it, and an added suffix does not. (So
+//! the labels are distinct as long as every cited id names an article given to
 //! [`Labels::new`], as every citation of a briefing does.)
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -24,7 +24,7 @@ pub(crate) struct Labels {
     /// Hashes of the article labels that two or more articles share.
     crowded: HashSet<u64>,
     /// The labels given so far to ids that had to be checked, and those labels.
-    given: HashMap<String, String>,
+    given: HashMap<SentenceId, String>,
     taken: HashSet<String>,
 }
 
@@ -53,16 +53,12 @@ impl Labels {
     }
 
     /// The label of sentence `id`: the same each time it is asked for.
-    pub fn label(&mut self, id: &str) -> String {
+    pub fn label(&mut self, id: &SentenceId) -> String {
         if let Some(label) = self.given.get(id) {
             return label.clone();
         }
-        let first = (self.base)(id);
-        let own = match id.parse::<SentenceId>() {
-            Ok(id) => !self.crowded.contains(&self.article_key(&id.article)),
-            Err(_) => false,
-        };
-        if own {
+        let first = (self.base)(&id.to_string());
+        if !self.crowded.contains(&self.article_key(&id.article)) {
             return first;
         }
         let label = std::iter::once(first.clone())
@@ -70,7 +66,7 @@ impl Labels {
             .find(|l| !self.taken.contains(&self.normal(l)))
             .expect("some suffix is free");
         self.taken.insert(self.normal(&label));
-        self.given.insert(id.to_string(), label.clone());
+        self.given.insert(id.clone(), label.clone());
         label
     }
 
@@ -99,7 +95,7 @@ mod tests {
 
     /// Labels as a table of every id gives them: in order, the first of `base`, `base-2`,
     /// … that no earlier id took.
-    fn reference(ids: &[String], base: fn(&str) -> String, fold_case: bool) -> Vec<String> {
+    fn reference(ids: &[SentenceId], base: fn(&str) -> String, fold_case: bool) -> Vec<String> {
         let norm = |l: &str| {
             if fold_case {
                 l.to_lowercase()
@@ -108,13 +104,13 @@ mod tests {
             }
         };
         let mut taken = HashSet::new();
-        let mut given: HashMap<&str, String> = HashMap::new();
+        let mut given: HashMap<&SentenceId, String> = HashMap::new();
         ids.iter()
             .map(|id| {
                 given
                     .entry(id)
                     .or_insert_with(|| {
-                        let first = base(id);
+                        let first = base(&id.to_string());
                         let label = std::iter::once(first.clone())
                             .chain((2..).map(|n| format!("{first}-{n}")))
                             .find(|l| !taken.contains(&norm(l)))
@@ -131,20 +127,13 @@ mod tests {
         #[test]
         fn labels_are_those_of_a_table_of_every_id(
             articles in prop::collection::hash_set("[aAbB -\\[\\]:1é]{1,4}", 1..8),
-            picks in prop::collection::vec((0usize..8, 1u32..4, 0u8..10), 1..30),
+            picks in prop::collection::vec((0usize..8, 1usize..12), 1..30),
         ) {
             let articles: Vec<String> = articles.into_iter().collect();
-            // Sentence ids of those articles, and now and then an id of another form.
-            let ids: Vec<String> = picks
+            // Sentence ids of those articles.
+            let ids: Vec<SentenceId> = picks
                 .iter()
-                .map(|&(a, n, odd)| {
-                    let article = &articles[a % articles.len()];
-                    if odd == 0 {
-                        format!("{article}-{n}")
-                    } else {
-                        format!("{article}:{n}")
-                    }
-                })
+                .map(|&(a, n)| SentenceId::new(&articles[a % articles.len()], n))
                 .collect();
             for (base, fold) in [(label as fn(&str) -> String, true), (anchor, false)] {
                 let mut labels = Labels::new(articles.iter().map(String::as_str), base, fold);
@@ -160,7 +149,7 @@ mod tests {
         let mut labels = Labels::new(articles.into_iter(), label, true);
         let got: Vec<String> = ["a b:1", "a-b:1", "Berita:1", "berita:1", "a b:1", "a b:2"]
             .iter()
-            .map(|id| labels.label(id))
+            .map(|id| labels.label(&id.parse().unwrap()))
             .collect();
         assert_eq!(
             got,

@@ -9,6 +9,7 @@ use std::io::{self, BufWriter, Write};
 
 use super::labels::Labels;
 use super::{ArticleBrief, Head, SentenceOut};
+use crate::text::SentenceId;
 
 /// Text with Markdown's active characters escaped and its whitespace (line breaks
 /// included) collapsed, so no text can start a heading, list or rule.
@@ -100,7 +101,7 @@ impl<W: Write> MarkdownWriter<W> {
     /// Writes the note of a sentence the overview cites: each once, in order of first
     /// citation, before the first article.
     pub fn overview_source(&mut self, s: &SentenceOut) -> io::Result<()> {
-        let label = self.labels.label(&s.id.to_string());
+        let label = self.labels.label(&s.id);
         self.note(&label, s)
     }
 
@@ -118,7 +119,7 @@ impl<W: Write> MarkdownWriter<W> {
             }
             text.push_str(&escape(&s.text));
             for id in &s.citations {
-                let fresh = !self.overview.contains(&super::key(id)) && seen.insert(id.as_str());
+                let fresh = !self.overview.contains(&super::key(id)) && seen.insert(id);
                 let sentence = fresh.then(|| a.sentence(id)).flatten();
                 self.cite(id, sentence, &mut text)?;
             }
@@ -138,7 +139,7 @@ impl<W: Write> MarkdownWriter<W> {
     /// its first use (`sentence` is then the sentence, when known).
     fn cite(
         &mut self,
-        id: &str,
+        id: &SentenceId,
         sentence: Option<&SentenceOut>,
         text: &mut String,
     ) -> io::Result<()> {

@@ -8,7 +8,8 @@ mod labels;
 pub mod markdown;
 
 pub use briefing::{
-    day_range, ArticleBrief, Briefing, ModelRef, Models, SentenceOut, Settings, SummarizerRef,
+    day_range, sentence_in, ArticleBrief, Briefing, ModelRef, Models, SentenceOut, Settings,
+    SummarizerRef,
 };
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use crate::output::{AtomicFile, WriteError};
 use crate::summarize::cite::Statement;
+use crate::text::SentenceId;
 
 /// What the pages need before the first article.
 pub struct Head<'a> {
@@ -67,9 +69,9 @@ pub(crate) fn flag_reason(flags: &[crate::translate::Flag]) -> Option<String> {
 }
 
 /// A sentence id hashed, for the sets of the ids the overview cites: an overview can cite
-/// a sentence of every article, so they are not kept as text. (Two ids of one hash, a
+/// a sentence of every article, so they are not kept whole. (Two ids of one hash, a
 /// chance of about n²/2⁶⁵, would share a footnote and a number.)
-pub(crate) fn key(id: &str) -> u64 {
+pub(crate) fn key(id: &SentenceId) -> u64 {
     let mut h = DefaultHasher::new();
     id.hash(&mut h);
     h.finish()
@@ -77,12 +79,11 @@ pub(crate) fn key(id: &str) -> u64 {
 
 /// The ids the overview cites, each once, in order of first citation: the order in which
 /// [`Writer::overview_source`] takes their sentences.
-pub fn overview_sources(overview: &[Statement]) -> impl Iterator<Item = &str> {
+pub fn overview_sources(overview: &[Statement]) -> impl Iterator<Item = &SentenceId> {
     let mut seen = HashSet::new();
     overview
         .iter()
         .flat_map(|s| s.citations.iter())
-        .map(String::as_str)
         .filter(move |id| seen.insert(*id))
 }
 
@@ -194,7 +195,7 @@ mod tests {
         let articles = ids
             .iter()
             .map(|id| {
-                let id: crate::text::SentenceId = id.parse().unwrap();
+                let id: SentenceId = id.parse().unwrap();
                 let article = id.article.clone();
                 ArticleBrief {
                     id: article.clone(),
@@ -212,7 +213,7 @@ mod tests {
                     }],
                     summary: vec![Statement {
                         text: text.into(),
-                        citations: vec![id.to_string()],
+                        citations: vec![id],
                         support: vec![1.0],
                         judged: vec![false],
                         flags: Vec::new(),
@@ -275,7 +276,7 @@ mod tests {
                 b.overview = (0..statements)
                     .map(|i| Statement {
                         text: format!("Overview {i}."),
-                        citations: ids.iter().map(|id| id.to_string()).collect(),
+                        citations: ids.iter().map(|id| id.parse().unwrap()).collect(),
                         support: vec![0.5; ids.len()],
                         judged: vec![true; ids.len()],
                         flags: Vec::new(),
@@ -295,7 +296,7 @@ mod tests {
         b.articles[2].sentences[0].translation = "Third.".into();
         b.overview = vec![Statement {
             text: "Shared.".into(),
-            citations: vec!["c:1".into(), "b:1".into()],
+            citations: vec![SentenceId::new("c", 1), SentenceId::new("b", 1)],
             support: vec![1.0, 1.0],
             judged: vec![false, true],
             flags: Vec::new(),

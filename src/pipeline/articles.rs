@@ -11,13 +11,13 @@ use std::collections::HashMap;
 use super::cache::Cached;
 use super::record::{ArticleRecord, Candidate};
 use super::{BriefSettings, Engines, PipelineError};
-use crate::brief::{ArticleBrief, SentenceOut};
+use crate::brief::{self, ArticleBrief, SentenceOut};
 use crate::summarize::abstractive::{self, SummaryWriter, Written};
 use crate::summarize::cite::{self, Cited, Draft, Judge, Statement};
 use crate::summarize::extractive;
 use crate::summarize::features::SentenceView;
 use crate::summarize::standalone;
-use crate::text::{Article, SentenceId};
+use crate::text::Article;
 use crate::translate::{Source, Translator};
 
 /// What a window cost: segments sent to the model and tokens it generated.
@@ -235,17 +235,12 @@ fn brief_article(
         };
         return Err(PipelineError::NoSummary(reason.into()));
     }
-    // A statement's flags are its cited sentences', each found at its place.
-    let sentence = |id: &SentenceId| {
-        id.index()
-            .and_then(|i| sentences.get(i))
-            .filter(|s| s.id == *id)
-    };
+    // A statement's flags are its cited sentences'.
     for (s, d) in summary.iter_mut().zip(&kept) {
         s.flags = d
             .cited
             .iter()
-            .filter_map(|c| sentence(&c.id))
+            .filter_map(|c| brief::sentence_in(&sentences, &c.id))
             .flat_map(|x| x.flags.iter().copied())
             .collect();
         s.flags.sort();
@@ -298,8 +293,7 @@ fn supported<'a>(
         .map(|(_, d)| d)
         .zip(&kept)
         .map(|(mut d, k)| {
-            d.cited
-                .retain(|c| k.citations.iter().any(|id| c.id == **id));
+            d.cited.retain(|c| k.citations.contains(&c.id));
             d
         })
         .collect();

@@ -102,7 +102,7 @@ fn checked_overview(
 /// What is wrong with a candidate's translation.
 fn flags_of(r: &ArticleRecord, c: usize) -> &[crate::translate::Flag] {
     r.brief
-        .sentence_of(&r.candidates[c].sentence)
+        .sentence(&r.candidates[c].sentence)
         .map_or(&[], |s| s.flags.as_slice())
 }
 
@@ -111,7 +111,7 @@ fn candidate(r: &ArticleRecord, c: usize) -> (&str, &[f32]) {
     let candidate = &r.candidates[c];
     let text = r
         .brief
-        .sentence_of(&candidate.sentence)
+        .sentence(&candidate.sentence)
         .map_or("", |s| s.translation.as_str());
     (text, &candidate.embedding)
 }
@@ -248,7 +248,7 @@ pub fn write_from_files(
     for &(a, c) in sources.iter().flatten() {
         if seen.insert((a, c)) {
             let record = records.read(&entries[a])?;
-            if let Some(s) = record.brief.sentence_of(&record.candidates[c].sentence) {
+            if let Some(s) = record.brief.sentence(&record.candidates[c].sentence) {
                 writer.overview_source(s)?;
             }
         }

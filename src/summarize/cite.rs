@@ -25,12 +25,12 @@ pub const DEFAULT_THRESHOLD: f32 = 0.6;
 pub const DEFAULT_NLI_THRESHOLD: f32 = 0.5;
 
 /// A summary or overview sentence with the sentence ids it cites and each citation's
-/// support. The citations are [`SentenceId`]s written out, as `briefing.json` holds them
-/// (`ArticleBrief::sentence` finds the sentence of one).
+/// support. `briefing.json` holds each citation as the id's text (`"article:n"`);
+/// `ArticleBrief::sentence` finds the sentence of one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Statement {
     pub text: String,
-    pub citations: Vec<String>,
+    pub citations: Vec<SentenceId>,
     pub support: Vec<f32>,
     /// Per citation: whether the judge measured its support. A statement that is its cited
     /// sentence (an extractive summary's) cites itself, support 1 by construction: false.
@@ -150,7 +150,7 @@ pub fn check(drafts: &[Draft], judge: &Judge) -> Result<(Vec<Statement>, Vec<usi
         } else {
             kept.push(Statement {
                 text: d.text.clone(),
-                citations: citations.iter().map(ToString::to_string).collect(),
+                citations: citations.into_iter().cloned().collect(),
                 support,
                 judged,
                 flags: Vec::new(),
@@ -245,6 +245,27 @@ mod tests {
             vec!["x:1"],
             "a repeated citation is kept once"
         );
+    }
+
+    #[test]
+    fn a_statement_holds_its_citations_as_the_ids_text() {
+        let s = Statement {
+            text: "s".into(),
+            citations: vec![SentenceId::new("a:b", 2), SentenceId::new("c", 10)],
+            support: vec![1.0, 0.75],
+            judged: vec![false, true],
+            flags: Vec::new(),
+        };
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["citations"], serde_json::json!(["a:b:2", "c:10"]));
+        assert_eq!(
+            serde_json::from_value::<Statement>(json.clone()).unwrap(),
+            s
+        );
+        let mut bad = json;
+        bad["citations"] = serde_json::json!(["a:b:2", "c"]);
+        let e = serde_json::from_value::<Statement>(bad).unwrap_err();
+        assert!(e.to_string().contains("\"c\" is not a sentence id"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The id of a sentence, `{article id}:{n}`: how a summary cites its source, from ingest
-//! to the footnote. Ingest gives it; records, the briefing and its pages carry it as that
-//! text (the JSON schemas hold a string); the renderers read the article and the number
-//! back from it. This is the one place that writes it and the one that reads it.
+//! to the footnote. Ingest gives it; the sentences, the citations of summaries and the
+//! overview, the records and the renderers carry it typed, and find its sentence by its
+//! number (`brief::sentence_in`). Only the files hold it as text (the JSON schemas hold a
+//! string, the pages a label): this is the one place that writes that text and the one
+//! that reads it back.
 use std::fmt;
 use std::str::FromStr;
 
