@@ -25,6 +25,7 @@ Engines:
                   is the `N lines, T tokens in S s` line it logs on stderr (after loading).
                   --no-retry: the other engines do not translate a looping or cut hypothesis
                   again, and every engine must generate the same 2,048 tokens
+    warta-int8   the same with `--dtype int8` (projections quantised at load, int8 kernels)
 
 The Python engines time the same span as warta's log line: tokenize, generate and detokenize
 all 64 sentences (length-sorted into batches, as warta and CTranslate2 do), after loading and
@@ -81,7 +82,7 @@ CONFIGS = {
     "greedy-b32": dict(beams=1, batch=32),
     "greedy-b1": dict(beams=1, batch=1),
 }
-ENGINES = ["hf", "ct2-float32", "ct2-float32-inter", "ct2-int8", "warta"]
+ENGINES = ["hf", "ct2-float32", "ct2-float32-inter", "ct2-int8", "warta", "warta-int8"]
 RESULT_TAG = "BENCH_RESULT "
 PY = sys.executable
 
@@ -556,8 +557,8 @@ def main():
     for c in configs:
         if c not in CONFIGS:
             sys.exit(f"unknown config {c}")
-    if "warta" in engines and a.warta is None:
-        engines.remove("warta")
+    if a.warta is None and any(e.startswith("warta") for e in engines):
+        engines = [e for e in engines if not e.startswith("warta")]
         print("(no --warta given: warta skipped)", file=sys.stderr)
     if a.model is None:
         a.model = next((p for p in MODEL_CANDIDATES if (p / "config.json").exists()), None)
@@ -597,7 +598,7 @@ def main():
                 conversions[base] = convert_ct2(bench_model, work, base.split("-", 1)[1], env, a.timeout)
 
     warta_version = None
-    if "warta" in engines:
+    if any(e.startswith("warta") for e in engines):
         try:
             warta_version = subprocess.run([str(a.warta), "--version"], capture_output=True, text=True,
                                            timeout=60).stdout.strip() or None
@@ -614,12 +615,14 @@ def main():
             if a.wait_idle:
                 r["busy_before"] = wait_idle(a.wait_idle, a.idle_threshold, log)
             log(f"running {tag} ...")
-            if e == "warta":
+            if e.startswith("warta"):
                 cmd = [str(a.warta.resolve()) if a.warta.exists() else str(a.warta), "translate",
                        "--model", str(bench_model), "--beams", str(cfg["beams"]),
                        "--batch-size", str(cfg["batch"]), "--min-new-tokens", str(a.new_tokens),
                        "--max-new-tokens", str(a.new_tokens), "--threads", t, "--device", "cpu", "-v",
                        "--no-retry", str(a.sentences)]
+                if e == "warta-int8":
+                    cmd[-1:-1] = ["--dtype", "int8"]
                 r["cmd"] = sh(cmd)
                 # warm-up run (page cache, lazy init), untimed
                 w = run_measured(cmd, env, a.timeout, work / "logs" / f"{tag}.warmup")
@@ -791,7 +794,7 @@ def render(a, info, versions, warta_version, started, results, conversions, n_se
     L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         note = r.get("error") or r.get("warning") or ""
-        if r["engine"] == "warta" and r.get("warta_line"):
+        if r["engine"].startswith("warta") and r.get("warta_line"):
             note = (note + "; " if note else "") + f"log: `{r['warta_line']}`"
         if r.get("eos_tokens"):
             note = (note + "; " if note else "") + f"{r['eos_tokens']} `</s>` among them"

@@ -316,25 +316,25 @@ impl Int8Panels {
         (0..tiles.div_ceil(per_task))
             .into_par_iter()
             .for_each(|task| {
-                let mut rows_out = vec![0f32; ROWS * TILE];
                 for t in task * per_task..((task + 1) * per_task).min(tiles) {
+                    let (j0, n) = (t * TILE, TILE.min(cols - t * TILE));
                     let mut r0 = 0;
                     while r0 < rows {
                         let mr = ROWS.min(rows - r0);
-                        job.tile(t, r0, mr, &mut rows_out);
-                        let (j0, n) = (t * TILE, TILE.min(cols - t * TILE));
-                        for r in 0..mr {
-                            // SAFETY: writes columns j0..j0 + n of row r0 + r of `out` (rows x
-                            // cols, a capacity of at least rows * cols), which only tile t
-                            // of this row range touches.
-                            unsafe {
-                                std::ptr::copy_nonoverlapping(
-                                    rows_out.as_ptr().add(r * TILE),
-                                    (out_at as *mut f32).add((r0 + r) * cols + j0),
-                                    n,
-                                );
+                        // SAFETY: columns j0..j0 + n of rows r0..r0 + mr of `out` (rows x
+                        // cols, a capacity of at least rows * cols): only tile t of these
+                        // rows touches them, and each slice is written before it is read.
+                        let outs: [&mut [f32]; ROWS] = std::array::from_fn(|r| {
+                            if r < mr {
+                                unsafe {
+                                    let at = (out_at as *mut f32).add((r0 + r) * cols + j0);
+                                    std::slice::from_raw_parts_mut(at, n)
+                                }
+                            } else {
+                                &mut []
                             }
-                        }
+                        });
+                        job.tile(t, r0, mr, outs);
                         r0 += mr;
                     }
                 }
@@ -359,8 +359,9 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
-    /// Tile `t` (columns 64t..64t + 64) of rows r0..r0 + mr into `out` (`mr` rows of 64).
-    fn tile(&self, t: usize, r0: usize, mr: usize, out: &mut [f32]) {
+    /// Tile `t` (columns 64t..64t + 64) of rows r0..r0 + mr, each row's part into its
+    /// slice of `out` (the first `mr`, each as long as the tile's real columns).
+    fn tile(&self, t: usize, r0: usize, mr: usize, out: [&mut [f32]; ROWS]) {
         debug_assert!(r0 + mr <= self.rows && mr <= ROWS);
         let mut acc = [[0i32; TILE]; ROWS];
         let p = self.panels;
@@ -386,14 +387,8 @@ impl Job<'_> {
             Some(b) => &b[j0..j0 + n],
             None => &self.zeros[..n],
         };
-        for r in 0..mr {
-            dequantize(
-                &acc[r][..n],
-                self.row_scales[r0 + r],
-                scales,
-                bias,
-                &mut out[r * TILE..r * TILE + n],
-            );
+        for (r, out) in out.into_iter().enumerate().take(mr) {
+            dequantize(&acc[r][..n], self.row_scales[r0 + r], scales, bias, out);
         }
     }
 }
