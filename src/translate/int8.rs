@@ -162,12 +162,7 @@ fn dequantize(acc: &[i32], row_scale: f32, scales: &[f32], bias: &[f32], out: &m
 impl Int8Panels {
     /// Quantises and packs `w: [cols, d]` (HF's out x in layout, row-major).
     pub fn from_host_rows(w: &[f32], cols: usize, d: usize) -> candle_core::Result<Self> {
-        if d == 0 {
-            candle_core::bail!("a projection from [{cols}, {d}] has no inputs");
-        }
-        if w.len() != cols * d {
-            candle_core::bail!("packing a projection: {} values for [{cols}, {d}]", w.len());
-        }
+        super::project::check_weights(w, cols, d)?;
         let dp = d.next_multiple_of(GROUP);
         let groups = dp / GROUP;
         let padded = cols.next_multiple_of(TILE);
@@ -261,16 +256,10 @@ impl Int8Panels {
     ) -> candle_core::Result<()> {
         out.clear();
         let (d, cols) = (self.d, self.cols);
-        if !xs.len().is_multiple_of(d) {
-            candle_core::bail!("project: {} inputs for rows of {d}", xs.len());
-        }
-        if let Some(b) = bias.filter(|b| b.len() != cols) {
-            candle_core::bail!("project: a bias of {} for {cols} columns", b.len());
-        }
+        let rows = super::project::check_inputs(xs, bias, d, cols)?;
         if !Kernel::available().contains(&kernel) {
             candle_core::bail!("the {kernel:?} int8 kernel needs CPU features this one lacks");
         }
-        let rows = xs.len() / d;
         if rows == 0 || cols == 0 {
             return Ok(());
         }

@@ -249,16 +249,39 @@ fn host_rows(
     f(xs, bias)
 }
 
+/// Checks a weight `w: [cols, d]` given as host rows, for the packed projections.
+pub(super) fn check_weights(w: &[f32], cols: usize, d: usize) -> candle_core::Result<()> {
+    if d == 0 {
+        candle_core::bail!("a projection from [{cols}, {d}] has no inputs");
+    }
+    if w.len() != cols * d {
+        candle_core::bail!("packing a projection: {} values for [{cols}, {d}]", w.len());
+    }
+    Ok(())
+}
+
+/// Checks the host inputs of a packed projection (`xs`: rows of `d`; the bias: `cols`) and
+/// returns the number of rows.
+pub(super) fn check_inputs(
+    xs: &[f32],
+    bias: Option<&[f32]>,
+    d: usize,
+    cols: usize,
+) -> candle_core::Result<usize> {
+    if !xs.len().is_multiple_of(d) {
+        candle_core::bail!("project: {} inputs for rows of {d}", xs.len());
+    }
+    if let Some(b) = bias.filter(|b| b.len() != cols) {
+        candle_core::bail!("project: a bias of {} for {cols} columns", b.len());
+    }
+    Ok(xs.len() / d)
+}
+
 impl Panels {
     /// The panels of `w_t` from its transpose `w: [cols, d]` (HF's out x in layout) in host
     /// memory, row-major.
     pub fn from_host_rows(w: &[f32], cols: usize, d: usize) -> candle_core::Result<Self> {
-        if d == 0 {
-            candle_core::bail!("a projection from [{cols}, {d}] has no inputs");
-        }
-        if w.len() != cols * d {
-            candle_core::bail!("packing a projection: {} values for [{cols}, {d}]", w.len());
-        }
+        check_weights(w, cols, d)?;
         let data = panels(w, d, cols);
         static THRESHOLD: Once = Once::new();
         THRESHOLD.call_once(|| gemm::set_lhs_packing_threshold_single_thread(PACKING_THRESHOLD));
@@ -305,13 +328,7 @@ impl Panels {
         out.clear();
         let Panels { data, d, cols } = self;
         let (d, cols) = (*d, *cols);
-        if !xs.len().is_multiple_of(d) {
-            candle_core::bail!("project: {} inputs for rows of {d}", xs.len());
-        }
-        let rows = xs.len() / d;
-        if let Some(b) = bias.filter(|b| b.len() != cols) {
-            candle_core::bail!("project: a bias of {} for {cols} columns", b.len());
-        }
+        let rows = check_inputs(xs, bias, d, cols)?;
         if rows == 0 || cols == 0 {
             return Ok(());
         }
