@@ -328,6 +328,9 @@ impl Setup {
             .with_retry(!decoding.no_retry);
         t.configure(|g| decoding.apply(g))
             .with_context(|| format!("the decoding settings of {}", m.name))?;
+        if runtime.precision.is_int8() {
+            release_freed();
+        }
         Ok((t, m))
     }
 
@@ -369,6 +372,17 @@ fn spec_from(model: &str, revision: Option<&str>) -> anyhow::Result<ModelSpec> {
         }
         (spec, _) => spec,
     })
+}
+
+/// Hands the heap memory freed while loading back to the OS. The allocator keeps what is
+/// freed (`RuntimeArgs::tune_allocator`), and an int8 model is built from f32 weights that
+/// are freed once quantised: without this they stayed resident beside it.
+fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Where and how the models compute, settled once before any model work starts.
