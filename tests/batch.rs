@@ -507,6 +507,19 @@ fn a_directory_holding_another_runs_articles_is_refused() {
         again.contains(" hits of") && !again.contains("cache 0 hits of"),
         "{again}"
     );
+    // int8 likewise: recorded as such, and never answered from the f32 cache.
+    let err = run(
+        brief(
+            d,
+            "int8",
+            &["--dtype", "int8", "--cache", cache.to_str().unwrap()],
+        ),
+        0,
+    );
+    assert!(err.contains("cache 0 hits of"), "{err}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("int8/run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["dtype"], "int8");
 }
 
 #[test]
@@ -621,4 +634,9 @@ fn run_json_records_the_resolved_beams_when_the_checkpoint_leaves_them_unset() {
         serde_json::from_str(&std::fs::read_to_string(d.join("out/run.json")).unwrap()).unwrap();
     assert_eq!(manifest["settings"]["beams"], 1, "{manifest}");
     assert_eq!(briefing(d, "out").settings.beams, Some(1));
+    // The resolved settings themselves: what every batch decoded with.
+    let decoding = &manifest["decoding"];
+    assert_eq!(decoding["num_beams"], 1, "{manifest}");
+    assert!(decoding["max_length"].as_u64().unwrap() > 1, "{manifest}");
+    assert!(manifest["generation"]["num_beams"].is_null(), "{manifest}");
 }

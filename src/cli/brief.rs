@@ -174,6 +174,10 @@ fn run(
             .translator
             .map(|t| serde_json::to_value(t.generation()))
             .transpose()?,
+        decoding: engines
+            .translator
+            .map(|t| serde_json::to_value(&t.decoding().settings))
+            .transpose()?,
         dtype: engines
             .translator
             .map(|_| runtime.precision.as_str().to_string()),

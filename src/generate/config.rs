@@ -158,8 +158,9 @@ pub struct GenerationConfig {
     pub do_sample: Option<bool>,
 }
 
-/// The concrete settings of one `generate` call, after HF's precedence rules.
-#[derive(Debug, Clone, PartialEq)]
+/// The concrete settings of one `generate` call, after HF's precedence rules (recorded in
+/// `run.json` as what the translations were made with).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResolvedGeneration {
     /// Length of the decoder prompt each row starts with (1 for a seq2seq model).
     pub prompt_len: usize,

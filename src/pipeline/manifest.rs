@@ -15,8 +15,13 @@ pub struct Manifest {
     pub models: Models,
     pub settings: Settings,
     pub pipeline: BriefSettings,
-    /// The translation model's decoding settings (None without translation).
+    /// The translation model's decoding settings as given (its generation_config.json and
+    /// the flags; None without translation).
     pub generation: Option<serde_json::Value>,
+    /// The same settings resolved: the beams, lengths and token rules every batch decoded
+    /// with (None without translation, and in run.json files written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding: Option<serde_json::Value>,
     /// The translation model's dtype (`f32`, `bf16`, …; None without translation): it
     /// changes translations, so records made in another one are not mixed in.
     #[serde(default)]
@@ -80,7 +85,13 @@ impl Manifest {
         if self.settings != other.settings || self.pipeline != other.pipeline {
             out.push("settings");
         }
-        if self.generation != other.generation {
+        // Resolved settings follow from the given ones and the model; a run.json from before
+        // they were recorded has none, and is compared on the given ones alone.
+        let resolved_differ = match (&self.decoding, &other.decoding) {
+            (Some(a), Some(b)) => a != b,
+            _ => false,
+        };
+        if self.generation != other.generation || resolved_differ {
             out.push("decoding settings");
         }
         if self.dtype != other.dtype {
