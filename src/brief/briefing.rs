@@ -155,6 +155,38 @@ pub fn day_range<'a>(days: impl Iterator<Item = &'a str> + Clone) -> Option<(Str
 }
 
 #[cfg(test)]
+impl Briefing {
+    /// A briefing of `articles` with an extractive summariser and default settings, no
+    /// overview: what the tests of this module and of the renderers start from.
+    pub(crate) fn for_tests(articles: Vec<ArticleBrief>) -> Self {
+        Briefing {
+            generated_at: "now".into(),
+            models: Models {
+                translation: None,
+                embedding: ModelRef {
+                    id: "e".into(),
+                    revision: None,
+                },
+                summarizer: SummarizerRef {
+                    kind: "extractive".into(),
+                    id: None,
+                    revision: None,
+                },
+                nli: None,
+            },
+            settings: Settings {
+                sentences: 3,
+                max_words: 80,
+                support_threshold: 0.6,
+                beams: None,
+            },
+            articles,
+            overview: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -217,30 +249,7 @@ mod tests {
         a.sentences.retain(|s| s.id.n % 2 == 0);
         assert_eq!(a.sentence(&id("a:b", 4)).unwrap().text, "Kalimat 4.");
         assert!(a.sentence(&id("a:b", 3)).is_none() && a.sentence(&id("a:b", 5)).is_none());
-        let b = Briefing {
-            generated_at: "now".into(),
-            models: Models {
-                translation: None,
-                embedding: ModelRef {
-                    id: "e".into(),
-                    revision: None,
-                },
-                summarizer: SummarizerRef {
-                    kind: "extractive".into(),
-                    id: None,
-                    revision: None,
-                },
-                nli: None,
-            },
-            settings: Settings {
-                sentences: 3,
-                max_words: 80,
-                support_threshold: 0.6,
-                beams: None,
-            },
-            articles: vec![a],
-            overview: Vec::new(),
-        };
+        let b = Briefing::for_tests(vec![a]);
         let (owner, s) = b.sentence(&id("a:b", 2)).unwrap();
         assert_eq!((owner.id.as_str(), s.text.as_str()), ("a:b", "Kalimat 2."));
         assert!(b.sentence(&id("a", 2)).is_none());

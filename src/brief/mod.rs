@@ -226,30 +226,7 @@ mod tests {
                 }
             })
             .collect();
-        Briefing {
-            generated_at: "now".into(),
-            models: Models {
-                translation: None,
-                embedding: ModelRef {
-                    id: "e".into(),
-                    revision: None,
-                },
-                summarizer: SummarizerRef {
-                    kind: "extractive".into(),
-                    id: None,
-                    revision: None,
-                },
-                nli: None,
-            },
-            settings: Settings {
-                sentences: 3,
-                max_words: 80,
-                support_threshold: 0.6,
-                beams: None,
-            },
-            articles,
-            overview: Vec::new(),
-        }
+        Briefing::for_tests(articles)
     }
 
     /// The three files `write` makes of `b`: JSON, Markdown, HTML.
