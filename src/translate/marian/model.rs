@@ -179,6 +179,24 @@ fn get_first(
     }
 }
 
+/// [`get_first`] when another role already read a tensor as `prev` (its name and value):
+/// the same name of the same shape is that tensor, not read again (a 112 MB embedding read
+/// twice more was most of the peak memory of loading), and `true` says so.
+fn get_first_or(
+    vb: &VarBuilder,
+    shape: (usize, usize),
+    names: &[&str],
+    prev: (&str, &Tensor),
+) -> candle_core::Result<(Tensor, String, bool)> {
+    match first_present(vb, names) {
+        Some(n) if n == prev.0 && prev.1.dims() == [shape.0, shape.1] => {
+            Ok((prev.1.clone(), n.to_string(), true))
+        }
+        Some(n) => Ok((vb.get(shape, n)?, n.to_string(), false)),
+        None => candle_core::bail!("missing weight: none of {names:?} is in the checkpoint"),
+    }
+}
+
 /// Tied copies stored separately (old `pytorch_model.bin` files keep every copy): when they are
 /// equal, keep one tensor so the memory is paid once, as HF's tying does. Returns the tensor
 /// to use and whether it is `kept`.
@@ -242,9 +260,14 @@ fn tied_embeddings(
     if tie {
         dec_names.push(HEAD);
     }
-    let (decoder_embed, dec_name) = get_first(vb, (target_vocab, d), &dec_names)?;
-    let (decoder_embed, enc_is_dec) = if dec_name == enc_name {
-        (encoder_embed.clone(), true)
+    let (decoder_embed, dec_name, same) = get_first_or(
+        vb,
+        (target_vocab, d),
+        &dec_names,
+        (&enc_name, &encoder_embed),
+    )?;
+    let (decoder_embed, enc_is_dec) = if same {
+        (decoder_embed, true)
     } else {
         dedupe(&encoder_embed, decoder_embed)?
     };
@@ -256,9 +279,14 @@ fn tied_embeddings(
             head_names.extend([SHARED, ENC]);
         }
     }
-    let (lm_head, head_name) = get_first(vb, (target_vocab, d), &head_names)?;
-    let (lm_head, dec_is_head) = if head_name == dec_name {
-        (decoder_embed.clone(), true)
+    let (lm_head, _, same) = get_first_or(
+        vb,
+        (target_vocab, d),
+        &head_names,
+        (&dec_name, &decoder_embed),
+    )?;
+    let (lm_head, dec_is_head) = if same {
+        (lm_head, true)
     } else {
         dedupe(&decoder_embed, lm_head)?
     };
