@@ -9,12 +9,15 @@
 //!   and the mean raw log-prob within [`SCORE_TOL`];
 //! - all inputs in one padded batch: the same as HF's *single* runs (padding must not change
 //!   anything); where HF's own batch output differs from its singles, that is reported.
+//!
+//! Every fixture is checked twice: on the CPU's host fast paths, and on the device-generic
+//! paths (candle's ops) that a GPU takes, forced on the CPU ([`Paths::Generic`]).
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 use serde::Deserialize;
 use warta::generate::{EarlyStopping, GenerationConfig, Hypothesis};
-use warta::translate::marian::MarianModel;
+use warta::translate::marian::{MarianModel, Paths};
 use warta::translate::tokenizer::MarianTokenizer;
 
 const SCORE_TOL: f64 = 1e-4;
@@ -125,20 +128,21 @@ struct Tally {
     failures: Vec<String>,
 }
 
-fn check_fixture(dir: &Path, tally: &mut Tally) {
+fn check_fixture(dir: &Path, paths: Paths, tally: &mut Tally) {
     let reference: Reference = serde_json::from_str(
         &std::fs::read_to_string(dir.join("reference.json")).expect("read reference.json"),
     )
     .expect("parse reference.json");
-    let (model, _cfg, gen) = match MarianModel::load(dir, &Device::Cpu, DType::F32) {
-        Ok(m) => m,
-        Err(e) => {
-            tally
-                .failures
-                .push(format!("{}: cannot load the model: {e}", dir.display()));
-            return;
-        }
-    };
+    let (model, _cfg, gen) =
+        match MarianModel::load_with_paths(dir, &Device::Cpu, DType::F32, paths) {
+            Ok(m) => m,
+            Err(e) => {
+                tally
+                    .failures
+                    .push(format!("{}: cannot load the model: {e}", dir.display()));
+                return;
+            }
+        };
     // Texts are compared too: a fixture's tokenizer must load.
     let tok = match MarianTokenizer::from_dir(dir) {
         Ok(t) => Some(t),
@@ -152,6 +156,7 @@ fn check_fixture(dir: &Path, tally: &mut Tally) {
     let name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name = format!("{name} ({paths:?} paths)");
     for setting in &reference.settings {
         let g = apply_kwargs(&gen, &setting.generate_kwargs);
         if !setting.batch_differs_from_single.is_empty() {
@@ -202,7 +207,10 @@ fn marian_matches_hf_generate() {
             dir.display()
         );
         checked += 1;
-        check_fixture(dir, &mut tally);
+        // The CPU's host paths, and the device-generic ones a GPU takes, run here too.
+        for paths in [Paths::Host, Paths::Generic] {
+            check_fixture(dir, paths, &mut tally);
+        }
     }
     eprintln!(
         "parity: {} comparisons passed, {} failed, over {checked} fixture(s)",
@@ -220,7 +228,7 @@ fn marian_matches_hf_generate() {
     // Something was compared: every fixture, each with cases.
     assert_eq!(checked, dirs.len());
     assert!(
-        tally.passed >= 2 * dirs.len(),
+        tally.passed >= 4 * dirs.len(),
         "only {} comparisons",
         tally.passed
     );

@@ -105,6 +105,12 @@ impl Projection {
         }
     }
 
+    /// `[d, cols]` for candle's matmul, whatever the device: the path other devices take
+    /// (the CPU takes it when told to, so that the tests run it).
+    pub fn matrix(w: &Tensor) -> candle_core::Result<Self> {
+        Ok(Projection::Matrix(w.t()?.contiguous()?))
+    }
+
     /// The projection of a weight in HF's `[cols, d]` layout in `precision`: int8, or
     /// [`Self::from_rows`] for a float dtype (the weight's own).
     pub fn build(w: &Tensor, precision: crate::device::Precision) -> candle_core::Result<Self> {
@@ -137,7 +143,7 @@ impl Projection {
     /// 112 MB), `[d, cols]` otherwise.
     pub fn from_rows(w: &Tensor) -> candle_core::Result<Self> {
         if !w.device().is_cpu() || w.dtype() != DType::F32 {
-            return Ok(Projection::Matrix(w.t()?.contiguous()?));
+            return Self::matrix(w);
         }
         let (cols, d) = w.dims2()?;
         let w = w.contiguous()?;

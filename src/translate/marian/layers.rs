@@ -8,6 +8,7 @@ use candle_nn::{layer_norm, Activation, LayerNorm, VarBuilder};
 
 use super::config::MarianConfig;
 use super::state::{append_step, KeyValues};
+use super::Paths;
 use crate::device::Precision;
 use crate::translate::project::Projection;
 
@@ -92,6 +93,17 @@ impl LinearWeights {
 pub(super) struct Build {
     pub activation: Activation,
     pub precision: Precision,
+    pub paths: Paths,
+}
+
+impl Build {
+    /// A projection of `w` (`[out, in]`) as these settings lay it out.
+    pub(super) fn projection(&self, w: &Tensor) -> candle_core::Result<Projection> {
+        match self.paths {
+            Paths::Generic => Projection::matrix(w),
+            Paths::Host => Projection::build(w, self.precision),
+        }
+    }
 }
 
 /// A linear layer, its weight laid out for the device by [`Projection`] (panels on the CPU).
@@ -102,9 +114,9 @@ struct Dense {
 }
 
 impl Dense {
-    fn new(weights: LinearWeights, precision: Precision) -> candle_core::Result<Self> {
+    fn new(weights: LinearWeights, build: Build) -> candle_core::Result<Self> {
         Ok(Self {
-            wt: Projection::build(&weights.w, precision)?,
+            wt: build.projection(&weights.w)?,
             bias: weights.bias,
         })
     }
@@ -112,10 +124,10 @@ impl Dense {
     fn load(
         in_dim: usize,
         out_dim: usize,
-        precision: Precision,
+        build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        Self::new(LinearWeights::load(in_dim, out_dim, vb)?, precision)
+        Self::new(LinearWeights::load(in_dim, out_dim, vb)?, build)
     }
 
     fn out_dim(&self) -> candle_core::Result<usize> {
@@ -149,6 +161,8 @@ struct Attention {
     d_model: usize,
     num_heads: usize,
     head_dim: usize,
+    /// Whether the cache append takes its host path or candle's ops.
+    paths: Paths,
 }
 
 impl Attention {
@@ -156,7 +170,7 @@ impl Attention {
         d_model: usize,
         num_heads: usize,
         cross: bool,
-        precision: Precision,
+        build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
         let head_dim = d_model / num_heads;
@@ -167,22 +181,20 @@ impl Attention {
         let v = LinearWeights::load(d_model, d_model, vb.pp("v_proj"))?;
         let (q_or_qkv, kv) = if cross {
             (
-                Dense::new(q, precision)?,
-                Some(Dense::new(LinearWeights::fuse(&[k, v])?, precision)?),
+                Dense::new(q, build)?,
+                Some(Dense::new(LinearWeights::fuse(&[k, v])?, build)?),
             )
         } else {
-            (
-                Dense::new(LinearWeights::fuse(&[q, k, v])?, precision)?,
-                None,
-            )
+            (Dense::new(LinearWeights::fuse(&[q, k, v])?, build)?, None)
         };
         Ok(Self {
             q_or_qkv,
             kv,
-            out_proj: Dense::load(d_model, d_model, precision, vb.pp("out_proj"))?,
+            out_proj: Dense::load(d_model, d_model, build, vb.pp("out_proj"))?,
             d_model,
             num_heads,
             head_dim,
+            paths: build.paths,
         })
     }
 
@@ -251,7 +263,10 @@ impl Attention {
         let v = self.heads_of(&qkv, 2)?;
         let (k, v) = match cache.take() {
             None => (k, v),
-            Some((pk, pv)) => (append_step(&pk, order, &k)?, append_step(&pv, order, &v)?),
+            Some((pk, pv)) => (
+                append_step(&pk, order, &k, self.paths)?,
+                append_step(&pv, order, &v, self.paths)?,
+            ),
         };
         let out = Self::attend(&q, &k, &v, None)?.reshape((rows, d))?;
         *cache = Some((k, v));
@@ -308,22 +323,19 @@ impl EncoderLayer {
         build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        let Build {
-            activation,
-            precision,
-        } = build;
+        let activation = build.activation;
         let d = cfg.d_model;
         Ok(Self {
             self_attn: Attention::new(
                 d,
                 cfg.encoder_attention_heads,
                 false,
-                precision,
+                build,
                 vb.pp("self_attn"),
             )?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            fc1: Dense::load(d, cfg.encoder_ffn_dim, precision, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.encoder_ffn_dim, d, precision, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.encoder_ffn_dim, build, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.encoder_ffn_dim, d, build, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })
@@ -360,23 +372,20 @@ impl DecoderLayer {
         build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        let Build {
-            activation,
-            precision,
-        } = build;
+        let activation = build.activation;
         let d = cfg.d_model;
         let h = cfg.decoder_attention_heads;
         Ok(Self {
-            self_attn: Attention::new(d, h, false, precision, vb.pp("self_attn"))?,
+            self_attn: Attention::new(d, h, false, build, vb.pp("self_attn"))?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            encoder_attn: Attention::new(d, h, true, precision, vb.pp("encoder_attn"))?,
+            encoder_attn: Attention::new(d, h, true, build, vb.pp("encoder_attn"))?,
             encoder_attn_layer_norm: layer_norm(
                 d,
                 LAYER_NORM_EPS,
                 vb.pp("encoder_attn_layer_norm"),
             )?,
-            fc1: Dense::load(d, cfg.decoder_ffn_dim, precision, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.decoder_ffn_dim, d, precision, vb.pp("fc2"))?,
+            fc1: Dense::load(d, cfg.decoder_ffn_dim, build, vb.pp("fc1"))?,
+            fc2: Dense::load(cfg.decoder_ffn_dim, d, build, vb.pp("fc2"))?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
             activation,
         })

@@ -54,6 +54,17 @@ pub enum MarianError {
     Candle(#[from] candle_core::Error),
 }
 
+/// Which code a model runs on the CPU: its host fast paths (packed projections, host-row
+/// logits, the one-copy cache append), or the device-generic candle ops every other device
+/// takes. Outside the tests the CPU always takes `Host`; `Generic` exists so that the code a
+/// GPU runs is held to HF here too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Paths {
+    #[default]
+    Host,
+    Generic,
+}
+
 /// Decoding settings resolved for one model ([`MarianModel::decoding`]): what every batch
 /// decodes with, so a bad setting fails when the settings are made, not at a batch.
 #[derive(Debug, Clone, PartialEq)]

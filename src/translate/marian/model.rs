@@ -12,7 +12,7 @@ use candle_nn::VarBuilder;
 use super::config::MarianConfig;
 use super::layers::{positions, Build, DecoderLayer, Embedding, EncoderLayer};
 use super::state::{DecoderCache, KeyValues};
-use super::MarianError;
+use super::{MarianError, Paths};
 use crate::device::Precision;
 use crate::generate::{self, GenerationConfig};
 use crate::translate::project::Projection;
@@ -231,7 +231,7 @@ struct TiedEmbeddings {
 /// one of the copies load too; copies stored separately but equal are held once.
 fn tied_embeddings(
     cfg: &MarianConfig,
-    precision: Precision,
+    build: Build,
     vb: &VarBuilder,
 ) -> candle_core::Result<TiedEmbeddings> {
     let d = cfg.d_model;
@@ -290,7 +290,7 @@ fn tied_embeddings(
     } else {
         dedupe(&decoder_embed, lm_head)?
     };
-    let lm_head_t = Projection::build(&lm_head, precision)?;
+    let lm_head_t = build.projection(&lm_head)?;
     drop(lm_head);
     let (encoder, decoder) = match (enc_is_dec, dec_is_head) {
         (true, true) => (
@@ -356,13 +356,26 @@ impl MarianModel {
         precision: Precision,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
+        Self::new_with_paths(cfg, precision, Paths::Host, vb)
+    }
+
+    /// [`Self::new_with`] taking the given [`Paths`]: `Generic` builds the model other
+    /// devices run (candle's matmul for every projection, its ops for the cache), on the CPU
+    /// too, so the tests hold that code to HF as well.
+    pub fn new_with_paths(
+        cfg: &MarianConfig,
+        precision: Precision,
+        paths: Paths,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
         cfg.validate().map_err(candle_core::Error::Msg)?;
         let activation = cfg.activation().map_err(candle_core::Error::Msg)?;
         let build = Build {
             activation,
             precision,
+            paths,
         };
-        let tied = tied_embeddings(cfg, precision, &vb)?;
+        let tied = tied_embeddings(cfg, build, &vb)?;
         Ok(Self {
             cfg: cfg.clone(),
             encoder: Encoder::new(cfg, build, tied.encoder, vb.pp("model.encoder"))?,
@@ -392,13 +405,32 @@ impl MarianModel {
         device: &Device,
         precision: impl Into<Precision>,
     ) -> Result<(Self, MarianConfig, GenerationConfig), MarianError> {
-        let precision = precision.into();
+        Self::from_checkpoint_with_paths(checkpoint, device, precision.into(), Paths::Host)
+    }
+
+    /// [`Self::load`] taking the given [`Paths`] (the tests run both).
+    pub fn load_with_paths(
+        dir: &Path,
+        device: &Device,
+        precision: impl Into<Precision>,
+        paths: Paths,
+    ) -> Result<(Self, MarianConfig, GenerationConfig), MarianError> {
+        let checkpoint = crate::weights::Checkpoint::find(dir)?;
+        Self::from_checkpoint_with_paths(&checkpoint, device, precision.into(), paths)
+    }
+
+    fn from_checkpoint_with_paths(
+        checkpoint: &crate::weights::Checkpoint,
+        device: &Device,
+        precision: Precision,
+        paths: Paths,
+    ) -> Result<(Self, MarianConfig, GenerationConfig), MarianError> {
         let dir = &checkpoint.dir;
         let cfg = MarianConfig::from_file(&dir.join("config.json"))?;
         let mut gen = GenerationConfig::from_model_dir(dir)?;
         gen.fill_special_tokens_from(&cfg.generation_defaults());
         let vb = checkpoint.var_builder(precision.dtype(), device)?;
-        let model = Self::new_with(&cfg, precision, vb)?;
+        let model = Self::new_with_paths(&cfg, precision, paths, vb)?;
         Ok((model, cfg, gen))
     }
 

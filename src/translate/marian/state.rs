@@ -6,6 +6,7 @@
 //! and the [`crate::generate::Decoder`] glue in [`super`].
 use candle_core::{DType, Device, Tensor};
 
+use super::Paths;
 use crate::translate::project::cpu_f32;
 
 /// Keys and values of one attention layer, `[rows or groups, heads, positions, head_dim]`.
@@ -140,6 +141,7 @@ pub(super) fn append_step(
     cache: &Tensor,
     order: Option<&[usize]>,
     new: &Tensor,
+    paths: Paths,
 ) -> candle_core::Result<Tensor> {
     let (rows, heads, t, dh) = cache.dims4()?;
     let (new_rows, new_heads, one, new_dh) = new.dims4()?;
@@ -166,7 +168,11 @@ pub(super) fn append_step(
         };
         Tensor::cat(&[&kept, new], 2)
     };
-    if !cache.device().is_cpu() || cache.dtype() != DType::F32 || new.dtype() != DType::F32 {
+    if paths == Paths::Generic
+        || !cache.device().is_cpu()
+        || cache.dtype() != DType::F32
+        || new.dtype() != DType::F32
+    {
         return fallback();
     }
     let new = new.contiguous()?;
@@ -237,6 +243,7 @@ mod tests {
                     &cache.to_dtype(dtype).unwrap(),
                     order.as_deref(),
                     &new.to_dtype(dtype).unwrap(),
+                    Paths::Host,
                 )
                 .unwrap();
                 assert_eq!(got.dims(), want.dims());
@@ -249,7 +256,7 @@ mod tests {
             }
         }
         let new = Tensor::zeros((2, heads, 1, dh), DType::F32, &dev).unwrap();
-        assert!(append_step(&cache, Some(&[0, 4]), &new).is_err());
-        assert!(append_step(&cache, None, &new).is_err());
+        assert!(append_step(&cache, Some(&[0, 4]), &new, Paths::Host).is_err());
+        assert!(append_step(&cache, None, &new, Paths::Host).is_err());
     }
 }
