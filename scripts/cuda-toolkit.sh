@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A CUDA toolkit for `cargo build --features cuda`, made from NVIDIA's wheels on the Python
-# package index, in a directory outside the repo, with no root and no system packages.
+# A CUDA toolkit for `cargo build --features cuda`, made from NVIDIA's wheels (fetched with
+# pip), in a directory outside the repo, with no root and no system packages.
 #
 #   scripts/cuda-toolkit.sh DIR        # installs (or reuses) the toolkit in DIR
 #   eval "$(scripts/cuda-toolkit.sh DIR)"   # ... and exports what the build needs
