@@ -24,6 +24,7 @@
 //! groups of 4 (what `vpdpbusd` sums per lane): the 64 bytes of block `b`, group `g` hold
 //! `w[4g + t][16b + j]` at `4j + t`. A tile is 4 blocks (64 columns) by up to 4 rows; the
 //! columns are padded to a multiple of 64 and the depth to a multiple of 4 with zeros.
+use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
@@ -53,14 +54,16 @@ impl Kernel {
     /// The fastest kernel this CPU has, decided once.
     pub fn best() -> Kernel {
         static BEST: OnceLock<Kernel> = OnceLock::new();
-        *BEST.get_or_init(|| {
-            let available = Kernel::available();
-            available[0]
-        })
+        *BEST.get_or_init(|| Kernel::available()[0])
     }
 
-    /// Every kernel this CPU can run, fastest first (Portable always last).
-    pub fn available() -> Vec<Kernel> {
+    /// Every kernel this CPU can run, fastest first (Portable always last), decided once.
+    pub fn available() -> &'static [Kernel] {
+        static AVAILABLE: OnceLock<Vec<Kernel>> = OnceLock::new();
+        AVAILABLE.get_or_init(Kernel::detect)
+    }
+
+    fn detect() -> Vec<Kernel> {
         let mut out = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
@@ -152,10 +155,17 @@ fn has_avx512() -> bool {
 }
 
 /// The one dequantisation every kernel ends with: `acc · (s_row · s_col) + bias`.
+/// `out` may be memory not written yet (the output rows are filled tile by tile).
 #[multiversion::multiversion(targets = "simd")]
-fn dequantize(acc: &[i32], row_scale: f32, scales: &[f32], bias: &[f32], out: &mut [f32]) {
+fn dequantize(
+    acc: &[i32],
+    row_scale: f32,
+    scales: &[f32],
+    bias: &[f32],
+    out: &mut [MaybeUninit<f32>],
+) {
     for (((o, &a), &s), &b) in out.iter_mut().zip(acc).zip(scales).zip(bias) {
-        *o = a as f32 * (row_scale * s) + b;
+        o.write(a as f32 * (row_scale * s) + b);
     }
 }
 
@@ -310,13 +320,14 @@ impl Int8Panels {
                     let mut r0 = 0;
                     while r0 < rows {
                         let mr = ROWS.min(rows - r0);
-                        // SAFETY: columns j0..j0 + n of rows r0..r0 + mr of `out` (rows x
-                        // cols, a capacity of at least rows * cols): only tile t of these
-                        // rows touches them, and each slice is written before it is read.
-                        let outs: [&mut [f32]; ROWS] = std::array::from_fn(|r| {
+                        // SAFETY: columns j0..j0 + n of rows r0..r0 + mr of `out`'s spare
+                        // capacity (at least rows * cols), as not-yet-written values: only
+                        // tile t of these rows touches them, and `tile` writes each.
+                        let outs: [&mut [MaybeUninit<f32>]; ROWS] = std::array::from_fn(|r| {
                             if r < mr {
                                 unsafe {
-                                    let at = (out_at as *mut f32).add((r0 + r) * cols + j0);
+                                    let at =
+                                        (out_at as *mut MaybeUninit<f32>).add((r0 + r) * cols + j0);
                                     std::slice::from_raw_parts_mut(at, n)
                                 }
                             } else {
@@ -350,7 +361,7 @@ struct Job<'a> {
 impl Job<'_> {
     /// Tile `t` (columns 64t..64t + 64) of rows r0..r0 + mr, each row's part into its
     /// slice of `out` (the first `mr`, each as long as the tile's real columns).
-    fn tile(&self, t: usize, r0: usize, mr: usize, out: [&mut [f32]; ROWS]) {
+    fn tile(&self, t: usize, r0: usize, mr: usize, out: [&mut [MaybeUninit<f32>]; ROWS]) {
         debug_assert!(r0 + mr <= self.rows && mr <= ROWS);
         let mut acc = [[0i32; TILE]; ROWS];
         let p = self.panels;
@@ -638,7 +649,7 @@ mod tests {
             let bias = with_bias.then_some(bias.as_slice());
             let want = reference(&w, cols, d, &xs, bias);
             let p = Int8Panels::from_host_rows(&w, cols, d).unwrap();
-            for kernel in Kernel::available() {
+            for &kernel in Kernel::available() {
                 let mut out = vec![3.0; 2];
                 p.forward_with(kernel, &xs, bias, &mut out).unwrap();
                 prop_assert_eq!(out.len(), want.len());
@@ -703,7 +714,7 @@ mod tests {
         let bias: Vec<f32> = (0..cols).map(|j| j as f32).collect();
         let mut xs = vec![0f32; 2 * d];
         xs[d] = f32::NAN;
-        for kernel in Kernel::available() {
+        for &kernel in Kernel::available() {
             let mut out = Vec::new();
             p.forward_with(kernel, &xs, Some(&bias), &mut out).unwrap();
             assert_eq!(&out[..cols], &bias[..]);
