@@ -27,6 +27,12 @@ Engines:
                   again, and every engine must generate the same 2,048 tokens
     warta-int8   the same with `--dtype int8` (projections quantised at load, int8 kernels)
 
+With --device cuda every engine runs on the GPU (HF: model and inputs moved there and
+synchronised before each clock read; CTranslate2: device="cuda"; warta: --device cuda), and
+the GPU engines are hf-fp16 (torch_dtype float16), ct2-float16, ct2-int8_float16, warta-f16
+and warta-bf16 beside the f32 ones (default: all of GPU_ENGINES). scripts/gpu-check.sh runs
+this.
+
 The Python engines time the same span as warta's log line: tokenize, generate and detokenize
 all 64 sentences (length-sorted into batches, as warta and CTranslate2 do), after loading and
 one untimed warm-up batch. warta is run once untimed (warm-up: page cache) and then timed.
@@ -83,6 +89,10 @@ CONFIGS = {
     "greedy-b1": dict(beams=1, batch=1),
 }
 ENGINES = ["hf", "ct2-float32", "ct2-float32-inter", "ct2-int8", "warta", "warta-int8"]
+# With --device cuda (not run by default): HF in fp16, CTranslate2's GPU types, warta in half
+# precision. `--engines` picks among both lists.
+GPU_ENGINES = ["hf", "hf-fp16", "ct2-float32", "ct2-float16", "ct2-int8_float16", "warta",
+               "warta-f16", "warta-bf16"]
 RESULT_TAG = "BENCH_RESULT "
 PY = sys.executable
 
@@ -127,6 +137,8 @@ def worker(argv):
     ap.add_argument("--model", required=True, help="HF checkpoint dir (tokenizer; HF weights)")
     ap.add_argument("--ct2-model", help="converted CTranslate2 dir")
     ap.add_argument("--compute-type", default="float32")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--torch-dtype", default="float32", choices=["float32", "float16"])
     ap.add_argument("--inter", action="store_true",
                     help="inter_threads = threads, intra_threads = 1 (batches in parallel)")
     ap.add_argument("--sentences", required=True)
@@ -159,7 +171,9 @@ def worker(argv):
         eos, pad = tok.eos_token_id, tok.pad_token_id
         src_len = lambda t: len(tok(t).input_ids)  # noqa: E731
 
-        model = MarianMTModel.from_pretrained(a.model, dtype=torch.float32).eval()
+        model = MarianMTModel.from_pretrained(a.model, dtype=getattr(torch, a.torch_dtype))
+        model = model.to(a.device).eval()
+        sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
 
         def run(batch_texts):
             """Translate all texts, length-sorted into batches; returns (texts, ids, gen_s)."""
@@ -168,7 +182,8 @@ def worker(argv):
             outs, ids, gen_s = [None] * len(enc), [None] * len(enc), 0.0
             for s in range(0, len(order), a.batch):
                 idx = order[s:s + a.batch]
-                inp = tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt")
+                inp = tok.pad({"input_ids": [enc[i] for i in idx]}, return_tensors="pt").to(a.device)
+                sync()
                 g0 = time.perf_counter()
                 with torch.inference_mode():
                     seq = model.generate(
@@ -180,6 +195,7 @@ def worker(argv):
                         length_penalty=1.0,
                         num_return_sequences=1,
                     )
+                sync()
                 gen_s += time.perf_counter() - g0
                 seq = seq[:, 1:].tolist()  # drop the decoder start token
                 dec = tok.batch_decode(seq, skip_special_tokens=True)
@@ -197,7 +213,7 @@ def worker(argv):
         import sentencepiece as spm
 
         tr = ctranslate2.Translator(
-            a.ct2_model, device="cpu", compute_type=a.compute_type,
+            a.ct2_model, device=a.device, compute_type=a.compute_type,
             intra_threads=1 if a.inter else a.threads, inter_threads=a.threads if a.inter else 1,
         )
         sp = spm.SentencePieceProcessor(model_file=str(Path(a.model) / "source.spm"))
@@ -528,9 +544,12 @@ def main():
                     + ", ".join(str(p.relative_to(ROOT)) for p in MODEL_CANDIDATES) + " that exists)")
     ap.add_argument("--warta", type=Path, help="warta binary (leave out to skip warta)")
     ap.add_argument("--sentences", type=Path, default=SENTENCES)
-    ap.add_argument("--engines", default=",".join(ENGINES), help="comma list of " + ",".join(ENGINES))
+    ap.add_argument("--engines", default=None,
+                    help="comma list of " + ",".join(ENGINES) + " (cpu) or " + ",".join(GPU_ENGINES) + " (cuda)")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma list of " + ",".join(CONFIGS))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where every engine runs (cuda: the GPU engines, see the module docs)")
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per (engine, config); the median is shown")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per process")
@@ -549,11 +568,12 @@ def main():
     global NICE
     NICE = a.nice
 
-    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    known = GPU_ENGINES if a.device == "cuda" else ENGINES
+    engines = [e.strip() for e in (a.engines or ",".join(known)).split(",") if e.strip()]
     configs = [c.strip() for c in a.configs.split(",") if c.strip()]
     for e in engines:
-        if e not in ENGINES:
-            sys.exit(f"unknown engine {e}")
+        if e not in known:
+            sys.exit(f"unknown engine {e} for --device {a.device} (use {','.join(known)})")
     for c in configs:
         if c not in CONFIGS:
             sys.exit(f"unknown config {c}")
@@ -619,10 +639,10 @@ def main():
                 cmd = [str(a.warta.resolve()) if a.warta.exists() else str(a.warta), "translate",
                        "--model", str(bench_model), "--beams", str(cfg["beams"]),
                        "--batch-size", str(cfg["batch"]), "--min-new-tokens", str(a.new_tokens),
-                       "--max-new-tokens", str(a.new_tokens), "--threads", t, "--device", "cpu", "-v",
+                       "--max-new-tokens", str(a.new_tokens), "--threads", t, "--device", a.device, "-v",
                        "--no-retry", str(a.sentences)]
-                if e == "warta-int8":
-                    cmd[-1:-1] = ["--dtype", "int8"]
+                if e != "warta":
+                    cmd[-1:-1] = ["--dtype", e.split("-", 1)[1]]
                 r["cmd"] = sh(cmd)
                 # warm-up run (page cache, lazy init), untimed
                 w = run_measured(cmd, env, a.timeout, work / "logs" / f"{tag}.warmup")
@@ -660,8 +680,9 @@ def main():
                     r["process_wall"] = runs[-1]["wall"]
                     out_txt.write_text(runs[-1]["stdout"], encoding="utf-8")
             else:
-                if e == "hf":
-                    cmd = [PY, str(Path(__file__).resolve()), "worker", "--engine", "hf"]
+                if e.startswith("hf"):
+                    cmd = [PY, str(Path(__file__).resolve()), "worker", "--engine", "hf",
+                           "--torch-dtype", "float16" if e == "hf-fp16" else "float32"]
                 else:
                     conv = conversions[e.removesuffix("-inter")]
                     if conv.get("error"):
@@ -674,7 +695,7 @@ def main():
                            "--compute-type", e.removesuffix("-inter").split("-", 1)[1]]
                     if e.endswith("-inter"):
                         cmd.append("--inter")
-                cmd += ["--model", str(bench_model), "--sentences", str(a.sentences),
+                cmd += ["--device", a.device, "--model", str(bench_model), "--sentences", str(a.sentences),
                         "--beams", str(cfg["beams"]), "--batch", str(cfg["batch"]),
                         "--new-tokens", str(a.new_tokens), "--threads", t, "--repeat", str(a.repeat),
                         "--out", str(out_txt)]
