@@ -311,18 +311,25 @@ fn translator_translates_sentence_by_sentence_and_joins_them_in_order() {
     assert_eq!(ahead, out);
 }
 
-fn fixture_translator(name: &str) -> warta::translate::Translator {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
-        .join(name);
-    warta::translate::Translator::load(&dir, &Device::Cpu, DType::F32).expect("load fixture")
+        .join(name)
+}
+
+fn fixture_translator(name: &str) -> warta::translate::Translator {
+    warta::translate::Translator::load(&fixture_dir(name), &Device::Cpu, DType::F32)
+        .expect("load fixture")
+}
+
+/// The reference inputs of a fixture, as its tokenizer encodes them.
+fn fixture_ids(name: &str) -> Vec<Vec<u32>> {
+    let tok = MarianTokenizer::from_dir(&fixture_dir(name)).unwrap();
+    fixture_inputs(name).iter().map(|t| tok.encode(t)).collect()
 }
 
 fn fixture_inputs(name: &str) -> Vec<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .join("reference.json");
+    let path = fixture_dir(name).join("reference.json");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     r["inputs"]
@@ -532,9 +539,7 @@ fn fixture_with_generation(
     name: &str,
     edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
 ) -> tempfile::TempDir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let src = fixture_dir(name);
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(&src).unwrap() {
         let entry = entry.unwrap();
@@ -624,13 +629,10 @@ fn unset_beams_resolve_to_greedy() {
 fn int8_translates_most_fixture_inputs_as_f32_does() {
     use warta::device::Precision;
     for name in ["marian-shared", "marian-separate"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name);
-        let tok = MarianTokenizer::from_dir(&dir).unwrap();
+        let dir = fixture_dir(name);
         let (f32_model, _, gen) = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
         let (int8_model, _, _) = MarianModel::load(&dir, &Device::Cpu, Precision::Int8).unwrap();
-        let inputs: Vec<Vec<u32>> = fixture_inputs(name).iter().map(|t| tok.encode(t)).collect();
+        let inputs = fixture_ids(name);
         for beams in [1, 4] {
             let mut g = gen.clone();
             g.num_beams = Some(beams);
@@ -668,13 +670,10 @@ fn int8_logits_stay_close_to_f32() {
     use warta::device::Precision;
     use warta::generate::Decoder;
     let name = "marian-shared";
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let tok = MarianTokenizer::from_dir(&dir).unwrap();
+    let dir = fixture_dir(name);
     let (f32_model, cfg, _) = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
     let (int8_model, _, _) = MarianModel::load(&dir, &Device::Cpu, Precision::Int8).unwrap();
-    let inputs: Vec<Vec<u32>> = fixture_inputs(name).iter().map(|t| tok.encode(t)).collect();
+    let inputs = fixture_ids(name);
     let (ids, mask) = f32_model.pad_batch(&inputs).unwrap();
     let mut states: Vec<_> = [&f32_model, &int8_model]
         .iter()
@@ -725,11 +724,8 @@ fn int8_logits_stay_close_to_f32() {
 #[test]
 fn half_precision_on_the_generic_path_keeps_masks_and_mostly_agrees_with_f32() {
     let name = "marian-shared";
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let tok = MarianTokenizer::from_dir(&dir).unwrap();
-    let inputs: Vec<Vec<u32>> = fixture_inputs(name).iter().map(|t| tok.encode(t)).collect();
+    let dir = fixture_dir(name);
+    let inputs = fixture_ids(name);
     let (f32_model, _, gen) =
         MarianModel::load_with_paths(&dir, &Device::Cpu, DType::F32, Paths::Generic).unwrap();
     let mut g = gen.clone();

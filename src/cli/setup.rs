@@ -17,7 +17,7 @@ use super::common::{DecodingArgs, ModelArgs, RuntimeArgs};
 use warta::brief::ModelRef;
 use warta::config::{ConfigSource, ModelsConfig};
 use warta::device::Precision;
-use warta::hub::{self, HubSettings, ModelFiles, ModelSpec};
+use warta::hub::{self, HubSettings, ModelFiles, ModelSpec, Want};
 use warta::summarize::llm::Llm;
 use warta::summarize::nli::Nli;
 use warta::summarize::Embedder;
@@ -37,13 +37,6 @@ pub enum Role {
     Summarizer,
     /// The NLI cross-encoder that judges citations (`[citation] nli`).
     Nli,
-}
-
-/// The files a role needs from its model's repo.
-struct RoleFiles {
-    required: &'static [&'static str],
-    optional: &'static [&'static str],
-    weights: bool,
 }
 
 impl Role {
@@ -66,10 +59,11 @@ impl Role {
         }
     }
 
-    fn files(self) -> RoleFiles {
+    /// The files this role needs from its model's repo.
+    fn files(self) -> Want<'static> {
         match self {
-            Role::Translation => RoleFiles {
-                required: &["config.json", "source.spm", "target.spm", "vocab.json"],
+            Role::Translation => Want {
+                files: &["config.json", "source.spm", "target.spm", "vocab.json"],
                 optional: &[
                     "generation_config.json",
                     "target_vocab.json",
@@ -77,14 +71,14 @@ impl Role {
                 ],
                 weights: true,
             },
-            Role::Tokenizer => RoleFiles {
-                required: &["source.spm", "target.spm", "vocab.json"],
+            Role::Tokenizer => Want {
+                files: &["source.spm", "target.spm", "vocab.json"],
                 optional: &["target_vocab.json", "tokenizer_config.json"],
                 weights: false,
             },
             // A sentence-transformers model.
-            Role::Embedding => RoleFiles {
-                required: &["config.json", "tokenizer.json"],
+            Role::Embedding => Want {
+                files: &["config.json", "tokenizer.json"],
                 optional: &[
                     "modules.json",
                     "sentence_bert_config.json",
@@ -93,13 +87,13 @@ impl Role {
                 ],
                 weights: true,
             },
-            Role::Summarizer => RoleFiles {
-                required: &["config.json", "tokenizer.json"],
+            Role::Summarizer => Want {
+                files: &["config.json", "tokenizer.json"],
                 optional: &["generation_config.json", "tokenizer_config.json"],
                 weights: true,
             },
-            Role::Nli => RoleFiles {
-                required: &["config.json", "tokenizer.json"],
+            Role::Nli => Want {
+                files: &["config.json", "tokenizer.json"],
                 optional: &["tokenizer_config.json"],
                 weights: true,
             },
@@ -291,12 +285,7 @@ impl Setup {
             });
         }
         let spec = spec_from(&choice.model, choice.revision.as_deref())?;
-        let files = role.files();
-        let found = if files.weights {
-            hub::resolve_with_weights(&spec, &self.hub, files.required, files.optional)?
-        } else {
-            hub::resolve(&spec, &self.hub, files.required, files.optional)?
-        };
+        let found = hub::resolve_files(&spec, &self.hub, role.files())?;
         Ok(Resolved::from_files(found))
     }
 
@@ -308,7 +297,7 @@ impl Setup {
         };
         let spec = spec_from(&choice.model, choice.revision.as_deref())?;
         let files = role.files();
-        let found = hub::fetch(&spec, &self.hub, files.required, files.optional)
+        let found = hub::fetch(&spec, &self.hub, files.files, files.optional)
             .with_context(|| format!("{} model {}", role.name(), choice.model))?;
         Ok(Some(Resolved::from_files(found)))
     }

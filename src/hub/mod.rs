@@ -12,7 +12,8 @@
 //! - `cache`: the cache layout (folder names, refs, snapshots, blobs, `.no_exist` markers)
 //!   and [`list_cached`].
 //! - `download`: asking the hub and downloading through `hf-hub`.
-//! - this file: the entry points ([`resolve`], [`resolve_with_weights`], [`fetch`]), the
+//! - this file: the entry points ([`resolve_files`], [`resolve`], [`resolve_with_weights`],
+//!   [`fetch`]), the
 //!   errors, and [`ModelFiles`].
 //!
 //! Which weight files a model has is not decided here: [`crate::weights::checkpoint`] holds
@@ -217,43 +218,63 @@ impl AtCommit {
     }
 }
 
-/// What to resolve: required files, optional files, and whether to pick the weights.
+/// What to resolve: required files, optional files, and whether to pick the weights (a
+/// model's role says which: `cli/setup.rs`).
 #[derive(Debug, Clone, Copy)]
-struct Want<'a> {
-    files: &'a [&'a str],
-    optional: &'a [&'a str],
-    weights: bool,
+pub struct Want<'a> {
+    pub files: &'a [&'a str],
+    pub optional: &'a [&'a str],
+    pub weights: bool,
 }
 
-/// Resolves `files` (required) and `optional` files of a model, without weights.
+/// Resolves what `want` names: a directory as it is, or the cache (downloading what is
+/// missing unless offline). With `want.weights`, also picks the weights
+/// ([`WEIGHT_CANDIDATES`], first found wins; an index file is replaced by its shards) into
+/// [`ModelFiles::checkpoint`].
+pub fn resolve_files(
+    spec: &ModelSpec,
+    settings: &HubSettings,
+    want: Want<'_>,
+) -> Result<ModelFiles, HubError> {
+    resolve_want(spec, settings, want, false)
+}
+
+/// [`resolve_files`] of `files` (required) and `optional` files, without weights.
 pub fn resolve(
     spec: &ModelSpec,
     settings: &HubSettings,
     files: &[&str],
     optional: &[&str],
 ) -> Result<ModelFiles, HubError> {
-    let want = Want {
-        files,
-        optional,
-        weights: false,
-    };
-    resolve_want(spec, settings, want, false)
+    let weights = false;
+    resolve_files(
+        spec,
+        settings,
+        Want {
+            files,
+            optional,
+            weights,
+        },
+    )
 }
 
-/// Like [`resolve`], and also picks the weights ([`WEIGHT_CANDIDATES`], first found wins;
-/// an index file is replaced by its shards) into [`ModelFiles::checkpoint`].
+/// [`resolve`] with the weights.
 pub fn resolve_with_weights(
     spec: &ModelSpec,
     settings: &HubSettings,
     files: &[&str],
     optional: &[&str],
 ) -> Result<ModelFiles, HubError> {
-    let want = Want {
-        files,
-        optional,
-        weights: true,
-    };
-    resolve_want(spec, settings, want, false)
+    let weights = true;
+    resolve_files(
+        spec,
+        settings,
+        Want {
+            files,
+            optional,
+            weights,
+        },
+    )
 }
 
 /// `warta models fetch` for one model: asks the hub which commit `revision` points to now,
@@ -271,25 +292,17 @@ pub fn fetch(
             revision: revision.clone(),
         });
     }
-    let want = Want {
-        files,
-        optional,
-        weights: true,
-    };
-    resolve_want(spec, settings, want, true)
-}
-
-/// [`fetch`] for a whole model set; one result per spec, in order, so a CLI can report all.
-pub fn fetch_many(
-    specs: &[ModelSpec],
-    settings: &HubSettings,
-    files: &[&str],
-    optional: &[&str],
-) -> Vec<Result<ModelFiles, HubError>> {
-    specs
-        .iter()
-        .map(|spec| fetch(spec, settings, files, optional))
-        .collect()
+    let weights = true;
+    resolve_want(
+        spec,
+        settings,
+        Want {
+            files,
+            optional,
+            weights,
+        },
+        true,
+    )
 }
 
 fn resolve_want(

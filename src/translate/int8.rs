@@ -219,11 +219,6 @@ impl Int8Panels {
         self.cols
     }
 
-    /// Bytes held: the int8 weights and their per-column scales and sums.
-    pub fn bytes(&self) -> usize {
-        self.data.len() + 4 * (self.scales.len() + self.sums.len())
-    }
-
     fn groups(&self) -> usize {
         self.d.div_ceil(GROUP)
     }

@@ -38,26 +38,42 @@ pub struct MarianModel {
     dtype: DType,
 }
 
-/// `model.encoder`: token embeddings, positions, layers.
+/// `model.encoder` or `model.decoder`: token embeddings, positions, and layers of type `L`.
 #[derive(Debug, Clone)]
-struct Encoder {
+struct Stack<L> {
     embed_tokens: Embedding,
     /// `embed_positions.weight`, or the sinusoids it holds.
     embed_positions: Tensor,
     /// `sqrt(d_model)` with `scale_embedding`, else 1.
     embed_scale: f64,
-    layers: Vec<EncoderLayer>,
+    layers: Vec<L>,
 }
 
-/// `model.decoder`: token embeddings, positions, layers.
-#[derive(Debug, Clone)]
-struct Decoder {
-    embed_tokens: Embedding,
-    /// `embed_positions.weight`, or the sinusoids it holds.
-    embed_positions: Tensor,
-    /// `sqrt(d_model)` with `scale_embedding`, else 1.
-    embed_scale: f64,
-    layers: Vec<DecoderLayer>,
+/// `model.encoder`.
+type Encoder = Stack<EncoderLayer>;
+/// `model.decoder`.
+type Decoder = Stack<DecoderLayer>;
+
+impl<L> Stack<L> {
+    /// The stack under `vb` (`model.encoder` or `model.decoder`) with `n` layers made by
+    /// `layer` from `layers.N`, and its token embeddings resolved already.
+    fn new(
+        cfg: &MarianConfig,
+        n: usize,
+        embed_tokens: Embedding,
+        vb: VarBuilder,
+        layer: impl Fn(VarBuilder) -> candle_core::Result<L>,
+    ) -> candle_core::Result<Self> {
+        let layers = (0..n)
+            .map(|i| layer(vb.pp(format!("layers.{i}"))))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            embed_tokens,
+            embed_positions: positions(cfg.max_position_embeddings, cfg.d_model, &vb)?,
+            embed_scale: embed_scale(cfg),
+            layers,
+        })
+    }
 }
 
 /// `sqrt(d_model)` when the config scales embeddings, else 1.
@@ -70,24 +86,6 @@ fn embed_scale(cfg: &MarianConfig) -> f64 {
 }
 
 impl Encoder {
-    /// The encoder under `vb` (`model.encoder`), with its token embeddings resolved already.
-    fn new(
-        cfg: &MarianConfig,
-        build: Build,
-        embed_tokens: Embedding,
-        vb: VarBuilder,
-    ) -> candle_core::Result<Self> {
-        let layers = (0..cfg.encoder_layers)
-            .map(|i| EncoderLayer::new(cfg, build, vb.pp(format!("layers.{i}"))))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self {
-            embed_tokens,
-            embed_positions: positions(cfg.max_position_embeddings, cfg.d_model, &vb)?,
-            embed_scale: embed_scale(cfg),
-            layers,
-        })
-    }
-
     /// Encoder states `[batch, seq, d_model]` for right-padded `ids` (`[batch, seq]`) and
     /// their key mask.
     fn forward(
@@ -111,24 +109,6 @@ impl Encoder {
 }
 
 impl Decoder {
-    /// The decoder under `vb` (`model.decoder`), with its token embeddings resolved already.
-    fn new(
-        cfg: &MarianConfig,
-        build: Build,
-        embed_tokens: Embedding,
-        vb: VarBuilder,
-    ) -> candle_core::Result<Self> {
-        let layers = (0..cfg.decoder_layers)
-            .map(|i| DecoderLayer::new(cfg, build, vb.pp(format!("layers.{i}"))))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self {
-            embed_tokens,
-            embed_positions: positions(cfg.max_position_embeddings, cfg.d_model, &vb)?,
-            embed_scale: embed_scale(cfg),
-            layers,
-        })
-    }
-
     /// The last hidden states `[rows, d_model]` for one token per row of `cache`, which
     /// grows by one position.
     fn step(
@@ -345,22 +325,12 @@ impl MarianModel {
     /// the checkpoint when stored, otherwise they are computed; a missing
     /// `final_logits_bias` is zeros.
     pub fn new(cfg: &MarianConfig, vb: VarBuilder) -> candle_core::Result<Self> {
-        Self::new_with(cfg, vb.dtype().into(), vb)
+        Self::new_with_paths(cfg, vb.dtype().into(), Paths::Host, vb)
     }
 
-    /// [`Self::new`] with the projections in `precision`: int8 quantises every projection,
-    /// the output projection (and the embeddings tied to it) included, from the f32 weights
-    /// `vb` gives.
-    pub fn new_with(
-        cfg: &MarianConfig,
-        precision: Precision,
-        vb: VarBuilder,
-    ) -> candle_core::Result<Self> {
-        Self::new_with_paths(cfg, precision, Paths::Host, vb)
-    }
-
-    /// [`Self::new_with`] taking the given [`Paths`]: `Generic` builds the model other
-    /// devices run (candle's matmul for every projection, its ops for the cache), on the CPU
+    /// [`Self::new`] with the projections in `precision` (int8 quantises every projection,
+    /// the output projection and the embeddings tied to it included, from the f32 weights
+    /// `vb` gives) and the given [`Paths`]: `Generic` builds the model other devices run (candle's matmul for every projection, its ops for the cache), on the CPU
     /// too, so the tests hold that code to HF as well.
     pub fn new_with_paths(
         cfg: &MarianConfig,
@@ -378,8 +348,20 @@ impl MarianModel {
         let tied = tied_embeddings(cfg, build, &vb)?;
         Ok(Self {
             cfg: cfg.clone(),
-            encoder: Encoder::new(cfg, build, tied.encoder, vb.pp("model.encoder"))?,
-            decoder: Decoder::new(cfg, build, tied.decoder, vb.pp("model.decoder"))?,
+            encoder: Encoder::new(
+                cfg,
+                cfg.encoder_layers,
+                tied.encoder,
+                vb.pp("model.encoder"),
+                |vb| EncoderLayer::new(cfg, build, vb),
+            )?,
+            decoder: Decoder::new(
+                cfg,
+                cfg.decoder_layers,
+                tied.decoder,
+                vb.pp("model.decoder"),
+                |vb| DecoderLayer::new(cfg, build, vb),
+            )?,
             lm_head_t: tied.lm_head_t,
             final_logits_bias: final_logits_bias(cfg, &vb)?,
             device: vb.device().clone(),
