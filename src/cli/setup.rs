@@ -188,7 +188,7 @@ impl Setup {
         let Some(revision) = &flags.revision else {
             return Ok(());
         };
-        let Some(choice) = self.choice(Role::Translation)? else {
+        let Some(choice) = self.choice(Role::Translation) else {
             return Ok(());
         };
         match choice.model.parse::<ModelSpec>()? {
@@ -212,9 +212,9 @@ impl Setup {
     }
 
     /// The model a role uses, or None when the models file names none for it.
-    fn choice(&self, role: Role) -> anyhow::Result<Option<Choice>> {
+    fn choice(&self, role: Role) -> Option<Choice> {
         let flags = self.flags.as_ref();
-        Ok(match role {
+        match role {
             Role::Translation | Role::Tokenizer => match flags.and_then(|f| f.model.clone()) {
                 Some(model) => Some(Choice {
                     model,
@@ -239,7 +239,7 @@ impl Setup {
                 model: m.clone(),
                 revision: self.config.citation.revision.clone(),
             }),
-        })
+        }
     }
 
     /// What to tell the user when the models file names no model for a role.
@@ -258,14 +258,14 @@ impl Setup {
     }
 
     /// Whether the models file (or the flags) names a model for this role.
-    pub fn has(&self, role: Role) -> anyhow::Result<bool> {
-        Ok(self.choice(role)?.is_some())
+    fn has(&self, role: Role) -> bool {
+        self.choice(role).is_some()
     }
 
     /// The role's model on disk, with the files the role needs (and its weights): a local
     /// directory, or the hub cache (downloading what is missing unless offline).
     pub fn resolve(&self, role: Role) -> anyhow::Result<Resolved> {
-        let choice = self.choice(role)?.ok_or_else(|| self.missing(role))?;
+        let choice = self.choice(role).ok_or_else(|| self.missing(role))?;
         // A local GGUF summariser is used as it is; tokenizer.json must sit beside it.
         let path = Path::new(&choice.model);
         if role == Role::Summarizer && path.extension().is_some_and(|x| x == "gguf") {
@@ -292,7 +292,7 @@ impl Setup {
     /// `warta models fetch` for one role: the files it needs, downloaded into the cache.
     /// None when the models file names no model for it.
     pub fn fetch(&self, role: Role) -> anyhow::Result<Option<Resolved>> {
-        let Some(choice) = self.choice(role)? else {
+        let Some(choice) = self.choice(role) else {
             return Ok(None);
         };
         let spec = spec_from(&choice.model, choice.revision.as_deref())?;
@@ -341,7 +341,7 @@ impl Setup {
 
     /// The NLI judge and its model, when the models file names one.
     pub fn judge(&self, device: &Device) -> anyhow::Result<Option<(Nli, Resolved)>> {
-        if !self.has(Role::Nli)? {
+        if !self.has(Role::Nli) {
             return Ok(None);
         }
         let m = self.resolve(Role::Nli)?;
