@@ -12,6 +12,10 @@
 //!
 //! Every fixture is checked twice: on the CPU's host fast paths, and on the device-generic
 //! paths (candle's ops) that a GPU takes, forced on the CPU ([`Paths::Generic`]).
+//!
+//! `WARTA_PARITY_DEVICE=cuda` runs the parity check on a GPU instead (generic paths only): this
+//! test binary, built with `--features cuda`, is what `scripts/gpu-check.sh` carries to a GPU
+//! machine, beside references HF made on that GPU (`make_fixtures.py --device cuda --out`).
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
@@ -81,7 +85,9 @@ fn apply_kwargs(
 }
 
 fn fixture_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    // Relative: cargo runs a test from the package root, and a test binary carried to a GPU
+    // machine is run from the root of the repo's copy there.
+    let root = Path::new("tests/fixtures");
     let mut dirs = vec![root.join("marian-shared"), root.join("marian-separate")];
     if let Ok(extra) = std::env::var("WARTA_MARIAN_FIXTURES") {
         dirs.extend(
@@ -128,21 +134,33 @@ struct Tally {
     failures: Vec<String>,
 }
 
-fn check_fixture(dir: &Path, paths: Paths, tally: &mut Tally) {
+/// The device the parity check runs on: `WARTA_PARITY_DEVICE`, or the CPU.
+fn parity_device() -> Device {
+    let Ok(name) = std::env::var("WARTA_PARITY_DEVICE") else {
+        return Device::Cpu;
+    };
+    let choice: warta::device::DeviceChoice = name
+        .parse()
+        .unwrap_or_else(|e| panic!("WARTA_PARITY_DEVICE={name}: {e}"));
+    let (device, _) = warta::device::select(choice, warta::device::DTypeChoice::F32)
+        .unwrap_or_else(|e| panic!("WARTA_PARITY_DEVICE={name}: {e}"));
+    device
+}
+
+fn check_fixture(dir: &Path, device: &Device, paths: Paths, tally: &mut Tally) {
     let reference: Reference = serde_json::from_str(
         &std::fs::read_to_string(dir.join("reference.json")).expect("read reference.json"),
     )
     .expect("parse reference.json");
-    let (model, _cfg, gen) =
-        match MarianModel::load_with_paths(dir, &Device::Cpu, DType::F32, paths) {
-            Ok(m) => m,
-            Err(e) => {
-                tally
-                    .failures
-                    .push(format!("{}: cannot load the model: {e}", dir.display()));
-                return;
-            }
-        };
+    let (model, _cfg, gen) = match MarianModel::load_with_paths(dir, device, DType::F32, paths) {
+        Ok(m) => m,
+        Err(e) => {
+            tally
+                .failures
+                .push(format!("{}: cannot load the model: {e}", dir.display()));
+            return;
+        }
+    };
     // Texts are compared too: a fixture's tokenizer must load.
     let tok = match MarianTokenizer::from_dir(dir) {
         Ok(t) => Some(t),
@@ -156,7 +174,11 @@ fn check_fixture(dir: &Path, paths: Paths, tally: &mut Tally) {
     let name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let name = format!("{name} ({paths:?} paths)");
+    let name = format!(
+        "{name} ({paths:?} paths on {})",
+        warta::device::describe(device)
+    );
+    let (passed, failed) = (tally.passed, tally.failures.len());
     for setting in &reference.settings {
         let g = apply_kwargs(&gen, &setting.generate_kwargs);
         if !setting.batch_differs_from_single.is_empty() {
@@ -189,6 +211,12 @@ fn check_fixture(dir: &Path, paths: Paths, tally: &mut Tally) {
         }
         assert_eq!(setting.batch.len(), inputs.len());
     }
+    // One line per fixture, for scripts/gpu-check.sh's report.
+    eprintln!(
+        "parity: {name}: {} passed, {} failed",
+        tally.passed - passed,
+        tally.failures.len() - failed
+    );
 }
 
 #[test]
@@ -199,6 +227,14 @@ fn marian_matches_hf_generate() {
     };
     let mut checked = 0;
     let dirs = fixture_dirs();
+    let device = parity_device();
+    // The CPU's host paths, and the device-generic ones a GPU takes, run here too; a GPU takes
+    // only the generic ones.
+    let paths: &[Paths] = if device.is_cpu() {
+        &[Paths::Host, Paths::Generic]
+    } else {
+        &[Paths::Generic]
+    };
     for dir in &dirs {
         // A fixture without its reference is a broken fixture, not one to skip.
         assert!(
@@ -207,9 +243,8 @@ fn marian_matches_hf_generate() {
             dir.display()
         );
         checked += 1;
-        // The CPU's host paths, and the device-generic ones a GPU takes, run here too.
-        for paths in [Paths::Host, Paths::Generic] {
-            check_fixture(dir, paths, &mut tally);
+        for &p in paths {
+            check_fixture(dir, &device, p, &mut tally);
         }
     }
     eprintln!(
