@@ -697,6 +697,89 @@ fn int8_translates_most_fixture_inputs_as_f32_does() {
     }
 }
 
+/// Where int8 and f32 part ways: every fixture input decoded greedily by f32, and both models
+/// fed f32's tokens step by step. int8 must pick f32's token at nearly every step, and may
+/// differ only where f32 itself barely prefers its token (its top two logits within
+/// `NEAR_TIE`). This is why whole sentences still differ (BENCHMARKS.md): these small models
+/// loop to the length limit, passing many near-ties on the way, and rounding the weights
+/// alone (activations left in f32) already flips some of them.
+#[test]
+fn int8_departs_from_f32_only_at_near_ties() {
+    use warta::device::Precision;
+    use warta::generate::Decoder;
+    // Largest f32 margin (top logit minus the runner-up) at a step int8 decides otherwise;
+    // measured 0.083 (on logits near 8).
+    const NEAR_TIE: f32 = 0.2;
+    let top_two = |row: &[f32]| {
+        let (mut best, mut top, mut second) = (0, f32::MIN, f32::MIN);
+        for (i, &v) in row.iter().enumerate() {
+            if v > top {
+                (best, top, second) = (i, v, top);
+            } else if v > second {
+                second = v;
+            }
+        }
+        (best, top - second)
+    };
+    for name in ["marian-shared", "marian-separate"] {
+        let dir = fixture_dir(name);
+        let (f32_model, cfg, gen) = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
+        let (int8_model, _, _) = MarianModel::load(&dir, &Device::Cpu, Precision::Int8).unwrap();
+        let mut g = gen.clone();
+        g.num_beams = Some(1);
+        let (mut steps, mut flips, mut widest) = (0usize, 0usize, 0f32);
+        for ids in fixture_ids(name) {
+            let path = f32_model
+                .translate_batch(std::slice::from_ref(&ids), &g)
+                .unwrap()
+                .remove(0)
+                .tokens;
+            let input = candle_core::Tensor::new(ids.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let mut states: Vec<_> = [&f32_model, &int8_model]
+                .iter()
+                .map(|m| {
+                    let enc = m.encode(&input, None).unwrap();
+                    m.start_decoding(&enc, None).unwrap()
+                })
+                .collect();
+            let mut token = cfg.decoder_start_token_id;
+            for &next in &path {
+                let (f, _) = states[0].step_host(&[token]).unwrap();
+                let (q, _) = states[1].step_host(&[token]).unwrap();
+                let ((f_pick, margin), (q_pick, _)) = (top_two(&f), top_two(&q));
+                token = next;
+                // A step decided by the logits processors (the end forced at the length
+                // limit, a banned token) is not the model's choice.
+                if f_pick as u32 != next {
+                    continue;
+                }
+                steps += 1;
+                if f_pick != q_pick {
+                    flips += 1;
+                    widest = widest.max(margin);
+                }
+            }
+        }
+        eprintln!(
+            "{name}: int8 picks f32's token at {} of {steps} steps; widest f32 margin it departs at {widest}",
+            steps - flips
+        );
+        assert!(steps > 200, "{name}: only {steps} steps compared");
+        assert!(flips > 0 || widest == 0.0);
+        assert!(
+            widest < NEAR_TIE,
+            "{name}: int8 departs where f32's margin is {widest}"
+        );
+        assert!(
+            flips * 100 <= steps,
+            "{name}: int8 departs at {flips} of {steps} steps"
+        );
+    }
+}
+
 /// The int8 model's logits beside f32's on a fixed batch (the reference inputs, padded),
 /// teacher-forced along f32's greedy tokens for 8 steps: the largest difference, printed
 /// for the record, stays a small part of the logits' own spread.
