@@ -14,9 +14,8 @@
 //!   projection on the CPU), with `q|k|v` fused into one and the query pre-scaled;
 //! - attention runs per sentence and head on slices; softmax, GELU and layer norm are row
 //!   loops written to vectorise, dispatched at run time to the widest SIMD the CPU has;
-//! - GELU is BERT's exact one, `x/2 (1 + erf(x/√2))`, with a vectorisable `erfc`
-//!   (Abramowitz & Stegun 7.1.26, within 1.5e-7 of erf) on the sampler's vectorisable
-//!   `exp` (`generate/logits.rs`).
+//! - GELU is BERT's exact one, `x/2 (1 + erf(x/√2))`, vectorised (`translate/activation.rs`,
+//!   shared with the translator).
 //!
 //! Each sentence's vectors depend only on its own tokens: how sentences are grouped changes
 //! which gemm call a row goes through, never what is computed for it.
@@ -25,6 +24,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{Config, HiddenAct};
 
 use crate::generate::logits::{exp_nonpositive, row_max_lanes, LANES};
+use crate::translate::activation;
 use crate::translate::project::Panels;
 
 /// A layer norm's scale and shift.
@@ -364,55 +364,10 @@ fn add_norm(x: &mut [f32], y: Option<&[f32]>, norm: &Norm) {
 /// The feed-forward activation, in place.
 fn activate(x: &mut [f32], act: HiddenAct) {
     match act {
-        HiddenAct::Gelu => gelu_erf(x),
-        HiddenAct::GeluApproximate => gelu_tanh(x),
-        HiddenAct::Relu => x.iter_mut().for_each(|v| *v = v.max(0.0)),
+        HiddenAct::Gelu => activation::gelu_erf(x),
+        HiddenAct::GeluApproximate => activation::gelu_tanh(x),
+        HiddenAct::Relu => activation::relu(x),
     }
-}
-
-/// `erfc(z)` for `z >= 0`: Abramowitz & Stegun 7.1.26, whose `erf = 1 - erfc` is within
-/// 1.5e-7 of the true one; `erfc` itself is then accurate to that absolutely, and has no
-/// cancellation for the small values that GELU of a negative input needs.
-#[inline(always)]
-fn erfc_nonnegative(z: f32) -> f32 {
-    const P: f32 = 0.327_591_1;
-    const A: [f32; 5] = [
-        0.254_829_6,
-        -0.284_496_74,
-        1.421_413_8,
-        -1.453_152_1,
-        1.061_405_4,
-    ];
-    let t = 1.0 / (1.0 + P * z);
-    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    poly * exp_nonpositive(-z * z)
-}
-
-/// BERT's GELU, `x/2 (1 + erf(x/√2))`, in place.
-#[multiversion::multiversion(targets = "simd")]
-fn gelu_erf(x: &mut [f32]) {
-    x.iter_mut().for_each(|v| {
-        let x = *v;
-        // 1 + erf(x/√2) is erfc(|x|/√2) for x < 0 and 2 - erfc(|x|/√2) otherwise.
-        let c = erfc_nonnegative(x.abs() * std::f32::consts::FRAC_1_SQRT_2);
-        let one_plus_erf = if x < 0.0 { c } else { 2.0 - c };
-        *v = 0.5 * x * one_plus_erf;
-    });
-}
-
-/// The tanh approximation of GELU, `x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))`, in place.
-#[multiversion::multiversion(targets = "simd")]
-fn gelu_tanh(x: &mut [f32]) {
-    const K: f32 = 0.797_884_6; // √(2/π)
-    x.iter_mut().for_each(|v| {
-        let x = *v;
-        let y = K * (x + 0.044_715 * x * x * x);
-        // tanh(|y|) = (1 - e^-2|y|) / (1 + e^-2|y|), its sign put back.
-        let e = exp_nonpositive(-2.0 * y.abs());
-        let t = (1.0 - e) / (1.0 + e);
-        let t = if y < 0.0 { -t } else { t };
-        *v = 0.5 * x * (1.0 + t);
-    });
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! several batches at once (one per thread), checks every result ([`quality`]), retries what
 //! stopped at the length limit or degenerated, and flags what is still wrong. Batching never
 //! changes a result: the model masks padding, and batches are independent.
+pub(crate) mod activation;
 pub mod chunk;
 pub mod int8;
 pub mod marian;

@@ -3,13 +3,14 @@
 //! layers with their feed-forward blocks and layer norms, token embeddings and sinusoidal
 //! positions. Each knows its own weights under the prefix it is given; which prefix is
 //! which is [`super::model`]'s.
-use candle_core::{Device, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, Activation, LayerNorm, VarBuilder};
 
 use super::config::MarianConfig;
-use super::state::{append_step, KeyValues};
+use super::state::{KeyValues, SelfKv};
 use super::Paths;
 use crate::device::Precision;
+use crate::translate::activation;
 use crate::translate::project::Projection;
 
 /// HF `nn.LayerNorm`'s default epsilon, which Marian uses everywhere.
@@ -253,7 +254,7 @@ impl Attention {
     fn forward_cached(
         &self,
         x: &Tensor,
-        cache: &mut Option<KeyValues>,
+        cache: &mut Option<SelfKv>,
         order: Option<&[usize]>,
     ) -> candle_core::Result<Tensor> {
         let (rows, d) = x.dims2()?;
@@ -261,15 +262,10 @@ impl Attention {
         let q = self.heads_of(&qkv, 0)?;
         let k = self.heads_of(&qkv, 1)?;
         let v = self.heads_of(&qkv, 2)?;
-        let (k, v) = match cache.take() {
-            None => (k, v),
-            Some((pk, pv)) => (
-                append_step(&pk, order, &k, self.paths)?,
-                append_step(&pv, order, &v, self.paths)?,
-            ),
-        };
+        let kv = SelfKv::append(cache.take(), order, &k, &v, self.paths)?;
+        let (k, v) = kv.views()?;
         let out = Self::attend(&q, &k, &v, None)?.reshape((rows, d))?;
-        *cache = Some((k, v));
+        *cache = Some(kv);
         self.out_proj.forward(&out)
     }
 
@@ -311,10 +307,8 @@ impl Attention {
 pub(super) struct EncoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
-    fc1: Dense,
-    fc2: Dense,
+    ffn: FeedForward,
     final_layer_norm: LayerNorm,
-    activation: Activation,
 }
 
 impl EncoderLayer {
@@ -323,7 +317,6 @@ impl EncoderLayer {
         build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        let activation = build.activation;
         let d = cfg.d_model;
         Ok(Self {
             self_attn: Attention::new(
@@ -334,20 +327,59 @@ impl EncoderLayer {
                 vb.pp("self_attn"),
             )?,
             self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-            fc1: Dense::load(d, cfg.encoder_ffn_dim, build, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.encoder_ffn_dim, d, build, vb.pp("fc2"))?,
+            ffn: FeedForward::load(d, cfg.encoder_ffn_dim, build, &vb)?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
-            activation,
         })
     }
 
     pub(super) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let h = self.self_attn.forward_full(x, mask)?;
         let x = self.self_attn_layer_norm.forward(&(x + h)?)?;
-        let h = self
-            .fc2
-            .forward(&self.activation.forward(&self.fc1.forward(&x)?)?)?;
+        let h = self.ffn.forward(&x)?;
         self.final_layer_norm.forward(&(x + h)?)
+    }
+}
+
+/// The feed-forward block of a layer (`fc1`, the activation, `fc2`). On the host path the
+/// activation is one vectorised pass (`translate/activation.rs`); candle's op elsewhere.
+#[derive(Debug, Clone)]
+struct FeedForward {
+    fc1: Dense,
+    fc2: Dense,
+    activation: Activation,
+    paths: Paths,
+}
+
+impl FeedForward {
+    fn load(d: usize, ffn_dim: usize, build: Build, vb: &VarBuilder) -> candle_core::Result<Self> {
+        Ok(Self {
+            fc1: Dense::load(d, ffn_dim, build, vb.pp("fc1"))?,
+            fc2: Dense::load(ffn_dim, d, build, vb.pp("fc2"))?,
+            activation: build.activation,
+            paths: build.paths,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.fc1.forward(x)?;
+        let host: Option<fn(&mut [f32])> = match self.activation {
+            Activation::Silu | Activation::Swish => Some(activation::silu),
+            Activation::Gelu => Some(activation::gelu_erf),
+            Activation::NewGelu | Activation::GeluPytorchTanh => Some(activation::gelu_tanh),
+            Activation::Relu => Some(activation::relu),
+            _ => None,
+        };
+        let h = match host {
+            Some(f)
+                if self.paths == Paths::Host && h.device().is_cpu() && h.dtype() == DType::F32 =>
+            {
+                let mut values = h.flatten_all()?.to_vec1::<f32>()?;
+                f(&mut values);
+                Tensor::from_vec(values, h.shape(), h.device())?
+            }
+            _ => self.activation.forward(&h)?,
+        };
+        self.fc2.forward(&h)
     }
 }
 
@@ -360,10 +392,8 @@ pub(super) struct DecoderLayer {
     self_attn_layer_norm: LayerNorm,
     encoder_attn: Attention,
     encoder_attn_layer_norm: LayerNorm,
-    fc1: Dense,
-    fc2: Dense,
+    ffn: FeedForward,
     final_layer_norm: LayerNorm,
-    activation: Activation,
 }
 
 impl DecoderLayer {
@@ -372,7 +402,6 @@ impl DecoderLayer {
         build: Build,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        let activation = build.activation;
         let d = cfg.d_model;
         let h = cfg.decoder_attention_heads;
         Ok(Self {
@@ -384,10 +413,8 @@ impl DecoderLayer {
                 LAYER_NORM_EPS,
                 vb.pp("encoder_attn_layer_norm"),
             )?,
-            fc1: Dense::load(d, cfg.decoder_ffn_dim, build, vb.pp("fc1"))?,
-            fc2: Dense::load(cfg.decoder_ffn_dim, d, build, vb.pp("fc2"))?,
+            ffn: FeedForward::load(d, cfg.decoder_ffn_dim, build, &vb)?,
             final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
-            activation,
         })
     }
 
@@ -407,7 +434,7 @@ impl DecoderLayer {
     pub(super) fn step(
         &self,
         x: Tensor,
-        cache: &mut Option<KeyValues>,
+        cache: &mut Option<SelfKv>,
         order: Option<&[usize]>,
         cross: &KeyValues,
         mask: Option<&Tensor>,
@@ -418,9 +445,7 @@ impl DecoderLayer {
         let x = self.self_attn_layer_norm.forward(&(x + h)?)?;
         let h = self.encoder_attn.forward_cross(&x, ck, cv, mask, per)?;
         let x = self.encoder_attn_layer_norm.forward(&(x + h)?)?;
-        let h = self
-            .fc2
-            .forward(&self.activation.forward(&self.fc1.forward(&x)?)?)?;
+        let h = self.ffn.forward(&x)?;
         self.final_layer_norm.forward(&(x + h)?)
     }
 }

@@ -26,8 +26,8 @@ pub(super) struct DecoderCache {
     /// Group of each current row.
     row_group: Vec<usize>,
     pub(super) per_group: usize,
-    /// Per decoder layer: self-attention keys and values `[rows, heads, t, head_dim]`.
-    pub(super) self_cache: Vec<Option<KeyValues>>,
+    /// Per decoder layer: self-attention keys and values.
+    pub(super) self_cache: Vec<Option<SelfKv>>,
     /// Rows of `self_cache` that the current rows continue, when beam search reordered or
     /// dropped rows since the last step; applied by the next step as it appends (one copy
     /// of the cache a step instead of a reorder and an append).
@@ -129,134 +129,273 @@ impl DecoderCache {
     }
 }
 
-/// The self-attention cache after one step: row `r` of the result is row `order[r]` of
-/// `cache` (`[rows, heads, t, head_dim]`; row `r` itself without `order`) followed by row `r`
-/// of `new` (`[rows', heads, 1, head_dim]`).
+/// Positions a host cache that is not being reordered reserves at a time: greedy steps then
+/// write their position in place, and copy the cache once every this many steps. Beam search
+/// reorders (and so copies) the cache at nearly every step, so a reordered cache gets no
+/// room to spare, which would only be memory.
+const RESERVE: usize = 16;
+
+/// One decoder layer's self-attention keys and values, each `[rows, heads, capacity,
+/// head_dim]`, of which the first `len` positions are filled.
 ///
 /// HF reorders the whole cache after each beam step and then concatenates the new position,
-/// two full copies a step, a tenth of beam search's time on CPU. Here one pass writes each
-/// row's selected history and its new position once; other devices and dtypes take
-/// `index_select` and `cat`, which give the same values.
-pub(super) fn append_step(
-    cache: &Tensor,
-    order: Option<&[usize]>,
-    new: &Tensor,
-    paths: Paths,
-) -> candle_core::Result<Tensor> {
-    let (rows, heads, t, dh) = cache.dims4()?;
+/// two full copies a step, a tenth of beam search's time on CPU. On the host path a step
+/// without reordering writes its position in place, and a step that reorders or runs out of
+/// room writes each row's selected history and its new position once, in one pass. Other
+/// devices and dtypes take `index_select` and `cat` (capacity = `len`), which give the same
+/// values.
+#[derive(Debug, Clone)]
+pub(super) struct SelfKv {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+impl SelfKv {
+    /// The filled positions, `[rows, heads, len, head_dim]` each: views, not copies.
+    pub(super) fn views(&self) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((
+            self.k.narrow(2, 0, self.len)?,
+            self.v.narrow(2, 0, self.len)?,
+        ))
+    }
+
+    /// The cache after one step: row `r` is row `order[r]` of `prev` (row `r` itself
+    /// without `order`) followed by row `r` of `k` and `v` (`[rows', heads, 1, head_dim]`).
+    pub(super) fn append(
+        prev: Option<SelfKv>,
+        order: Option<&[usize]>,
+        k: &Tensor,
+        v: &Tensor,
+        paths: Paths,
+    ) -> candle_core::Result<SelfKv> {
+        let host = paths == Paths::Host
+            && k.device().is_cpu()
+            && [k, v].iter().all(|t| t.dtype() == DType::F32)
+            && prev
+                .as_ref()
+                .is_none_or(|p| p.k.dtype() == DType::F32 && p.v.dtype() == DType::F32);
+        let Some(prev) = prev else {
+            if order.is_some() {
+                candle_core::bail!("append: an order for an empty cache");
+            }
+            if !host {
+                return Ok(SelfKv {
+                    k: k.contiguous()?,
+                    v: v.contiguous()?,
+                    len: 1,
+                });
+            }
+            return Ok(SelfKv {
+                k: gather(None, 0, None, k)?,
+                v: gather(None, 0, None, v)?,
+                len: 1,
+            });
+        };
+        for (cache, new) in [(&prev.k, k), (&prev.v, v)] {
+            check_step(cache, order, new)?;
+        }
+        let len = prev.len;
+        if !host {
+            let (pk, pv) = prev.views()?;
+            let step = |cache: &Tensor, new: &Tensor| -> candle_core::Result<Tensor> {
+                let kept = match order {
+                    Some(o) => {
+                        let idx: Vec<u32> = o.iter().map(|&r| r as u32).collect();
+                        cache.index_select(&Tensor::from_vec(idx, o.len(), cache.device())?, 0)?
+                    }
+                    None => cache.clone(),
+                };
+                Tensor::cat(&[&kept, &new.contiguous()?], 2)
+            };
+            return Ok(SelfKv {
+                k: step(&pk, k)?,
+                v: step(&pv, v)?,
+                len: len + 1,
+            });
+        }
+        if order.is_none() && len < prev.k.dim(2)? {
+            prev.k.slice_set(&k.contiguous()?, 2, len)?;
+            prev.v.slice_set(&v.contiguous()?, 2, len)?;
+            return Ok(SelfKv {
+                len: len + 1,
+                ..prev
+            });
+        }
+        Ok(SelfKv {
+            k: gather(Some(&prev.k), len, order, k)?,
+            v: gather(Some(&prev.v), len, order, v)?,
+            len: len + 1,
+        })
+    }
+}
+
+/// Checks a step's new position `[rows', heads, 1, head_dim]` against a cache `[rows, heads,
+/// capacity, head_dim]` and the rows `order` takes from it.
+fn check_step(cache: &Tensor, order: Option<&[usize]>, new: &Tensor) -> candle_core::Result<()> {
+    let (rows, heads, _, dh) = cache.dims4()?;
     let (new_rows, new_heads, one, new_dh) = new.dims4()?;
     if (new_heads, one, new_dh) != (heads, 1, dh)
         || order.map_or(new_rows != rows, |o| o.len() != new_rows)
     {
         candle_core::bail!(
-            "append_step: cache {:?}, new {:?}, order of {:?} rows",
+            "append: cache {:?}, new {:?}, order of {:?} rows",
             cache.dims(),
             new.dims(),
             order.map(<[usize]>::len)
         );
     }
     if let Some(&bad) = order.and_then(|o| o.iter().find(|&&r| r >= rows)) {
-        candle_core::bail!("append_step: row {bad} of a cache of {rows}");
+        candle_core::bail!("append: row {bad} of a cache of {rows}");
     }
-    let fallback = || -> candle_core::Result<Tensor> {
-        let kept = match order {
-            Some(o) => {
-                let idx: Vec<u32> = o.iter().map(|&r| r as u32).collect();
-                cache.index_select(&Tensor::from_vec(idx, o.len(), cache.device())?, 0)?
-            }
-            None => cache.clone(),
-        };
-        Tensor::cat(&[&kept, new], 2)
+    Ok(())
+}
+
+/// A new host cache `[rows', heads, capacity', head_dim]` (f32; capacity' is `len + 1` for a
+/// reordered cache, else a multiple of [`RESERVE`]): for each row `r`, the first `len`
+/// positions of row `order[r]` of `cache` (row `r` without `order`), then row `r` of `new`,
+/// then zeros.
+fn gather(
+    cache: Option<&Tensor>,
+    len: usize,
+    order: Option<&[usize]>,
+    new: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let (rows, heads, _, dh) = new.dims4()?;
+    let cap = if order.is_some() {
+        len + 1
+    } else {
+        (len + 1).next_multiple_of(RESERVE)
     };
-    if paths == Paths::Generic
-        || !cache.device().is_cpu()
-        || cache.dtype() != DType::F32
-        || new.dtype() != DType::F32
-    {
-        return fallback();
-    }
     let new = new.contiguous()?;
-    let (cache_storage, cache_layout) = cache.storage_and_layout();
     let (new_storage, new_layout) = new.storage_and_layout();
-    let (Some(old), Some(fresh)) = (
-        cpu_f32(&cache_storage, cache_layout),
-        cpu_f32(&new_storage, new_layout),
-    ) else {
-        drop((cache_storage, new_storage));
-        return fallback();
+    let Some(fresh) = cpu_f32(&new_storage, new_layout) else {
+        candle_core::bail!("append: new position not on the host in f32");
     };
-    let history = t * dh;
-    let mut out = Vec::with_capacity(new_rows * heads * (history + dh));
-    for r in 0..new_rows {
+    let old = match cache {
+        None => None,
+        Some(c) => Some((c.storage_and_layout(), c.dim(2)?)),
+    };
+    let old_slice = match &old {
+        None => None,
+        Some(((storage, layout), old_cap)) => match cpu_f32(storage, layout) {
+            Some(s) => Some((s, *old_cap)),
+            None => candle_core::bail!("append: cache not on the host in f32"),
+        },
+    };
+    let mut out = Vec::with_capacity(rows * heads * cap * dh);
+    for r in 0..rows {
         let from = order.map_or(r, |o| o[r]);
         for h in 0..heads {
-            let at = (from * heads + h) * history;
-            out.extend_from_slice(&old[at..at + history]);
+            if let Some((old, old_cap)) = old_slice {
+                let at = (from * heads + h) * old_cap * dh;
+                out.extend_from_slice(&old[at..at + len * dh]);
+            }
             let at = (r * heads + h) * dh;
             out.extend_from_slice(&fresh[at..at + dh]);
+            out.resize(out.len() + (cap - len - 1) * dh, 0.0);
         }
     }
-    drop((cache_storage, new_storage));
-    Tensor::from_vec(out, (new_rows, heads, t + 1, dh), cache.device())
+    drop(old);
+    drop(new_storage);
+    Tensor::from_vec(out, (rows, heads, cap, dh), new.device())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The one-copy cache append gives what reordering with `index_select` and then `cat`
-    /// gives: rows kept, repeated, dropped and swapped, a strided new position, and f64
-    /// (which takes that path itself).
-    #[test]
-    fn append_step_equals_index_select_then_cat() {
-        let dev = Device::Cpu;
-        let (rows, heads, t, dh) = (4, 3, 5, 2);
-        let cache = Tensor::arange(0f32, (rows * heads * t * dh) as f32, &dev)
-            .unwrap()
-            .reshape((rows, heads, t, dh))
-            .unwrap();
-        for order in [
-            None,
-            Some(vec![0, 1, 2, 3]),
-            Some(vec![2, 2, 0]),
-            Some(vec![3, 1]),
-        ] {
-            let n = order.as_ref().map_or(rows, Vec::len);
-            // A [n, heads, 1, dh] view that is not contiguous, as the step's keys are.
-            let new = (Tensor::arange(0f32, (n * dh * heads) as f32, &dev).unwrap() - 100.0)
-                .unwrap()
-                .reshape((n, 1, dh, heads))
-                .unwrap()
-                .permute((0, 3, 1, 2))
-                .unwrap();
-            let kept = match &order {
-                Some(o) => {
-                    let idx: Vec<u32> = o.iter().map(|&r| r as u32).collect();
-                    let idx = Tensor::from_vec(idx, o.len(), &dev).unwrap();
-                    cache.index_select(&idx, 0).unwrap()
-                }
-                None => cache.clone(),
-            };
-            let want = Tensor::cat(&[&kept, &new], 2).unwrap();
-            for dtype in [DType::F32, DType::F64] {
-                let got = append_step(
-                    &cache.to_dtype(dtype).unwrap(),
-                    order.as_deref(),
-                    &new.to_dtype(dtype).unwrap(),
-                    Paths::Host,
-                )
-                .unwrap();
-                assert_eq!(got.dims(), want.dims());
-                let got = got.to_dtype(DType::F32).unwrap().flatten_all().unwrap();
-                assert_eq!(
-                    got.to_vec1::<f32>().unwrap(),
-                    want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                    "order {order:?}, {dtype:?}"
-                );
+    /// What HF computes: reorder with `index_select`, then `cat` the new position.
+    fn reference(cache: &Tensor, order: Option<&[usize]>, new: &Tensor) -> Tensor {
+        let kept = match order {
+            Some(o) => {
+                let idx: Vec<u32> = o.iter().map(|&r| r as u32).collect();
+                let idx = Tensor::from_vec(idx, o.len(), cache.device()).unwrap();
+                cache.index_select(&idx, 0).unwrap()
             }
+            None => cache.clone(),
+        };
+        Tensor::cat(&[&kept, &new.contiguous().unwrap()], 2).unwrap()
+    }
+
+    fn flat(t: &Tensor) -> Vec<f32> {
+        t.to_dtype(DType::F32)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    /// The host cache (in place, gathered, grown past its reserve) and the generic one give
+    /// what reordering with `index_select` and then `cat` gives, step after step: rows kept,
+    /// repeated, dropped and swapped, strided new positions, and f64 (which takes the
+    /// generic path itself).
+    #[test]
+    fn cache_steps_equal_index_select_then_cat() {
+        let dev = Device::Cpu;
+        let (heads, dh) = (3, 2);
+        // Rows per step and the order each step applies (None: no reordering).
+        let orders: Vec<Option<Vec<usize>>> = [
+            vec![None; 3],
+            vec![Some(vec![0, 1, 2, 3]), Some(vec![2, 2, 0])],
+            vec![None; 12],
+            vec![Some(vec![1, 0, 2]), Some(vec![2, 1]), None, None],
+        ]
+        .concat();
+        for (dtype, paths) in [
+            (DType::F32, Paths::Host),
+            (DType::F32, Paths::Generic),
+            (DType::F64, Paths::Host),
+        ] {
+            let mut rows = 4;
+            let mut cache: Option<SelfKv> = None;
+            let mut want: Option<(Tensor, Tensor)> = None;
+            for (step, order) in std::iter::once(None).chain(orders.clone()).enumerate() {
+                let n = order.as_ref().map_or(rows, Vec::len);
+                // A [n, heads, 1, dh] view that is not contiguous, as the step's keys are.
+                let new = |shift: f64| {
+                    (Tensor::arange(0f32, (n * dh * heads) as f32, &dev).unwrap()
+                        + (shift + 100.0 * step as f64))
+                        .unwrap()
+                        .reshape((n, 1, dh, heads))
+                        .unwrap()
+                        .permute((0, 3, 1, 2))
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap()
+                };
+                let (k, v) = (new(0.0), new(0.5));
+                want = Some(match want {
+                    None => (k.contiguous().unwrap(), v.contiguous().unwrap()),
+                    Some((wk, wv)) => (
+                        reference(&wk, order.as_deref(), &k),
+                        reference(&wv, order.as_deref(), &v),
+                    ),
+                });
+                cache = Some(SelfKv::append(cache, order.as_deref(), &k, &v, paths).unwrap());
+                let (gk, gv) = cache.as_ref().unwrap().views().unwrap();
+                let (wk, wv) = want.as_ref().unwrap();
+                assert_eq!(gk.dims(), wk.dims(), "step {step}, {dtype:?}, {paths:?}");
+                assert_eq!(flat(&gk), flat(wk), "step {step}, {dtype:?}, {paths:?}");
+                assert_eq!(flat(&gv), flat(wv), "step {step}, {dtype:?}, {paths:?}");
+                rows = n;
+            }
+            // 19 steps: the host cache grew past one reserve.
+            assert_eq!(cache.as_ref().unwrap().len, 1 + orders.len());
         }
-        let new = Tensor::zeros((2, heads, 1, dh), DType::F32, &dev).unwrap();
-        assert!(append_step(&cache, Some(&[0, 4]), &new, Paths::Host).is_err());
-        assert!(append_step(&cache, None, &new, Paths::Host).is_err());
+    }
+
+    #[test]
+    fn a_step_that_does_not_fit_the_cache_is_refused() {
+        let dev = Device::Cpu;
+        let one = Tensor::zeros((4, 3, 1, 2), DType::F32, &dev).unwrap();
+        let cache = || Some(SelfKv::append(None, None, &one, &one, Paths::Host).unwrap());
+        let two = Tensor::zeros((2, 3, 1, 2), DType::F32, &dev).unwrap();
+        assert!(SelfKv::append(cache(), Some(&[0, 4]), &two, &two, Paths::Host).is_err());
+        assert!(SelfKv::append(cache(), None, &two, &two, Paths::Host).is_err());
+        let wide = Tensor::zeros((4, 3, 1, 3), DType::F32, &dev).unwrap();
+        assert!(SelfKv::append(cache(), None, &wide, &wide, Paths::Host).is_err());
+        assert!(SelfKv::append(None, Some(&[0]), &one, &one, Paths::Host).is_err());
     }
 }
