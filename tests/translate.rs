@@ -85,10 +85,7 @@ fn apply_kwargs(
 }
 
 fn fixture_dirs() -> Vec<PathBuf> {
-    // Relative: cargo runs a test from the package root, and a test binary carried to a GPU
-    // machine is run from the root of the repo's copy there.
-    let root = Path::new("tests/fixtures");
-    let mut dirs = vec![root.join("marian-shared"), root.join("marian-separate")];
+    let mut dirs = vec![fixture_dir("marian-shared"), fixture_dir("marian-separate")];
     if let Ok(extra) = std::env::var("WARTA_MARIAN_FIXTURES") {
         dirs.extend(
             extra
@@ -277,7 +274,7 @@ fn marian_matches_hf_generate() {
 fn translator_translates_sentence_by_sentence_and_joins_them_in_order() {
     use warta::translate::{chunk, Translator};
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-shared");
+    let dir = fixture_dir("marian-shared");
     let mut translator = Translator::load(&dir, &Device::Cpu, DType::F32)
         .expect("load marian-shared")
         .with_batch_size(3);
@@ -346,10 +343,11 @@ fn translator_translates_sentence_by_sentence_and_joins_them_in_order() {
     assert_eq!(ahead, out);
 }
 
+/// A fixture's directory. Relative: cargo runs a test from the package root, and a test
+/// binary carried to a GPU machine (`scripts/gpu-check.sh`) is run from the root of the
+/// repo's copy there.
 fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new("tests/fixtures").join(name)
 }
 
 fn fixture_translator(name: &str) -> warta::translate::Translator {
@@ -432,13 +430,9 @@ fn a_looping_greedy_translation_is_caught() {
     // Inputs the reference records as greedy loops ("… menteri luar negeri … sisisi…",
     // "… tidak tidak tidak tidak tidak").
     let looping = [&inputs[6], &inputs[11]];
-    let raw = MarianModel::load(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-separate"),
-        &Device::Cpu,
-        DType::F32,
-    )
-    .expect("load")
-    .0;
+    let raw = MarianModel::load(&fixture_dir("marian-separate"), &Device::Cpu, DType::F32)
+        .expect("load")
+        .0;
     let tok = t.tokenizer();
     for input in looping {
         let hyp = &raw
@@ -491,7 +485,7 @@ fn a_language_code_applies_to_every_sentence_and_alone_is_nothing() {
 #[test]
 fn a_sentence_cut_at_the_checkpoints_limit_gets_the_whole_budget() {
     use warta::translate::{Flag, Translator};
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian-shared");
+    let src = fixture_dir("marian-shared");
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(&src).unwrap() {
         let entry = entry.unwrap();
@@ -768,7 +762,6 @@ fn int8_departs_from_f32_only_at_near_ties() {
             steps - flips
         );
         assert!(steps > 200, "{name}: only {steps} steps compared");
-        assert!(flips > 0 || widest == 0.0);
         assert!(
             widest < NEAR_TIE,
             "{name}: int8 departs where f32's margin is {widest}"

@@ -246,16 +246,12 @@ pub fn resolve(
     files: &[&str],
     optional: &[&str],
 ) -> Result<ModelFiles, HubError> {
-    let weights = false;
-    resolve_files(
-        spec,
-        settings,
-        Want {
-            files,
-            optional,
-            weights,
-        },
-    )
+    let want = Want {
+        files,
+        optional,
+        weights: false,
+    };
+    resolve_files(spec, settings, want)
 }
 
 /// [`resolve`] with the weights.
@@ -265,16 +261,12 @@ pub fn resolve_with_weights(
     files: &[&str],
     optional: &[&str],
 ) -> Result<ModelFiles, HubError> {
-    let weights = true;
-    resolve_files(
-        spec,
-        settings,
-        Want {
-            files,
-            optional,
-            weights,
-        },
-    )
+    let want = Want {
+        files,
+        optional,
+        weights: true,
+    };
+    resolve_files(spec, settings, want)
 }
 
 /// `warta models fetch` for one model: asks the hub which commit `revision` points to now,

@@ -347,32 +347,32 @@ struct FeedForward {
     fc1: Dense,
     fc2: Dense,
     activation: Activation,
-    paths: Paths,
+    /// The activation on host rows, when the host path runs it (decided at load).
+    host: Option<fn(&mut [f32])>,
 }
 
 impl FeedForward {
     fn load(d: usize, ffn_dim: usize, build: Build, vb: &VarBuilder) -> candle_core::Result<Self> {
-        Ok(Self {
-            fc1: Dense::load(d, ffn_dim, build, vb.pp("fc1"))?,
-            fc2: Dense::load(ffn_dim, d, build, vb.pp("fc2"))?,
-            activation: build.activation,
-            paths: build.paths,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.fc1.forward(x)?;
-        let host: Option<fn(&mut [f32])> = match self.activation {
+        let host: Option<fn(&mut [f32])> = match build.activation {
+            _ if build.paths != Paths::Host => None,
             Activation::Silu | Activation::Swish => Some(activation::silu),
             Activation::Gelu => Some(activation::gelu_erf),
             Activation::NewGelu | Activation::GeluPytorchTanh => Some(activation::gelu_tanh),
             Activation::Relu => Some(activation::relu),
             _ => None,
         };
-        let h = match host {
-            Some(f)
-                if self.paths == Paths::Host && h.device().is_cpu() && h.dtype() == DType::F32 =>
-            {
+        Ok(Self {
+            fc1: Dense::load(d, ffn_dim, build, vb.pp("fc1"))?,
+            fc2: Dense::load(ffn_dim, d, build, vb.pp("fc2"))?,
+            activation: build.activation,
+            host,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let h = self.fc1.forward(x)?;
+        let h = match self.host {
+            Some(f) if h.device().is_cpu() && h.dtype() == DType::F32 => {
                 let mut values = h.flatten_all()?.to_vec1::<f32>()?;
                 f(&mut values);
                 Tensor::from_vec(values, h.shape(), h.device())?

@@ -161,7 +161,8 @@ fn get_first(
 
 /// [`get_first`] when another role already read a tensor as `prev` (its name and value):
 /// the same name of the same shape is that tensor, not read again (a 112 MB embedding read
-/// twice more was most of the peak memory of loading), and `true` says so.
+/// twice more was most of the peak memory of loading), and an equal tensor under another
+/// name is kept once ([`dedupe`]). `true` says the result is `prev`.
 fn get_first_or(
     vb: &VarBuilder,
     shape: (usize, usize),
@@ -172,7 +173,10 @@ fn get_first_or(
         Some(n) if n == prev.0 && prev.1.dims() == [shape.0, shape.1] => {
             Ok((prev.1.clone(), n.to_string(), true))
         }
-        Some(n) => Ok((vb.get(shape, n)?, n.to_string(), false)),
+        Some(n) => {
+            let (t, same) = dedupe(prev.1, vb.get(shape, n)?)?;
+            Ok((t, n.to_string(), same))
+        }
         None => candle_core::bail!("missing weight: none of {names:?} is in the checkpoint"),
     }
 }
@@ -240,17 +244,12 @@ fn tied_embeddings(
     if tie {
         dec_names.push(HEAD);
     }
-    let (decoder_embed, dec_name, same) = get_first_or(
+    let (decoder_embed, dec_name, enc_is_dec) = get_first_or(
         vb,
         (target_vocab, d),
         &dec_names,
         (&enc_name, &encoder_embed),
     )?;
-    let (decoder_embed, enc_is_dec) = if same {
-        (decoder_embed, true)
-    } else {
-        dedupe(&encoder_embed, decoder_embed)?
-    };
 
     let mut head_names = vec![HEAD];
     if tie {
@@ -259,17 +258,12 @@ fn tied_embeddings(
             head_names.extend([SHARED, ENC]);
         }
     }
-    let (lm_head, _, same) = get_first_or(
+    let (lm_head, _, dec_is_head) = get_first_or(
         vb,
         (target_vocab, d),
         &head_names,
         (&dec_name, &decoder_embed),
     )?;
-    let (lm_head, dec_is_head) = if same {
-        (lm_head, true)
-    } else {
-        dedupe(&decoder_embed, lm_head)?
-    };
     let lm_head_t = build.projection(&lm_head)?;
     drop(lm_head);
     let (encoder, decoder) = match (enc_is_dec, dec_is_head) {

@@ -272,14 +272,12 @@ fn gather(
     let Some(fresh) = cpu_f32(&new_storage, new_layout) else {
         candle_core::bail!("append: new position not on the host in f32");
     };
-    let old = match cache {
+    let old_cap = cache.map(|c| c.dim(2)).transpose()?;
+    let guard = cache.map(Tensor::storage_and_layout);
+    let old = match &guard {
         None => None,
-        Some(c) => Some((c.storage_and_layout(), c.dim(2)?)),
-    };
-    let old_slice = match &old {
-        None => None,
-        Some(((storage, layout), old_cap)) => match cpu_f32(storage, layout) {
-            Some(s) => Some((s, *old_cap)),
+        Some((storage, layout)) => match cpu_f32(storage, layout) {
+            Some(s) => Some(s),
             None => candle_core::bail!("append: cache not on the host in f32"),
         },
     };
@@ -287,7 +285,7 @@ fn gather(
     for r in 0..rows {
         let from = order.map_or(r, |o| o[r]);
         for h in 0..heads {
-            if let Some((old, old_cap)) = old_slice {
+            if let (Some(old), Some(old_cap)) = (old, old_cap) {
                 let at = (from * heads + h) * old_cap * dh;
                 out.extend_from_slice(&old[at..at + len * dh]);
             }
@@ -296,7 +294,7 @@ fn gather(
             out.resize(out.len() + (cap - len - 1) * dh, 0.0);
         }
     }
-    drop(old);
+    drop(guard);
     drop(new_storage);
     Tensor::from_vec(out, (rows, heads, cap, dh), new.device())
 }
