@@ -20,10 +20,13 @@
 //! they give the same bits; the tests hold each against a scalar reference. The kernel is
 //! picked once per process from what the CPU has.
 //!
-//! Packing: columns in blocks of 16 (one 512-bit register of int32 sums), the depth in
-//! groups of 4 (what `vpdpbusd` sums per lane): the 64 bytes of block `b`, group `g` hold
-//! `w[4g + t][16b + j]` at `4j + t`. A tile is 4 blocks (64 columns) by up to 4 rows; the
-//! columns are padded to a multiple of 64 and the depth to a multiple of 4 with zeros.
+//! Packing: columns in tiles of 64, each 4 blocks of 16 (one 512-bit register of int32 sums
+//! per block), the depth in groups of 4 (what `vpdpbusd` sums per lane). A tile's weights
+//! are one stream in the order the kernels read them: group by group, its 4 blocks side by
+//! side, so the 64 bytes of tile `t`, group `g`, block `b` hold `w[4g + u][64t + 16b + j]`
+//! at `4j + u`. The columns are padded to a multiple of 64 and the depth to a multiple of 4
+//! with zeros. A kernel call is one tile by up to 6 rows: 24 accumulators, each weight
+//! loaded once per 6 rows.
 use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
@@ -31,12 +34,12 @@ use rayon::prelude::*;
 
 /// Columns per block: int32 lanes in a 512-bit register.
 const BLOCK: usize = 16;
-/// Blocks per tile: 64 columns, 16 accumulators with 4 rows.
+/// Blocks per tile: 64 columns, 24 accumulators with 6 rows.
 const TILE_BLOCKS: usize = 4;
 /// Columns per tile.
 const TILE: usize = BLOCK * TILE_BLOCKS;
-/// Rows per tile.
-const ROWS: usize = 4;
+/// Rows per kernel call at most.
+const ROWS: usize = 6;
 /// Depth values summed per int32 lane by `vpdpbusd`.
 const GROUP: usize = 4;
 /// The largest quantised magnitude: symmetric, so -128 is never used.
@@ -176,30 +179,28 @@ impl Int8Panels {
         let dp = d.next_multiple_of(GROUP);
         let groups = dp / GROUP;
         let padded = cols.next_multiple_of(TILE);
-        let blocks = padded / BLOCK;
         let mut data = vec![0i8; padded * dp];
         let mut scales = vec![0f32; padded];
         let mut sums = vec![0i32; padded];
-        // One block (16 columns) per task: each writes only its own bytes.
-        data.par_chunks_mut(groups * GROUP * BLOCK)
-            .zip(scales.par_chunks_mut(BLOCK))
-            .zip(sums.par_chunks_mut(BLOCK))
+        // One tile (64 columns) per task: each writes only its own bytes.
+        data.par_chunks_mut(groups * GROUP * TILE)
+            .zip(scales.par_chunks_mut(TILE))
+            .zip(sums.par_chunks_mut(TILE))
             .enumerate()
-            .for_each(|(b, ((block, scales), sums))| {
+            .for_each(|(t, ((tile, scales), sums))| {
                 let mut q = vec![0i8; d];
-                for j in 0..BLOCK {
-                    let col = b * BLOCK + j;
+                for c in 0..TILE {
+                    let col = t * TILE + c;
                     if col >= cols {
                         break;
                     }
-                    scales[j] = quantize(&w[col * d..(col + 1) * d], &mut q);
-                    sums[j] = q.iter().map(|&v| v as i32).sum();
+                    scales[c] = quantize(&w[col * d..(col + 1) * d], &mut q);
+                    sums[c] = q.iter().map(|&v| v as i32).sum();
                     for (k, &v) in q.iter().enumerate() {
-                        block[(k / GROUP) * GROUP * BLOCK + j * GROUP + k % GROUP] = v;
+                        tile[packed_at(k, c)] = v;
                     }
                 }
             });
-        debug_assert_eq!(blocks * BLOCK, padded);
         Ok(Self {
             data: Arc::new(data),
             scales: Arc::new(scales),
@@ -223,20 +224,20 @@ impl Int8Panels {
         self.d.div_ceil(GROUP)
     }
 
+    /// Bytes per tile.
+    fn tile_len(&self) -> usize {
+        self.groups() * GROUP * TILE
+    }
+
     /// Column `j` of `w_t` (row `j` of HF's weight), dequantised: an embedding when the
     /// output projection is tied to the embeddings.
     pub fn column(&self, j: usize, out: &mut Vec<f32>) -> candle_core::Result<()> {
         if j >= self.cols {
             candle_core::bail!("embedding: id {j} of a vocabulary of {}", self.cols);
         }
-        let groups = self.groups();
-        let (b, jj) = (j / BLOCK, j % BLOCK);
-        let block = &self.data[b * groups * GROUP * BLOCK..(b + 1) * groups * GROUP * BLOCK];
+        let tile = &self.data[(j / TILE) * self.tile_len()..][..self.tile_len()];
         let s = self.scales[j];
-        out.extend(
-            (0..self.d)
-                .map(|k| block[(k / GROUP) * GROUP * BLOCK + jj * GROUP + k % GROUP] as f32 * s),
-        );
+        out.extend((0..self.d).map(|k| tile[packed_at(k, j % TILE)] as f32 * s));
         Ok(())
     }
 
@@ -314,7 +315,7 @@ impl Int8Panels {
                     let (j0, n) = (t * TILE, TILE.min(cols - t * TILE));
                     let mut r0 = 0;
                     while r0 < rows {
-                        let mr = ROWS.min(rows - r0);
+                        let mr = rows_next(rows - r0);
                         // SAFETY: columns j0..j0 + n of rows r0..r0 + mr of `out`'s spare
                         // capacity (at least rows * cols), as not-yet-written values: only
                         // tile t of these rows touches them, and `tile` writes each.
@@ -360,15 +361,14 @@ impl Job<'_> {
         debug_assert!(r0 + mr <= self.rows && mr <= ROWS);
         let mut acc = [[0i32; TILE]; ROWS];
         let p = self.panels;
-        let block_len = self.groups * GROUP * BLOCK;
-        let w = &p.data[t * TILE_BLOCKS * block_len..(t + 1) * TILE_BLOCKS * block_len];
+        let w = &p.data[t * p.tile_len()..(t + 1) * p.tile_len()];
         let dp = self.groups * GROUP;
         let a = &self.qa[r0 * dp..(r0 + mr) * dp];
         let sums = &p.sums[t * TILE..(t + 1) * TILE];
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `forward_with` checked that the CPU has the features; `w` holds 4
-            // blocks of `groups` groups and `a` holds `mr` rows of `groups` groups.
+            // SAFETY: `forward_with` checked that the CPU has the features; `w` holds a
+            // tile of `groups` groups and `a` holds `mr` rows of `groups` groups.
             Kernel::Vnni => unsafe { x86::tile_vnni(w, a, mr, self.groups, sums, &mut acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AVX2.
@@ -388,18 +388,27 @@ impl Job<'_> {
     }
 }
 
+/// Where weight `k` (depth) of column `c` of a tile lies in the tile's bytes.
+#[inline(always)]
+fn packed_at(k: usize, c: usize) -> usize {
+    (k / GROUP) * GROUP * TILE + (c / BLOCK) * GROUP * BLOCK + (c % BLOCK) * GROUP + k % GROUP
+}
+
+/// How many of `left` rows the next kernel call takes: at most [`ROWS`], the rows spread
+/// evenly over the calls (32 rows go 6, 6, 5, 5, 5, 5, not 6 × 5 and 2).
+fn rows_next(left: usize) -> usize {
+    left.div_ceil(left.div_ceil(ROWS))
+}
+
 /// The portable kernel: the same sums as the SIMD ones, one product at a time.
 fn tile_portable(w: &[i8], a: &[i8], mr: usize, groups: usize, acc: &mut [[i32; TILE]; ROWS]) {
     let dp = groups * GROUP;
-    let block_len = groups * GROUP * BLOCK;
     for (r, acc) in acc.iter_mut().enumerate().take(mr) {
         let row = &a[r * dp..(r + 1) * dp];
         for (c, acc) in acc.iter_mut().enumerate() {
-            let block = &w[(c / BLOCK) * block_len..(c / BLOCK + 1) * block_len];
-            let j = c % BLOCK;
             let mut s = 0i32;
             for g in 0..groups {
-                let wg = &block[g * GROUP * BLOCK + j * GROUP..][..GROUP];
+                let wg = &w[packed_at(g * GROUP, c)..][..GROUP];
                 let ag = &row[g * GROUP..][..GROUP];
                 for t in 0..GROUP {
                     s += ag[t] as i32 * wg[t] as i32;
@@ -471,8 +480,8 @@ mod x86 {
     /// AVX-512 VNNI. `a` holds `a + 128` as bytes; `sums` the columns' `Σ w`.
     ///
     /// # Safety
-    /// The CPU must have AVX-512 F, BW and VNNI; `w` must hold 4 blocks of `groups` groups
-    /// and `a` `mr` (at most 4) rows of `groups` groups.
+    /// The CPU must have AVX-512 F, BW and VNNI; `w` must hold a tile of `groups` groups
+    /// and `a` `mr` (at most 6) rows of `groups` groups.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub unsafe fn tile_vnni(
         w: &[i8],
@@ -483,6 +492,8 @@ mod x86 {
         acc: &mut [[i32; TILE]; ROWS],
     ) {
         match mr {
+            6 => vnni_rows::<6>(w, a, groups, sums, acc),
+            5 => vnni_rows::<5>(w, a, groups, sums, acc),
             4 => vnni_rows::<4>(w, a, groups, sums, acc),
             3 => vnni_rows::<3>(w, a, groups, sums, acc),
             2 => vnni_rows::<2>(w, a, groups, sums, acc),
@@ -500,15 +511,14 @@ mod x86 {
         acc: &mut [[i32; TILE]; ROWS],
     ) {
         let dp = groups * GROUP;
-        let block_len = groups * GROUP * BLOCK;
-        assert!(w.len() >= TILE_BLOCKS * block_len && a.len() >= MR * dp && sums.len() >= TILE);
+        assert!(w.len() >= groups * GROUP * TILE && a.len() >= MR * dp && sums.len() >= TILE);
         let mut s = [[_mm512_setzero_si512(); TILE_BLOCKS]; MR];
         let wp = w.as_ptr();
         let ap = a.as_ptr();
         for g in 0..groups {
             let wv: [__m512i; TILE_BLOCKS] = std::array::from_fn(|b| {
                 // SAFETY: block b, group g lies inside `w` (asserted above).
-                unsafe { _mm512_loadu_si512(wp.add(b * block_len + g * GROUP * BLOCK).cast()) }
+                unsafe { _mm512_loadu_si512(wp.add((g * TILE_BLOCKS + b) * GROUP * BLOCK).cast()) }
             });
             for (r, s) in s.iter_mut().enumerate() {
                 // SAFETY: row r, group g lies inside `a`.
@@ -551,8 +561,7 @@ mod x86 {
         acc: &mut [[i32; TILE]; ROWS],
     ) {
         let dp = groups * GROUP;
-        let block_len = groups * GROUP * BLOCK;
-        assert!(w.len() >= TILE_BLOCKS * block_len && a.len() >= mr * dp);
+        assert!(w.len() >= groups * GROUP * TILE && a.len() >= mr * dp);
         let ones = _mm256_set1_epi16(1);
         let wp = w.as_ptr();
         for (r, acc) in acc.iter_mut().enumerate().take(mr) {
@@ -570,7 +579,8 @@ mod x86 {
                     // SAFETY: half `half` of block b, group g lies inside `w`.
                     let wv = unsafe {
                         _mm256_loadu_si256(
-                            wp.add(b * block_len + g * GROUP * BLOCK + half * 32).cast(),
+                            wp.add((g * TILE_BLOCKS + b) * GROUP * BLOCK + half * 32)
+                                .cast(),
                         )
                     };
                     let pairs = _mm256_maddubs_epi16(abs, _mm256_sign_epi8(wv, av));
