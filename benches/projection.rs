@@ -4,19 +4,24 @@
 //!
 //!     cargo bench --bench projection [-- REPEATS]
 //!
-//! Prints one line per shape: GFLOP/s (GB/s of weights read, for one row) of each layout.
+//! Prints one line per shape: GFLOP/s (GB/s of weights read, for one row) of each layout,
+//! and of the int8 projection (`--dtype int8`: its integer multiply-adds counted as FLOPs,
+//! or GB/s of its int8 weights).
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use warta::translate::project::Projection;
 
+/// The fastest of `repeats` runs: on a shared machine the others' load only ever adds time.
 fn time(repeats: usize, mut f: impl FnMut()) -> f64 {
     f();
-    let start = Instant::now();
-    for _ in 0..repeats {
-        f();
-    }
-    start.elapsed().as_secs_f64() / repeats as f64
+    (0..repeats)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn main() -> candle_core::Result<()> {
@@ -37,6 +42,8 @@ fn main() -> candle_core::Result<()> {
         ("fc1, beam 4 b32", 128, 512, 2048),
         ("fc2, beam 4 b32", 128, 2048, 512),
         ("output projection, greedy b32", 32, 512, 54_796),
+        ("q|k|v, greedy b32", 32, 512, 1536),
+        ("fc2, greedy b32", 32, 2048, 512),
         ("output projection, one row", 1, 512, 54_796),
         ("fc1, one row", 1, 512, 2048),
         ("encoder fc1, 32 x 44 tokens", 1408, 512, 2048),
@@ -47,6 +54,7 @@ fn main() -> candle_core::Result<()> {
         let x = Tensor::randn(0f32, 1.0, (rows, d), &dev)?;
         let matrix = Projection::Matrix(w_t.clone());
         let panels = Projection::from_rows(&w_t.t()?)?;
+        let int8 = Projection::from_rows_int8(&w_t.t()?)?;
         let n = if rows == 1 { repeats * 10 } else { repeats };
         let run = |p: &Projection| {
             time(n, || {
@@ -54,19 +62,20 @@ fn main() -> candle_core::Result<()> {
                 assert_eq!(y.dtype(), DType::F32);
             })
         };
-        let (a, b) = (run(&matrix), run(&panels));
-        let rate = |s: f64| {
+        let (a, b, c) = (run(&matrix), run(&panels), run(&int8));
+        let rate = |s: f64, bytes: usize| {
             if rows == 1 {
-                format!("{:.1} GB/s", (d * cols * 4) as f64 / s / 1e9)
+                format!("{:.1} GB/s", (d * cols * bytes) as f64 / s / 1e9)
             } else {
                 format!("{:.0} GFLOP/s", 2.0 * (rows * d * cols) as f64 / s / 1e9)
             }
         };
         println!(
-            "{what:<32} matrix {:>12}  panels {:>12}  ({:.2}x)",
-            rate(a),
-            rate(b),
-            a / b
+            "{what:<32} matrix {:>12}  panels {:>12}  ({:.2}x)  int8 {:>12}",
+            rate(a, 4),
+            rate(b, 4),
+            a / b,
+            rate(c, 1)
         );
     }
     Ok(())
