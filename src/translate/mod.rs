@@ -8,6 +8,7 @@
 //! stopped at the length limit or degenerated, and flags what is still wrong. Batching never
 //! changes a result: the model masks padding, and batches are independent.
 pub(crate) mod activation;
+pub(crate) mod attend;
 pub mod chunk;
 pub mod int8;
 pub mod marian;

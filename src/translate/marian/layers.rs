@@ -11,7 +11,8 @@ use super::state::{KeyValues, SelfKv};
 use super::Paths;
 use crate::device::Precision;
 use crate::translate::activation;
-use crate::translate::project::Projection;
+use crate::translate::attend::{attend_step, StepKeys, StepQueries};
+use crate::translate::project::{cpu_f32, Projection};
 
 /// HF `nn.LayerNorm`'s default epsilon, which Marian uses everywhere.
 const LAYER_NORM_EPS: f64 = 1e-5;
@@ -235,6 +236,58 @@ impl Attention {
         probs.matmul(v)
     }
 
+    /// A decoder step's attention on the host (`translate/attend.rs`) when this layer
+    /// takes the host path and every tensor is host f32 and contiguous; `None` otherwise.
+    /// `q: [rows, n · d_model]` holds the scaled queries in its first `d_model` columns;
+    /// `k, v: [groups, heads, cap, head_dim]` hold `len` filled positions; `mask` is
+    /// `[groups, 1, 1, len]`; every `per` consecutive rows share a group.
+    fn attend_host(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        len: usize,
+        mask: Option<&Tensor>,
+        per: usize,
+    ) -> candle_core::Result<Option<Tensor>> {
+        if self.paths != Paths::Host {
+            return Ok(None);
+        }
+        let (rows, stride) = q.dims2()?;
+        let (groups, _, cap, _) = k.dims4()?;
+        let guards = [Some(q), Some(k), Some(v), mask].map(|t| t.map(Tensor::storage_and_layout));
+        let slices = guards
+            .each_ref()
+            .map(|g| g.as_ref().map(|(s, l)| cpu_f32(s, l)));
+        let [Some(Some(q_data)), Some(Some(k)), Some(Some(v)), mask] = slices else {
+            return Ok(None);
+        };
+        let mask = match mask {
+            None => None,
+            Some(Some(m)) => Some(m),
+            Some(None) => return Ok(None),
+        };
+        let out = attend_step(
+            StepQueries {
+                data: q_data,
+                rows,
+                stride,
+            },
+            StepKeys {
+                k,
+                v,
+                groups,
+                cap,
+                len,
+                mask,
+            },
+            self.num_heads,
+            self.head_dim,
+            per,
+        )?;
+        Tensor::from_vec(out, (rows, self.d_model), q.device()).map(Some)
+    }
+
     /// Encoder self-attention over `x: [b, s, d_model]` with an additive key mask `[b,1,1,s]`.
     fn forward_full(&self, x: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (b, s, d) = x.dims3()?;
@@ -258,13 +311,20 @@ impl Attention {
         order: Option<&[usize]>,
     ) -> candle_core::Result<Tensor> {
         let (rows, d) = x.dims2()?;
-        let qkv = self.q_or_qkv.forward(x)?.reshape((rows, 1, 3 * d))?;
-        let q = self.heads_of(&qkv, 0)?;
-        let k = self.heads_of(&qkv, 1)?;
-        let v = self.heads_of(&qkv, 2)?;
+        let qkv = self.q_or_qkv.forward(x)?;
+        let qkv3 = qkv.reshape((rows, 1, 3 * d))?;
+        let k = self.heads_of(&qkv3, 1)?;
+        let v = self.heads_of(&qkv3, 2)?;
         let kv = SelfKv::append(cache.take(), order, &k, &v, self.paths)?;
-        let (k, v) = kv.views()?;
-        let out = Self::attend(&q, &k, &v, None)?.reshape((rows, d))?;
+        let (ck, cv, len) = kv.parts();
+        let out = match self.attend_host(&qkv, ck, cv, len, None, 1)? {
+            Some(out) => out,
+            None => {
+                let q = self.heads_of(&qkv3, 0)?;
+                let (k, v) = kv.views()?;
+                Self::attend(&q, &k, &v, None)?.reshape((rows, d))?
+            }
+        };
         *cache = Some(kv);
         self.out_proj.forward(&out)
     }
@@ -282,10 +342,11 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         let (rows, d) = x.dims2()?;
         let groups = rows / per;
-        let q = self
-            .q_or_qkv
-            .forward(x)?
-            .reshape((groups, per, self.num_heads, self.head_dim))?;
+        let q = self.q_or_qkv.forward(x)?;
+        if let Some(out) = self.attend_host(&q, k, v, k.dim(2)?, mask, per)? {
+            return self.out_proj.forward(&out);
+        }
+        let q = q.reshape((groups, per, self.num_heads, self.head_dim))?;
         let q = if per == 1 {
             q.reshape((groups, self.num_heads, 1, self.head_dim))?
         } else {

@@ -160,6 +160,12 @@ impl SelfKv {
         ))
     }
 
+    /// The whole keys and values (`[rows, heads, capacity, head_dim]`) and how many
+    /// positions are filled.
+    pub(super) fn parts(&self) -> (&Tensor, &Tensor, usize) {
+        (&self.k, &self.v, self.len)
+    }
+
     /// The cache after one step: row `r` is row `order[r]` of `prev` (row `r` itself
     /// without `order`) followed by row `r` of `k` and `v` (`[rows', heads, 1, head_dim]`).
     pub(super) fn append(

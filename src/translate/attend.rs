@@ -1,0 +1,261 @@
+//! One decoding step's attention on host rows: each row's one query against its keys and
+//! values, for the decoder's self-attention (its KV cache) and cross-attention (the encoder
+//! states a sentence's beams share).
+//!
+//! It exists because candle runs a step's attention as `rows × heads` tiny products
+//! (`1 × head_dim` by `head_dim × len`) through its general matmul, with a softmax and
+//! transposed copies of queries and outputs between. Here each (row, head) is a dot product
+//! per position, a softmax as HF computes it (`exp(s - max) / Σ`), and a weighted sum of
+//! value rows, read straight from the projection's output and the cache, written where the
+//! output projection reads it. The work itself is the same and bound by reading the keys
+//! and values; what goes is the copies and the per-product overhead (an int8 greedy run at
+//! batch 32 of opus-mt's shape: 4 % less time, BENCHMARKS.md).
+use rayon::prelude::*;
+
+use crate::generate::logits::LANES;
+
+/// The keys and values a step attends to: `[groups, heads, cap, head_dim]` each, of which
+/// the first `len` positions are filled, with an additive mask per group (`[groups, len]`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepKeys<'a> {
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub groups: usize,
+    pub cap: usize,
+    pub len: usize,
+    pub mask: Option<&'a [f32]>,
+}
+
+/// The query rows of a step: row `r`'s query is `heads · head_dim` values at `r · stride`
+/// of `data` (a column range of the projection's output), already scaled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepQueries<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub stride: usize,
+}
+
+/// `softmax(q kᵀ + mask) v` for each row and head, row `r` attending to group `r / per`,
+/// as `[rows, heads · head_dim]` (the heads side by side, as the output projection reads
+/// them).
+pub(crate) fn attend_step(
+    q: StepQueries,
+    keys: StepKeys,
+    heads: usize,
+    head_dim: usize,
+    per: usize,
+) -> candle_core::Result<Vec<f32>> {
+    let d = heads * head_dim;
+    let StepKeys {
+        groups, cap, len, ..
+    } = keys;
+    let fits = |s: &[f32], n: usize| s.len() >= n;
+    if per == 0
+        || q.rows != groups * per
+        || len == 0
+        || len > cap
+        || q.stride < d
+        || !fits(q.data, q.rows.saturating_sub(1) * q.stride + d)
+        || !fits(keys.k, groups * heads * cap * head_dim)
+        || !fits(keys.v, groups * heads * cap * head_dim)
+        || keys.mask.is_some_and(|m| !fits(m, groups * len))
+    {
+        candle_core::bail!(
+            "attend_step: {} rows (stride {}), {groups} groups of {per}, {heads} heads of \
+             {head_dim}, {len} of {cap} positions",
+            q.rows,
+            q.stride,
+        );
+    }
+    let mut out = vec![0f32; q.rows * d];
+    let row = |(r, out): (usize, &mut [f32])| {
+        let g = r / per;
+        let mask = keys.mask.map(|m| &m[g * len..(g + 1) * len]);
+        let mut scores = vec![0f32; len];
+        for h in 0..heads {
+            let at = (g * heads + h) * cap * head_dim;
+            one_head(
+                &q.data[r * q.stride + h * head_dim..][..head_dim],
+                &keys.k[at..at + len * head_dim],
+                &keys.v[at..at + len * head_dim],
+                mask,
+                &mut scores,
+                &mut out[h * head_dim..(h + 1) * head_dim],
+            );
+        }
+    };
+    if q.rows > 1 && q.rows * heads * len * head_dim >= crate::generate::PARALLEL_MIN / 4 {
+        out.par_chunks_mut(d).enumerate().for_each(row);
+    } else {
+        out.chunks_mut(d).enumerate().for_each(row);
+    }
+    Ok(out)
+}
+
+/// One query against `len` keys and values (`k`, `v`: `len × head_dim`): the scores, their
+/// softmax, the weighted sum of the values into `out`. Dispatched to the widest SIMD once
+/// per head, the dot products and sums inlined into it (per position they are too short
+/// to pay for a dispatch each).
+#[multiversion::multiversion(targets = "simd")]
+fn one_head(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    mask: Option<&[f32]>,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let dh = q.len();
+    for (s, score) in scores.iter_mut().enumerate() {
+        *score = dot(q, &k[s * dh..(s + 1) * dh]) + mask.map_or(0.0, |m| m[s]);
+    }
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    out.fill(0.0);
+    for (s, &e) in scores.iter().enumerate() {
+        axpy(e / sum, &v[s * dh..(s + 1) * dh], out);
+    }
+}
+
+/// `Σ a·b` in [`LANES`] fixed lanes, so the order of the sum (and the result) is the same
+/// on every CPU.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut ca = a.chunks_exact(LANES);
+    let mut cb = b.chunks_exact(LANES);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `out += p · v`.
+#[inline(always)]
+fn axpy(p: f32, v: &[f32], out: &mut [f32]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o += p * x;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition in f64, one (row, head) at a time.
+    fn reference(
+        q: &StepQueries,
+        keys: &StepKeys,
+        heads: usize,
+        dh: usize,
+        per: usize,
+    ) -> Vec<f64> {
+        let d = heads * dh;
+        let mut out = vec![0f64; q.rows * d];
+        for r in 0..q.rows {
+            let g = r / per;
+            for h in 0..heads {
+                let at = (g * heads + h) * keys.cap * dh;
+                let scores: Vec<f64> = (0..keys.len)
+                    .map(|s| {
+                        let dot: f64 = (0..dh)
+                            .map(|i| {
+                                q.data[r * q.stride + h * dh + i] as f64
+                                    * keys.k[at + s * dh + i] as f64
+                            })
+                            .sum();
+                        dot + keys.mask.map_or(0.0, |m| m[g * keys.len + s] as f64)
+                    })
+                    .collect();
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for i in 0..dh {
+                    out[r * d + h * dh + i] = (0..keys.len)
+                        .map(|s| e[s] / sum * keys.v[at + s * dh + i] as f64)
+                        .sum();
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// Any shape (strided queries, spare capacity, shared groups, masked positions)
+        /// agrees with the definition.
+        #[test]
+        fn matches_the_definition(
+            groups in 1usize..4,
+            per in 1usize..4,
+            heads in 1usize..4,
+            dh in 1usize..40,
+            len in 1usize..12,
+            spare in 0usize..3,
+            pad in 0usize..5,
+            masked in proptest::bool::ANY,
+            seed in 0u64..1000,
+        ) {
+            let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let mut next = || {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            };
+            let (rows, d, cap) = (groups * per, heads * dh, len + spare);
+            let stride = d + pad;
+            let data: Vec<f32> = (0..rows * stride).map(|_| next()).collect();
+            let k: Vec<f32> = (0..groups * heads * cap * dh).map(|_| next()).collect();
+            let v: Vec<f32> = (0..groups * heads * cap * dh).map(|_| next()).collect();
+            // Every group keeps position 0; the rest are masked as a padded source is.
+            let mask: Vec<f32> = (0..groups * len)
+                .map(|i| if i % len > 0 && next() > 1.0 { f32::NEG_INFINITY } else { 0.0 })
+                .collect();
+            let q = StepQueries { data: &data, rows, stride };
+            let keys = StepKeys {
+                k: &k, v: &v, groups, cap, len, mask: masked.then_some(&mask[..]),
+            };
+            let got = attend_step(q, keys, heads, dh, per).unwrap();
+            let want = reference(&q, &keys, heads, dh, per);
+            prop_assert_eq!(got.len(), want.len());
+            for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                prop_assert!((g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "{i}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_shapes_that_do_not_fit() {
+        let data = vec![0f32; 8];
+        let kv = vec![0f32; 8];
+        let q = StepQueries {
+            data: &data,
+            rows: 2,
+            stride: 4,
+        };
+        let keys = StepKeys {
+            k: &kv,
+            v: &kv,
+            groups: 1,
+            cap: 2,
+            len: 2,
+            mask: None,
+        };
+        // 2 rows of one group attend fine with per = 2 ...
+        assert!(attend_step(q, keys, 1, 4, 2).is_ok());
+        // ... but not with one row per group (2 groups needed), nor past the capacity.
+        assert!(attend_step(q, keys, 1, 4, 1).is_err());
+        assert!(attend_step(q, StepKeys { len: 3, ..keys }, 1, 4, 2).is_err());
+    }
+}
