@@ -26,12 +26,15 @@ pub enum DTypeChoice {
     Int8,
 }
 
-/// What a model computes in: one float dtype throughout, or int8 weights in its projections
-/// (quantised at load, CPU only) with f32 for everything else.
+/// What a model computes in: one float dtype throughout, or int8 or bf16 weights in its
+/// projections (converted at load, CPU only) with f32 for everything else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     Float(DType),
     Int8,
+    /// `--dtype bf16` on the CPU: bf16 projections (`translate/bf16.rs`), f32 elsewhere.
+    /// On a GPU bf16 is [`Precision::Float`].
+    Bf16Cpu,
 }
 
 impl Precision {
@@ -39,12 +42,14 @@ impl Precision {
     pub fn dtype(self) -> DType {
         match self {
             Precision::Float(dtype) => dtype,
-            Precision::Int8 => DType::F32,
+            Precision::Int8 | Precision::Bf16Cpu => DType::F32,
         }
     }
 
-    pub fn is_int8(self) -> bool {
-        self == Precision::Int8
+    /// Whether the projections' weights are converted from f32 at load (int8, CPU bf16),
+    /// so that the f32 copies are freed once loading is done.
+    pub fn converts_weights(self) -> bool {
+        matches!(self, Precision::Int8 | Precision::Bf16Cpu)
     }
 
     /// The name `--dtype` takes, recorded in run.json and the cache key.
@@ -52,6 +57,17 @@ impl Precision {
         match self {
             Precision::Float(dtype) => dtype.as_str(),
             Precision::Int8 => "int8",
+            Precision::Bf16Cpu => "bf16",
+        }
+    }
+
+    /// The name the translation cache keys entries by: [`Self::as_str`], but CPU bf16
+    /// apart, as its projections compute differently from a GPU's (and from the candle
+    /// bf16 of earlier versions).
+    pub fn cache_name(self) -> &'static str {
+        match self {
+            Precision::Bf16Cpu => "bf16-cpu",
+            other => other.as_str(),
         }
     }
 }
@@ -151,7 +167,11 @@ pub fn select(
 ) -> Result<(Device, Precision), DeviceError> {
     let dev = open(device)?;
     check_dtype(&dev, dtype)?;
-    Ok((dev, dtype.precision()))
+    let precision = match (&dev, dtype) {
+        (Device::Cpu, DTypeChoice::Bf16) => Precision::Bf16Cpu,
+        _ => dtype.precision(),
+    };
+    Ok((dev, precision))
 }
 
 fn open(choice: DeviceChoice) -> Result<Device, DeviceError> {
@@ -268,5 +288,17 @@ mod tests {
         assert_eq!(p, Precision::Int8);
         assert_eq!((p.dtype(), p.as_str()), (DType::F32, "int8"));
         assert_eq!(Precision::from(DType::BF16).as_str(), "bf16");
+    }
+
+    #[test]
+    fn bf16_on_the_cpu_is_bf16_projections_with_f32_beside_them() {
+        let (_, p) = select(DeviceChoice::Cpu, DTypeChoice::Bf16).unwrap();
+        assert_eq!(p, Precision::Bf16Cpu);
+        assert_eq!((p.dtype(), p.as_str()), (DType::F32, "bf16"));
+        assert!(p.converts_weights() && Precision::Int8.converts_weights());
+        assert!(!Precision::Float(DType::BF16).converts_weights());
+        // Cached translations of CPU bf16 and of a GPU's bf16 never mix.
+        assert_ne!(p.cache_name(), Precision::Float(DType::BF16).cache_name());
+        assert_eq!(Precision::Int8.cache_name(), "int8");
     }
 }

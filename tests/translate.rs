@@ -773,57 +773,63 @@ fn int8_departs_from_f32_only_at_near_ties() {
     }
 }
 
-/// The int8 model's logits beside f32's on a fixed batch (the reference inputs, padded),
-/// teacher-forced along f32's greedy tokens for 8 steps: the largest difference, printed
-/// for the record, stays a small part of the logits' own spread.
+/// The int8 and CPU-bf16 models' logits beside f32's on a fixed batch (the reference
+/// inputs, padded), teacher-forced along f32's greedy tokens for 8 steps: the largest
+/// difference, printed for the record, stays a small part of the logits' own spread.
 #[test]
-fn int8_logits_stay_close_to_f32() {
+fn int8_and_bf16_logits_stay_close_to_f32() {
     use warta::device::Precision;
     use warta::generate::Decoder;
     let name = "marian-shared";
     let dir = fixture_dir(name);
     let (f32_model, cfg, _) = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
-    let (int8_model, _, _) = MarianModel::load(&dir, &Device::Cpu, Precision::Int8).unwrap();
     let inputs = fixture_ids(name);
     let (ids, mask) = f32_model.pad_batch(&inputs).unwrap();
-    let mut states: Vec<_> = [&f32_model, &int8_model]
-        .iter()
-        .map(|m| {
-            let enc = m.encode(&ids, mask.as_ref()).unwrap();
-            m.start_decoding(&enc, mask.clone()).unwrap()
-        })
-        .collect();
-    let mut tokens = vec![cfg.decoder_start_token_id; inputs.len()];
-    let (mut worst, mut spread) = (0f32, 0f32);
-    for _ in 0..8 {
-        let (f, vocab) = states[0].step_host(&tokens).unwrap();
-        let (q, _) = states[1].step_host(&tokens).unwrap();
-        for (a, b) in f.iter().zip(&q) {
-            worst = worst.max((a - b).abs());
-        }
-        let (lo, hi) = f
+    for precision in [Precision::Int8, Precision::Bf16Cpu] {
+        let (low_model, _, _) = MarianModel::load(&dir, &Device::Cpu, precision).unwrap();
+        let mut states: Vec<_> = [&f32_model, &low_model]
             .iter()
-            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        spread = spread.max(hi - lo);
-        tokens = f
-            .chunks(vocab)
-            .map(|row| {
-                row.iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::MIN),
-                        |best, (i, &v)| if v > best.1 { (i, v) } else { best },
-                    )
-                    .0 as u32
+            .map(|m| {
+                let enc = m.encode(&ids, mask.as_ref()).unwrap();
+                m.start_decoding(&enc, mask.clone()).unwrap()
             })
             .collect();
+        let mut tokens = vec![cfg.decoder_start_token_id; inputs.len()];
+        let (mut worst, mut spread) = (0f32, 0f32);
+        for _ in 0..8 {
+            let (f, vocab) = states[0].step_host(&tokens).unwrap();
+            let (q, _) = states[1].step_host(&tokens).unwrap();
+            for (a, b) in f.iter().zip(&q) {
+                worst = worst.max((a - b).abs());
+            }
+            let (lo, hi) = f
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            spread = spread.max(hi - lo);
+            tokens = f
+                .chunks(vocab)
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .fold(
+                            (0, f32::MIN),
+                            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+                        )
+                        .0 as u32
+                })
+                .collect();
+        }
+        let what = precision.as_str();
+        eprintln!("largest {what} logit difference: {worst} (f32 logits span {spread})");
+        assert!(
+            worst > 0.0,
+            "{what} computed exactly what f32 did: not converted?"
+        );
+        assert!(
+            worst < 0.05 * spread,
+            "{what}: {worst} against a span of {spread}"
+        );
     }
-    eprintln!("largest int8 logit difference: {worst} (f32 logits span {spread})");
-    assert!(
-        worst > 0.0,
-        "int8 computed exactly what f32 did: not quantised?"
-    );
-    assert!(worst < 0.05 * spread, "{worst} against a span of {spread}");
 }
 
 /// The half-precision path a GPU takes (`--dtype f16` / `bf16` on CUDA): the device-generic

@@ -153,7 +153,7 @@ fn run(
     let mut cache = match (&translator, cache_path) {
         (Some((t, _)), Some(path)) => {
             // A translation depends on the dtype as well as the model and its settings.
-            let setup = format!("{}|{}", t.setup()?, runtime.precision.as_str());
+            let setup = format!("{}|{}", t.setup()?, runtime.precision.cache_name());
             Some(TranslationCache::open(path, &setup)?)
         }
         _ => None,

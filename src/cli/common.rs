@@ -86,7 +86,8 @@ pub struct RuntimeArgs {
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub device: DeviceChoice,
     /// f32, f16, bf16, or int8 (CPU: the translation model's projections in int8, the rest
-    /// in f32). A misspelt one is a usage error.
+    /// in f32; bf16 on the CPU likewise, its projections in bf16). A misspelt one is a
+    /// usage error.
     #[arg(long, value_name = "DTYPE", default_value = "f32")]
     pub dtype: DTypeChoice,
 }

@@ -317,7 +317,7 @@ impl Setup {
             .with_retry(!decoding.no_retry);
         t.configure(|g| decoding.apply(g))
             .with_context(|| format!("the decoding settings of {}", m.name))?;
-        if runtime.precision.is_int8() {
+        if runtime.precision.converts_weights() {
             release_freed();
         }
         Ok((t, m))

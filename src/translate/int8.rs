@@ -32,14 +32,8 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-/// Columns per block: int32 lanes in a 512-bit register.
-const BLOCK: usize = 16;
-/// Blocks per tile: 64 columns, 24 accumulators with 6 rows.
-const TILE_BLOCKS: usize = 4;
-/// Columns per tile.
-const TILE: usize = BLOCK * TILE_BLOCKS;
-/// Rows per kernel call at most.
-const ROWS: usize = 6;
+use super::tiles::{for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+
 /// Depth values summed per int32 lane by `vpdpbusd`.
 const GROUP: usize = 4;
 /// The largest quantised magnitude: symmetric, so -128 is never used.
@@ -290,13 +284,6 @@ impl Int8Panels {
             // vpdpbusd's unsigned operand: a + 128, the same bits with the top one flipped.
             qa.iter_mut().for_each(|v| *v = (*v as u8 ^ 0x80) as i8);
         }
-        out.reserve(rows * cols);
-        #[cfg(test)]
-        out.spare_capacity_mut()
-            .fill(std::mem::MaybeUninit::new(f32::NAN));
-        let out_at = out.as_mut_ptr() as usize;
-        let tiles = cols.div_ceil(TILE);
-        let per_task = tiles.div_ceil(rayon::current_num_threads() * 4);
         let zeros = [0f32; TILE];
         let job = Job {
             panels: self,
@@ -308,35 +295,7 @@ impl Int8Panels {
             rows,
             groups,
         };
-        (0..tiles.div_ceil(per_task))
-            .into_par_iter()
-            .for_each(|task| {
-                for t in task * per_task..((task + 1) * per_task).min(tiles) {
-                    let (j0, n) = (t * TILE, TILE.min(cols - t * TILE));
-                    let mut r0 = 0;
-                    while r0 < rows {
-                        let mr = rows_next(rows - r0);
-                        // SAFETY: columns j0..j0 + n of rows r0..r0 + mr of `out`'s spare
-                        // capacity (at least rows * cols), as not-yet-written values: only
-                        // tile t of these rows touches them, and `tile` writes each.
-                        let outs: [&mut [MaybeUninit<f32>]; ROWS] = std::array::from_fn(|r| {
-                            if r < mr {
-                                unsafe {
-                                    let at =
-                                        (out_at as *mut MaybeUninit<f32>).add((r0 + r) * cols + j0);
-                                    std::slice::from_raw_parts_mut(at, n)
-                                }
-                            } else {
-                                &mut []
-                            }
-                        });
-                        job.tile(t, r0, mr, outs);
-                        r0 += mr;
-                    }
-                }
-            });
-        // SAFETY: the tiles cover columns 0..cols of every row, each written above.
-        unsafe { out.set_len(rows * cols) };
+        for_each_tile(rows, cols, out, |t, r0, mr, outs| job.tile(t, r0, mr, outs));
         Ok(())
     }
 }
@@ -357,7 +316,7 @@ struct Job<'a> {
 impl Job<'_> {
     /// Tile `t` (columns 64t..64t + 64) of rows r0..r0 + mr, each row's part into its
     /// slice of `out` (the first `mr`, each as long as the tile's real columns).
-    fn tile(&self, t: usize, r0: usize, mr: usize, out: [&mut [MaybeUninit<f32>]; ROWS]) {
+    fn tile(&self, t: usize, r0: usize, mr: usize, out: TileOut) {
         debug_assert!(r0 + mr <= self.rows && mr <= ROWS);
         let mut acc = [[0i32; TILE]; ROWS];
         let p = self.panels;
@@ -392,12 +351,6 @@ impl Job<'_> {
 #[inline(always)]
 fn packed_at(k: usize, c: usize) -> usize {
     (k / GROUP) * GROUP * TILE + (c / BLOCK) * GROUP * BLOCK + (c % BLOCK) * GROUP + k % GROUP
-}
-
-/// How many of `left` rows the next kernel call takes: at most [`ROWS`], the rows spread
-/// evenly over the calls (32 rows go 6, 6, 5, 5, 5, 5, not 6 × 5 and 2).
-fn rows_next(left: usize) -> usize {
-    left.div_ceil(left.div_ceil(ROWS))
 }
 
 /// The portable kernel: the same sums as the SIMD ones, one product at a time.

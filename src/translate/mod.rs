@@ -9,12 +9,14 @@
 //! changes a result: the model masks padding, and batches are independent.
 pub(crate) mod activation;
 pub(crate) mod attend;
+pub mod bf16;
 pub mod chunk;
 pub mod int8;
 pub mod marian;
 pub mod project;
 pub mod quality;
 mod spm;
+pub(crate) mod tiles;
 pub mod tokenizer;
 
 use std::collections::HashMap;

@@ -19,7 +19,9 @@ use std::sync::{Arc, Once};
 use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 
+use super::bf16::Bf16Panels;
 use super::int8::Int8Panels;
+use crate::device::Precision;
 
 /// Output columns per panel: the height of gemm's f32 AVX-512 kernel (4 vectors of 16).
 const PANEL: usize = 64;
@@ -41,6 +43,67 @@ pub enum Projection {
     Panels(Panels),
     /// CPU int8 (`--dtype int8`), made by [`Projection::from_rows_int8`].
     Int8(Int8Panels),
+    /// CPU bf16 (`--dtype bf16` on the CPU), made by [`Projection::from_rows_bf16`].
+    Bf16(Bf16Panels),
+}
+
+/// What the low-precision weights (int8, bf16) give a projection: host rows in and out,
+/// and their columns back in f32 (the tied embeddings).
+trait LowPrecision {
+    fn d(&self) -> usize;
+    fn forward_into(
+        &self,
+        xs: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut Vec<f32>,
+    ) -> candle_core::Result<()>;
+    fn column(&self, j: usize, out: &mut Vec<f32>) -> candle_core::Result<()>;
+}
+
+macro_rules! low_precision {
+    ($t:ty) => {
+        impl LowPrecision for $t {
+            fn d(&self) -> usize {
+                <$t>::d(self)
+            }
+            fn forward_into(
+                &self,
+                xs: &[f32],
+                bias: Option<&[f32]>,
+                out: &mut Vec<f32>,
+            ) -> candle_core::Result<()> {
+                <$t>::forward_into(self, xs, bias, out)
+            }
+            fn column(&self, j: usize, out: &mut Vec<f32>) -> candle_core::Result<()> {
+                <$t>::column(self, j, out)
+            }
+        }
+    };
+}
+low_precision!(Int8Panels);
+low_precision!(Bf16Panels);
+
+/// `x @ w_t + bias` through low-precision weights, as host rows.
+fn low_forward(
+    p: &dyn LowPrecision,
+    x: &Tensor,
+    bias: Option<&Tensor>,
+) -> candle_core::Result<Vec<f32>> {
+    host_rows(x, bias, p.d(), |xs, b| {
+        let mut out = Vec::new();
+        p.forward_into(xs, b, &mut out)?;
+        Ok(out)
+    })
+}
+
+/// Columns `ids` of low-precision weights, as f32 rows `[n, d]`.
+fn low_columns(p: &dyn LowPrecision, ids: &Tensor) -> candle_core::Result<Tensor> {
+    let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+    let mut out = Vec::with_capacity(ids.len() * p.d());
+    for &id in &ids {
+        p.column(id as usize, &mut out)?;
+    }
+    Tensor::from_vec(out, (ids.len(), p.d()), &candle_core::Device::Cpu)
 }
 
 /// Panel `p` holds columns `64p .. 64p + 64` of `w_t: [d, cols]` as a contiguous row-major
@@ -63,6 +126,7 @@ impl std::fmt::Debug for Projection {
                 .field("cols", cols)
                 .finish(),
             Projection::Int8(p) => p.fmt(f),
+            Projection::Bf16(p) => p.fmt(f),
         }
     }
 }
@@ -102,6 +166,7 @@ impl Projection {
             Projection::Matrix(t) => t.dim(1),
             Projection::Panels(p) => Ok(p.cols),
             Projection::Int8(p) => Ok(p.cols()),
+            Projection::Bf16(p) => Ok(p.cols()),
         }
     }
 
@@ -111,31 +176,30 @@ impl Projection {
         Ok(Projection::Matrix(w.t()?.contiguous()?))
     }
 
-    /// The projection of a weight in HF's `[cols, d]` layout in `precision`: int8, or
-    /// [`Self::from_rows`] for a float dtype (the weight's own).
+    /// The projection of a weight in HF's `[cols, d]` layout in `precision`: int8, bf16
+    /// on the CPU, or [`Self::from_rows`] for a float dtype (the weight's own).
     pub fn build(w: &Tensor, precision: crate::device::Precision) -> candle_core::Result<Self> {
-        if precision.is_int8() {
-            Self::from_rows_int8(w)
-        } else {
-            Self::from_rows(w)
+        match precision {
+            Precision::Int8 => Self::from_rows_int8(w),
+            Precision::Bf16Cpu => Self::from_rows_bf16(w),
+            Precision::Float(_) => Self::from_rows(w),
         }
     }
 
     /// The int8 projection `w^T` of a weight in HF's `[cols, d]` layout, quantised per
     /// output column (CPU only: the kernels are the CPU's).
     pub fn from_rows_int8(w: &Tensor) -> candle_core::Result<Self> {
-        if !w.device().is_cpu() {
-            candle_core::bail!("int8 projections run on the CPU only");
-        }
-        let (cols, d) = w.dims2()?;
-        let w = w.to_dtype(DType::F32)?.contiguous()?;
-        let (storage, layout) = w.storage_and_layout();
-        let Some(slice) = cpu_f32(&storage, layout) else {
-            candle_core::bail!("quantising a projection: a contiguous CPU tensor without a slice");
-        };
-        Ok(Projection::Int8(Int8Panels::from_host_rows(
-            slice, cols, d,
-        )?))
+        with_host_rows(w, "int8", |s, cols, d| {
+            Int8Panels::from_host_rows(s, cols, d).map(Projection::Int8)
+        })
+    }
+
+    /// The bf16 projection `w^T` of a weight in HF's `[cols, d]` layout, rounded to bf16
+    /// (CPU only: the kernels are the CPU's).
+    pub fn from_rows_bf16(w: &Tensor) -> candle_core::Result<Self> {
+        with_host_rows(w, "bf16", |s, cols, d| {
+            Bf16Panels::from_host_rows(s, cols, d).map(Projection::Bf16)
+        })
     }
 
     /// The projection `w^T` of a weight in HF's `[cols, d]` (out x in) layout: panels made
@@ -169,15 +233,12 @@ impl Projection {
                 (x.dim(0)?, p.cols),
                 x.device(),
             ),
-            Projection::Int8(p) => Tensor::from_vec(
-                host_rows(x, bias, p.d(), |xs, b| {
-                    let mut out = Vec::new();
-                    p.forward_into(xs, b, &mut out)?;
-                    Ok(out)
-                })?,
-                (x.dim(0)?, p.cols()),
-                x.device(),
-            ),
+            Projection::Int8(p) => {
+                Tensor::from_vec(low_forward(p, x, bias)?, (x.dim(0)?, p.cols()), x.device())
+            }
+            Projection::Bf16(p) => {
+                Tensor::from_vec(low_forward(p, x, bias)?, (x.dim(0)?, p.cols()), x.device())
+            }
         }
     }
 
@@ -189,11 +250,8 @@ impl Projection {
     ) -> candle_core::Result<Option<Vec<f32>>> {
         match self {
             Projection::Panels(p) => Ok(Some(host_rows(x, bias, p.d, |xs, b| p.forward(xs, b))?)),
-            Projection::Int8(p) => Ok(Some(host_rows(x, bias, p.d(), |xs, b| {
-                let mut out = Vec::new();
-                p.forward_into(xs, b, &mut out)?;
-                Ok(out)
-            })?)),
+            Projection::Int8(p) => low_forward(p, x, bias).map(Some),
+            Projection::Bf16(p) => low_forward(p, x, bias).map(Some),
             Projection::Matrix(_) => Ok(None),
         }
     }
@@ -218,16 +276,29 @@ impl Projection {
                 }
                 Tensor::from_vec(out, (ids.len(), d), &candle_core::Device::Cpu)
             }
-            Projection::Int8(p) => {
-                let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
-                let mut out = Vec::with_capacity(ids.len() * p.d());
-                for &id in &ids {
-                    p.column(id as usize, &mut out)?;
-                }
-                Tensor::from_vec(out, (ids.len(), p.d()), &candle_core::Device::Cpu)
-            }
+            Projection::Int8(p) => low_columns(p, ids),
+            Projection::Bf16(p) => low_columns(p, ids),
         }
     }
+}
+
+/// Runs `f` on a CPU weight `w: [cols, d]` as f32 host rows, for the low-precision
+/// projections (`what` names them in errors).
+fn with_host_rows(
+    w: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32], usize, usize) -> candle_core::Result<Projection>,
+) -> candle_core::Result<Projection> {
+    if !w.device().is_cpu() {
+        candle_core::bail!("{what} projections run on the CPU only");
+    }
+    let (cols, d) = w.dims2()?;
+    let w = w.to_dtype(DType::F32)?.contiguous()?;
+    let (storage, layout) = w.storage_and_layout();
+    let Some(slice) = cpu_f32(&storage, layout) else {
+        candle_core::bail!("{what} projection: a contiguous CPU tensor without a slice");
+    };
+    f(slice, cols, d)
 }
 
 /// Runs `f` on `x: [rows, d]` and the bias as host slices (the packed projections' input).

@@ -1,0 +1,390 @@
+//! bfloat16 projections on the CPU (`--dtype bf16`): weights rounded to bf16 at load,
+//! activations rounded to bf16 per call, products summed in f32, the bias added in the same
+//! pass; everything else (layer norms, attention, softmax, the KV cache) stays f32.
+//!
+//! It exists because candle's CPU bf16 runs the whole model in bf16 through kernels that
+//! widen to f32 on every call (a quarter of f32's speed on the benchmark), while CPUs with
+//! AVX-512 BF16 multiply bf16 pairs natively: `vdpbf16ps` adds two products per f32 lane,
+//! half of what int8's `vpdpbusd` does and with no scales. The weights take half of f32's
+//! memory; the quality loss is bf16's 8-bit mantissa on both operands.
+//!
+//! Packing: the tiles and the driver of `tiles.rs`, the depth in pairs (what `vdpbf16ps`
+//! sums per lane): the 64 bytes of tile `t`, pair `g`, block `b` hold `w[2g + u][64t + 16b
+//! + j]` at element `2j + u`. The depth is padded to even with zeros.
+//!
+//! The AVX-512 BF16 kernel adds each pair's products to the sum one at a time, the odd
+//! element's first, each rounded (the instruction's order, found on the hardware and
+//! tested); the portable kernel does the same, so both give the same bits but for
+//! subnormal values, which the instruction flushes to zero.
+use std::mem::MaybeUninit;
+use std::sync::{Arc, OnceLock};
+
+use rayon::prelude::*;
+
+use super::tiles::{for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+
+/// Depth values summed per f32 lane by `vdpbf16ps`.
+const PAIR: usize = 2;
+
+/// The bf16 kernels; [`Kernel::best`] is what this CPU runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Avx512Bf16,
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU has, decided once.
+    pub fn best() -> Kernel {
+        static BEST: OnceLock<Kernel> = OnceLock::new();
+        *BEST.get_or_init(|| Kernel::available()[0])
+    }
+
+    /// Every kernel this CPU can run, fastest first (Portable always last).
+    pub fn available() -> &'static [Kernel] {
+        static AVAILABLE: OnceLock<Vec<Kernel>> = OnceLock::new();
+        AVAILABLE.get_or_init(|| {
+            let mut out = Vec::new();
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bf16")
+            {
+                out.push(Kernel::Avx512Bf16);
+            }
+            out.push(Kernel::Portable);
+            out
+        })
+    }
+}
+
+/// The bf16 form of `w_t: [d, cols]`, made from HF's `[cols, d]` rows. Shared by the clones
+/// (the tied embeddings).
+#[derive(Clone)]
+pub struct Bf16Panels {
+    /// Packed bf16 bits (see the module docs).
+    data: Arc<Vec<u16>>,
+    d: usize,
+    cols: usize,
+}
+
+impl std::fmt::Debug for Bf16Panels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bf16Panels")
+            .field("d", &self.d)
+            .field("cols", &self.cols)
+            .finish()
+    }
+}
+
+/// `x` rounded to the nearest bf16 (ties to even), as bits.
+fn to_bf16(x: f32) -> u16 {
+    half::bf16::from_f32(x).to_bits()
+}
+
+fn from_bf16(b: u16) -> f32 {
+    f32::from_bits((b as u32) << 16)
+}
+
+/// Where weight `k` (depth) of column `c` of a tile lies in the tile's elements.
+#[inline(always)]
+fn packed_at(k: usize, c: usize) -> usize {
+    (k / PAIR) * PAIR * TILE + (c / BLOCK) * PAIR * BLOCK + (c % BLOCK) * PAIR + k % PAIR
+}
+
+impl Bf16Panels {
+    /// Rounds and packs `w: [cols, d]` (HF's layout: one output column per row).
+    pub fn from_host_rows(w: &[f32], cols: usize, d: usize) -> candle_core::Result<Self> {
+        if w.len() != cols * d {
+            candle_core::bail!("bf16 panels: {} values for {cols} x {d}", w.len());
+        }
+        let dp = d.next_multiple_of(PAIR);
+        let padded = cols.next_multiple_of(TILE);
+        let mut data = vec![0u16; padded * dp];
+        // One tile (64 columns) per task: each writes only its own elements.
+        data.par_chunks_mut(dp * TILE)
+            .enumerate()
+            .for_each(|(t, tile)| {
+                for c in 0..TILE.min(cols.saturating_sub(t * TILE)) {
+                    let column = &w[(t * TILE + c) * d..][..d];
+                    for (k, &v) in column.iter().enumerate() {
+                        tile[packed_at(k, c)] = to_bf16(v);
+                    }
+                }
+            });
+        Ok(Self {
+            data: Arc::new(data),
+            d,
+            cols,
+        })
+    }
+
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Pairs in the (padded) depth.
+    fn pairs(&self) -> usize {
+        self.d.div_ceil(PAIR)
+    }
+
+    /// Elements per tile.
+    fn tile_len(&self) -> usize {
+        self.pairs() * PAIR * TILE
+    }
+
+    /// Column `j` of `w_t` (row `j` of HF's weight) in f32: an embedding when the output
+    /// projection is tied to the embeddings.
+    pub fn column(&self, j: usize, out: &mut Vec<f32>) -> candle_core::Result<()> {
+        if j >= self.cols {
+            candle_core::bail!("embedding: id {j} of a vocabulary of {}", self.cols);
+        }
+        let tile = &self.data[(j / TILE) * self.tile_len()..][..self.tile_len()];
+        out.extend((0..self.d).map(|k| from_bf16(tile[packed_at(k, j % TILE)])));
+        Ok(())
+    }
+
+    /// `x @ w_t + bias` for host rows `x: [rows, d]` into `out` (`[rows, cols]`, its
+    /// allocation reused), with this CPU's best kernel.
+    pub fn forward_into(
+        &self,
+        xs: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut Vec<f32>,
+    ) -> candle_core::Result<()> {
+        self.forward_with(Kernel::best(), xs, bias, out)
+    }
+
+    /// [`Self::forward_into`] with a chosen kernel (the tests run each).
+    pub fn forward_with(
+        &self,
+        kernel: Kernel,
+        xs: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut Vec<f32>,
+    ) -> candle_core::Result<()> {
+        out.clear();
+        let (d, cols) = (self.d, self.cols);
+        let rows = super::project::check_inputs(xs, bias, d, cols)?;
+        if !Kernel::available().contains(&kernel) {
+            candle_core::bail!("the {kernel:?} bf16 kernel needs CPU features this one lacks");
+        }
+        // Activations in bf16, the depth padded with a zero.
+        let pairs = self.pairs();
+        let dp = pairs * PAIR;
+        let mut a = vec![0u16; rows * dp];
+        let round_row = |(a, x): (&mut [u16], &[f32])| {
+            a.iter_mut().zip(x).for_each(|(a, &x)| *a = to_bf16(x));
+        };
+        if rows * d >= crate::generate::PARALLEL_MIN {
+            a.par_chunks_mut(dp)
+                .zip(xs.par_chunks(d))
+                .for_each(round_row);
+        } else {
+            a.chunks_mut(dp).zip(xs.chunks(d)).for_each(round_row);
+        }
+        let zeros = [0f32; TILE];
+        for_each_tile(rows, cols, out, |t, r0, mr, outs| {
+            let mut acc = [[0f32; TILE]; ROWS];
+            let w = &self.data[t * self.tile_len()..][..self.tile_len()];
+            let a = &a[r0 * dp..(r0 + mr) * dp];
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `forward_with` checked that the CPU has the features; `w` holds a
+                // tile of `pairs` pairs and `a` holds `mr` rows of `pairs` pairs.
+                Kernel::Avx512Bf16 => unsafe { x86::tile_bf16(w, a, mr, pairs, &mut acc) },
+                _ => tile_portable(w, a, mr, pairs, &mut acc),
+            }
+            let j0 = t * TILE;
+            let n = TILE.min(cols - j0);
+            let bias = bias.map_or(&zeros[..n], |b| &b[j0..j0 + n]);
+            write_rows(&acc, mr, bias, outs);
+        });
+        Ok(())
+    }
+}
+
+/// Each of the `mr` rows' sums plus the bias into its part of the output.
+fn write_rows(acc: &[[f32; TILE]; ROWS], mr: usize, bias: &[f32], outs: TileOut) {
+    for (acc, out) in acc.iter().zip(outs).take(mr) {
+        for ((o, &s), &b) in out.iter_mut().zip(acc).zip(bias) {
+            *o = MaybeUninit::new(s + b);
+        }
+    }
+}
+
+/// The portable kernel: per pair, the odd element's product added first, then the even
+/// one's, each rounded, as `vdpbf16ps` does (bf16 products are exact in f32).
+fn tile_portable(w: &[u16], a: &[u16], mr: usize, pairs: usize, acc: &mut [[f32; TILE]; ROWS]) {
+    let dp = pairs * PAIR;
+    for (r, acc) in acc.iter_mut().enumerate().take(mr) {
+        let row = &a[r * dp..(r + 1) * dp];
+        for g in 0..pairs {
+            let (a0, a1) = (from_bf16(row[2 * g]), from_bf16(row[2 * g + 1]));
+            for (c, s) in acc.iter_mut().enumerate() {
+                let at = packed_at(2 * g, c);
+                *s += a1 * from_bf16(w[at + 1]);
+                *s += a0 * from_bf16(w[at]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! The AVX-512 BF16 kernel: `a · w` over the depth for 4 blocks of 16 columns and `mr`
+    //! rows into `acc`.
+    use super::{BLOCK, PAIR, ROWS, TILE, TILE_BLOCKS};
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must have AVX-512 F and BF16; `w` must hold a tile of `pairs` pairs and `a`
+    /// `mr` (at most 6) rows of `pairs` pairs.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn tile_bf16(
+        w: &[u16],
+        a: &[u16],
+        mr: usize,
+        pairs: usize,
+        acc: &mut [[f32; TILE]; ROWS],
+    ) {
+        match mr {
+            6 => rows::<6>(w, a, pairs, acc),
+            5 => rows::<5>(w, a, pairs, acc),
+            4 => rows::<4>(w, a, pairs, acc),
+            3 => rows::<3>(w, a, pairs, acc),
+            2 => rows::<2>(w, a, pairs, acc),
+            1 => rows::<1>(w, a, pairs, acc),
+            _ => {}
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    fn rows<const MR: usize>(w: &[u16], a: &[u16], pairs: usize, acc: &mut [[f32; TILE]; ROWS]) {
+        let dp = pairs * PAIR;
+        assert!(w.len() >= pairs * PAIR * TILE && a.len() >= MR * dp);
+        let mut s = [[_mm512_setzero_ps(); TILE_BLOCKS]; MR];
+        let wp = w.as_ptr();
+        let ap = a.as_ptr();
+        for g in 0..pairs {
+            let wv: [__m512bh; TILE_BLOCKS] = std::array::from_fn(|b| {
+                // SAFETY: block b, pair g lies inside `w` (asserted above); the bits are
+                // bf16 pairs, which is what __m512bh holds.
+                unsafe {
+                    std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
+                        wp.add((g * TILE_BLOCKS + b) * PAIR * BLOCK).cast(),
+                    ))
+                }
+            });
+            for (r, s) in s.iter_mut().enumerate() {
+                // SAFETY: row r, pair g lies inside `a`; the pair's two bf16 values are read
+                // as one 32-bit lane and broadcast.
+                let av = unsafe {
+                    std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(
+                        ap.add(r * dp + g * PAIR).cast::<i32>().read_unaligned(),
+                    ))
+                };
+                for b in 0..TILE_BLOCKS {
+                    s[b] = _mm512_dpbf16_ps(s[b], av, wv[b]);
+                }
+            }
+        }
+        for (r, s) in s.iter().enumerate() {
+            for (b, v) in s.iter().enumerate() {
+                // SAFETY: 16 f32 lanes into acc[r][16b..16b + 16].
+                unsafe { _mm512_storeu_ps(acc[r][b * BLOCK..].as_mut_ptr(), *v) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition on the bf16-rounded operands, in f64.
+    fn reference(w: &[f32], xs: &[f32], bias: Option<&[f32]>, d: usize, cols: usize) -> Vec<f64> {
+        let r = |x: f32| from_bf16(to_bf16(x)) as f64;
+        let rows = xs.len() / d;
+        let mut out = Vec::with_capacity(rows * cols);
+        for x in xs.chunks(d) {
+            for j in 0..cols {
+                let dot: f64 = (0..d).map(|k| r(x[k]) * r(w[j * d + k])).sum();
+                out.push(dot + bias.map_or(0.0, |b| b[j] as f64));
+            }
+        }
+        out
+    }
+
+    fn values(seed: u64, n: usize) -> Vec<f32> {
+        let mut state = seed | 1;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Every kernel this CPU has gives the portable kernel's bits, and both agree with
+        /// the definition on the rounded operands to f32's rounding of the sums, for shapes
+        /// that end inside a block, a tile and a pair, with and without a bias.
+        #[test]
+        fn every_kernel_equals_the_portable_one_and_the_definition(
+            rows in 1usize..11,
+            d in 1usize..70,
+            cols in 1usize..150,
+            seed in any::<u64>(),
+            with_bias in any::<bool>(),
+        ) {
+            let w = values(seed, cols * d);
+            let xs = values(seed ^ 0x5555, rows * d);
+            let bias = values(seed ^ 0xaaaa, cols);
+            let bias = with_bias.then_some(&bias[..]);
+            let panels = Bf16Panels::from_host_rows(&w, cols, d).unwrap();
+            let mut portable = Vec::new();
+            panels.forward_with(Kernel::Portable, &xs, bias, &mut portable).unwrap();
+            let want = reference(&w, &xs, bias, d, cols);
+            prop_assert_eq!(portable.len(), want.len());
+            for (i, (&g, &w)) in portable.iter().zip(&want).enumerate() {
+                // |Σ| ≤ 4d here; f32 sums of d terms err by at most d·ε·Σ|terms|.
+                prop_assert!((g as f64 - w).abs() <= 4.0 * d as f64 * d as f64 * 6e-8 + 1e-6,
+                    "{}: {} vs {}", i, g, w);
+            }
+            for &kernel in Kernel::available() {
+                let mut got = vec![7.0];
+                panels.forward_with(kernel, &xs, bias, &mut got).unwrap();
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&got), bits(&portable), "{:?}", kernel);
+            }
+        }
+    }
+
+    #[test]
+    fn columns_are_the_rounded_rows_and_bad_inputs_are_refused() {
+        let (cols, d) = (70, 5);
+        let w = values(3, cols * d);
+        let panels = Bf16Panels::from_host_rows(&w, cols, d).unwrap();
+        for j in [0, 63, 64, 69] {
+            let mut col = Vec::new();
+            panels.column(j, &mut col).unwrap();
+            let want: Vec<f32> = w[j * d..(j + 1) * d]
+                .iter()
+                .map(|&x| from_bf16(to_bf16(x)))
+                .collect();
+            assert_eq!(col, want, "column {j}");
+        }
+        assert!(panels.column(cols, &mut Vec::new()).is_err());
+        assert!(Bf16Panels::from_host_rows(&w[1..], cols, d).is_err());
+        assert!(panels
+            .forward_into(&[0.0; 4], None, &mut Vec::new())
+            .is_err());
+    }
+}
