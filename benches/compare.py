@@ -15,6 +15,7 @@ min_new_tokens = max_new_tokens = 32, so every sentence gets exactly 32 new toke
 Engines:
 
     hf           MarianMTModel.generate, float32, torch.set_num_threads(T), inference_mode
+    hf-bf16      the same with the model loaded in bfloat16 (PyTorch's CPU bf16 kernels)
     ct2-float32  ctranslate2.Translator on a float32 conversion (ct2-transformers-converter)
     ct2-int8     ctranslate2.Translator on an int8 conversion (--quantization int8)
     ct2-float32-inter
@@ -26,6 +27,7 @@ Engines:
                   --no-retry: the other engines do not translate a looping or cut hypothesis
                   again, and every engine must generate the same 2,048 tokens
     warta-int8   the same with `--dtype int8` (projections quantised at load, int8 kernels)
+    warta-bf16   the same with `--dtype bf16`
 
 With --device cuda every engine runs on the GPU (HF: model and inputs moved there and
 synchronised before each clock read; CTranslate2: device="cuda"; warta: --device cuda), and
@@ -88,7 +90,10 @@ CONFIGS = {
     "greedy-b32": dict(beams=1, batch=32),
     "greedy-b1": dict(beams=1, batch=1),
 }
-ENGINES = ["hf", "ct2-float32", "ct2-float32-inter", "ct2-int8", "warta", "warta-int8"]
+# HF's engines and the torch dtype each loads the model in.
+HF_DTYPES = {"hf": "float32", "hf-fp16": "float16", "hf-bf16": "bfloat16"}
+ENGINES = ["hf", "hf-bf16", "ct2-float32", "ct2-float32-inter", "ct2-int8", "warta", "warta-int8",
+           "warta-bf16"]
 # With --device cuda (not run by default): HF in fp16, CTranslate2's GPU types, warta in half
 # precision. `--engines` picks among both lists.
 GPU_ENGINES = ["hf", "hf-fp16", "ct2-float32", "ct2-float16", "ct2-int8_float16", "warta",
@@ -138,7 +143,7 @@ def worker(argv):
     ap.add_argument("--ct2-model", help="converted CTranslate2 dir")
     ap.add_argument("--compute-type", default="float32")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--torch-dtype", default="float32", choices=["float32", "float16"])
+    ap.add_argument("--torch-dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     ap.add_argument("--inter", action="store_true",
                     help="inter_threads = threads, intra_threads = 1 (batches in parallel)")
     ap.add_argument("--sentences", required=True)
@@ -682,7 +687,7 @@ def main():
             else:
                 if e.startswith("hf"):
                     cmd = [PY, str(Path(__file__).resolve()), "worker", "--engine", "hf",
-                           "--torch-dtype", "float16" if e == "hf-fp16" else "float32"]
+                           "--torch-dtype", HF_DTYPES.get(e, "float32")]
                 else:
                     conv = conversions[e.removesuffix("-inter")]
                     if conv.get("error"):
