@@ -8,14 +8,23 @@
 //! half of what int8's `vpdpbusd` does and with no scales. The weights take half of f32's
 //! memory; the quality loss is bf16's 8-bit mantissa on both operands.
 //!
+//! Where the CPU has AMX (Sapphire Rapids and later), the tile unit multiplies a 16-row by
+//! 32-deep block of bf16 activations by a 32-deep by 16-column block of weights in one
+//! instruction (`tdpbf16ps`), 16 times `vdpbf16ps`'s work; PyTorch's CPU bf16 gets its speed
+//! from it, through oneDNN.
+//!
 //! Packing: the tiles and the driver of `tiles.rs`, the depth in pairs (what `vdpbf16ps`
-//! sums per lane): the 64 bytes of tile `t`, pair `g`, block `b` hold `w[2g + u][64t + 16b
-//! + j]` at element `2j + u`. The depth is padded to even with zeros.
+//! sums per lane, and the row of an AMX weight tile): the 64 bytes of tile `t`, pair `g`,
+//! block `b` hold `w[2g + u][64t + 16b + j]` at element `2j + u`, so 16 consecutive pairs of
+//! a block are an AMX tile with rows 256 bytes apart. The depth is padded with zeros to a
+//! multiple of 32 (one AMX tile row).
 //!
 //! The AVX-512 BF16 kernel adds each pair's products to the sum one at a time, the odd
 //! element's first, each rounded (the instruction's order, found on the hardware and
 //! tested); the portable kernel does the same, so both give the same bits but for
-//! subnormal values, which the instruction flushes to zero.
+//! subnormal values, which the instruction flushes to zero. AMX adds a pair's two products
+//! with one rounding (found likewise), so its sums may differ from theirs in the last bit:
+//! it is tested against the definition and against them to f32's rounding.
 use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
@@ -25,10 +34,15 @@ use super::tiles::{for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
 
 /// Depth values summed per f32 lane by `vdpbf16ps`.
 const PAIR: usize = 2;
+/// The depth is padded to a multiple of this: one row of an AMX tile, 64 bytes.
+const DEPTH_CHUNK: usize = 32;
+/// Rows per AMX kernel call at most: an AMX tile's rows.
+const AMX_ROWS: usize = 16;
 
 /// The bf16 kernels; [`Kernel::best`] is what this CPU runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    Amx,
     Avx512Bf16,
     Portable,
 }
@@ -45,6 +59,10 @@ impl Kernel {
         static AVAILABLE: OnceLock<Vec<Kernel>> = OnceLock::new();
         AVAILABLE.get_or_init(|| {
             let mut out = Vec::new();
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            if x86::amx_ready() {
+                out.push(Kernel::Amx);
+            }
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bf16")
@@ -94,10 +112,8 @@ fn packed_at(k: usize, c: usize) -> usize {
 impl Bf16Panels {
     /// Rounds and packs `w: [cols, d]` (HF's layout: one output column per row).
     pub fn from_host_rows(w: &[f32], cols: usize, d: usize) -> candle_core::Result<Self> {
-        if w.len() != cols * d {
-            candle_core::bail!("bf16 panels: {} values for {cols} x {d}", w.len());
-        }
-        let dp = d.next_multiple_of(PAIR);
+        super::project::check_weights(w, cols, d)?;
+        let dp = d.next_multiple_of(DEPTH_CHUNK);
         let padded = cols.next_multiple_of(TILE);
         let mut data = vec![0u16; padded * dp];
         // One tile (64 columns) per task: each writes only its own elements.
@@ -128,7 +144,7 @@ impl Bf16Panels {
 
     /// Pairs in the (padded) depth.
     fn pairs(&self) -> usize {
-        self.d.div_ceil(PAIR)
+        self.d.next_multiple_of(DEPTH_CHUNK) / PAIR
     }
 
     /// Elements per tile.
@@ -187,28 +203,40 @@ impl Bf16Panels {
             a.chunks_mut(dp).zip(xs.chunks(d)).for_each(round_row);
         }
         let zeros = [0f32; TILE];
-        for_each_tile(rows, cols, out, |t, r0, mr, outs| {
-            let mut acc = [[0f32; TILE]; ROWS];
-            let w = &self.data[t * self.tile_len()..][..self.tile_len()];
-            let a = &a[r0 * dp..(r0 + mr) * dp];
-            match kernel {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `forward_with` checked that the CPU has the features; `w` holds a
-                // tile of `pairs` pairs and `a` holds `mr` rows of `pairs` pairs.
-                Kernel::Avx512Bf16 => unsafe { x86::tile_bf16(w, a, mr, pairs, &mut acc) },
-                _ => tile_portable(w, a, mr, pairs, &mut acc),
-            }
-            let j0 = t * TILE;
-            let n = TILE.min(cols - j0);
-            let bias = bias.map_or(&zeros[..n], |b| &b[j0..j0 + n]);
-            write_rows(&acc, mr, bias, outs);
-        });
+        let bias_of = |t: usize| {
+            let (j0, n) = (t * TILE, TILE.min(cols - t * TILE));
+            bias.map_or(&zeros[..n], |b| &b[j0..j0 + n])
+        };
+        let tile_w = |t: usize| &self.data[t * self.tile_len()..][..self.tile_len()];
+        let rows_a = |r0: usize, mr: usize| &a[r0 * dp..(r0 + mr) * dp];
+        match kernel {
+            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+            Kernel::Amx => for_each_tile::<AMX_ROWS>(rows, cols, out, |t, r0, mr, outs| {
+                let mut acc = [[0f32; TILE]; AMX_ROWS];
+                // SAFETY: `forward_with` checked that the CPU has AMX and the permission;
+                // the tile holds `pairs` pairs (a multiple of 16), `a` `mr` rows of them.
+                unsafe { x86::tile_amx(tile_w(t), rows_a(r0, mr), mr, pairs, &mut acc) };
+                write_rows(&acc, mr, bias_of(t), outs);
+            }),
+            _ => for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| {
+                let mut acc = [[0f32; TILE]; ROWS];
+                let (w, a) = (tile_w(t), rows_a(r0, mr));
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `forward_with` checked that the CPU has the features; `w`
+                    // holds a tile of `pairs` pairs and `a` holds `mr` rows of them.
+                    Kernel::Avx512Bf16 => unsafe { x86::tile_bf16(w, a, mr, pairs, &mut acc) },
+                    _ => tile_portable(w, a, mr, pairs, &mut acc),
+                }
+                write_rows(&acc, mr, bias_of(t), outs);
+            }),
+        }
         Ok(())
     }
 }
 
 /// Each of the `mr` rows' sums plus the bias into its part of the output.
-fn write_rows(acc: &[[f32; TILE]; ROWS], mr: usize, bias: &[f32], outs: TileOut) {
+fn write_rows<const R: usize>(acc: &[[f32; TILE]; R], mr: usize, bias: &[f32], outs: TileOut<R>) {
     for (acc, out) in acc.iter().zip(outs).take(mr) {
         for ((o, &s), &b) in out.iter_mut().zip(acc).zip(bias) {
             *o = MaybeUninit::new(s + b);
@@ -235,10 +263,102 @@ fn tile_portable(w: &[u16], a: &[u16], mr: usize, pairs: usize, acc: &mut [[f32;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! The AVX-512 BF16 kernel: `a · w` over the depth for 4 blocks of 16 columns and `mr`
-    //! rows into `acc`.
-    use super::{BLOCK, PAIR, ROWS, TILE, TILE_BLOCKS};
+    //! The AVX-512 BF16 and AMX kernels: `a · w` over the depth for 4 blocks of 16 columns
+    //! and `mr` rows into `acc`.
+    use super::{AMX_ROWS, BLOCK, PAIR, ROWS, TILE, TILE_BLOCKS};
     use std::arch::x86_64::*;
+
+    /// Whether this CPU has AMX tiles with bf16 (CPUID leaf 7: AMX-BF16, AMX-TILE) and Linux
+    /// lets this process use them (the tile data is a permission each process asks for).
+    #[cfg(target_os = "linux")]
+    pub fn amx_ready() -> bool {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        let leaf = __cpuid_count(7, 0);
+        let has = leaf.edx & (1 << 22) != 0 && leaf.edx & (1 << 24) != 0;
+        // SAFETY: arch_prctl with this request only asks the kernel for a permission; it
+        // reads and writes no memory of ours.
+        has && unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        } == 0
+    }
+
+    /// AMX: rows of `mr` (at most 16) by the tile's 64 columns, 32 of the depth a step: the
+    /// activations one A tile, each block of weights one B tile, each block's sums one C
+    /// tile, stored into `acc` at the end.
+    ///
+    /// # Safety
+    /// [`amx_ready`] must have returned true; `w` must hold a tile of `pairs` pairs, `pairs`
+    /// a multiple of 16, and `a` `mr` rows of `pairs` pairs.
+    #[cfg(target_os = "linux")]
+    pub unsafe fn tile_amx(
+        w: &[u16],
+        a: &[u16],
+        mr: usize,
+        pairs: usize,
+        acc: &mut [[f32; TILE]; AMX_ROWS],
+    ) {
+        use std::arch::asm;
+        let dp = pairs * PAIR;
+        assert!((1..=AMX_ROWS).contains(&mr) && pairs.is_multiple_of(16));
+        assert!(w.len() >= dp * TILE && a.len() >= mr * dp);
+        // Palette 1; tmm0-3 the sums and tmm4 the activations (mr rows of 64 bytes), tmm5-7
+        // the weights (16 pairs of 64 bytes).
+        let mut cfg = [0u8; 64];
+        cfg[0] = 1;
+        for t in 0..8 {
+            cfg[16 + 2 * t] = 64;
+            cfg[48 + t] = if t < 5 { mr as u8 } else { 16 };
+        }
+        // A row of a weight tile: one pair of a block; the next pair is 4 blocks on.
+        let w_stride = TILE_BLOCKS * PAIR * BLOCK * 2;
+        // SAFETY (all blocks below): the tile configuration is valid for palette 1; every
+        // load reads `rows` rows of 64 bytes at the given stride, inside `a` and `w` as
+        // asserted above; the stores write `mr` rows of 64 bytes 256 bytes apart, inside
+        // `acc`.
+        unsafe {
+            asm!("ldtilecfg [{}]", in(reg) cfg.as_ptr(), options(nostack, readonly));
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, nomem)
+            );
+            for kc in 0..pairs / 16 {
+                asm!(
+                    "tileloadd tmm4, [{a} + {sa}*1]",
+                    "tileloadd tmm5, [{w} + {sw}*1]",
+                    "tdpbf16ps tmm0, tmm4, tmm5",
+                    "tileloadd tmm6, [{w} + {sw}*1 + 64]",
+                    "tdpbf16ps tmm1, tmm4, tmm6",
+                    "tileloadd tmm7, [{w} + {sw}*1 + 128]",
+                    "tdpbf16ps tmm2, tmm4, tmm7",
+                    "tileloadd tmm5, [{w} + {sw}*1 + 192]",
+                    "tdpbf16ps tmm3, tmm4, tmm5",
+                    a = in(reg) a.as_ptr().add(kc * 32),
+                    sa = in(reg) dp * 2,
+                    w = in(reg) w.as_ptr().add(kc * 16 * TILE_BLOCKS * PAIR * BLOCK),
+                    sw = in(reg) w_stride,
+                    options(nostack, readonly)
+                );
+            }
+            asm!(
+                "tilestored [{c} + {s}*1], tmm0",
+                "tilestored [{c} + {s}*1 + 64], tmm1",
+                "tilestored [{c} + {s}*1 + 128], tmm2",
+                "tilestored [{c} + {s}*1 + 192], tmm3",
+                "tilerelease",
+                c = in(reg) acc.as_mut_ptr(),
+                s = in(reg) TILE * 4,
+                options(nostack)
+            );
+        }
+    }
 
     /// # Safety
     /// The CPU must have AVX-512 F and BF16; `w` must hold a tile of `pairs` pairs and `a`
@@ -333,13 +453,14 @@ mod tests {
     }
 
     proptest! {
-        /// Every kernel this CPU has gives the portable kernel's bits, and both agree with
-        /// the definition on the rounded operands to f32's rounding of the sums, for shapes
-        /// that end inside a block, a tile and a pair, with and without a bias.
+        /// The AVX-512 BF16 kernel gives the portable kernel's bits, AMX the same values to
+        /// f32's rounding, and all agree with the definition on the rounded operands, for
+        /// shapes that end inside a block, a tile, an AMX tile's rows and its depth, with
+        /// and without a bias.
         #[test]
-        fn every_kernel_equals_the_portable_one_and_the_definition(
-            rows in 1usize..11,
-            d in 1usize..70,
+        fn every_kernel_agrees_with_the_portable_one_and_the_definition(
+            rows in 1usize..40,
+            d in 1usize..80,
             cols in 1usize..150,
             seed in any::<u64>(),
             with_bias in any::<bool>(),
@@ -352,17 +473,24 @@ mod tests {
             let mut portable = Vec::new();
             panels.forward_with(Kernel::Portable, &xs, bias, &mut portable).unwrap();
             let want = reference(&w, &xs, bias, d, cols);
+            // |x|, |w| <= 2: d products of at most 4, summed with f32 roundings.
+            let tolerance = 4.0 * d as f64 * d as f64 * 6e-8 + 1e-6;
             prop_assert_eq!(portable.len(), want.len());
             for (i, (&g, &w)) in portable.iter().zip(&want).enumerate() {
-                // |Σ| ≤ 4d here; f32 sums of d terms err by at most d·ε·Σ|terms|.
-                prop_assert!((g as f64 - w).abs() <= 4.0 * d as f64 * d as f64 * 6e-8 + 1e-6,
-                    "{}: {} vs {}", i, g, w);
+                prop_assert!((g as f64 - w).abs() <= tolerance, "{}: {} vs {}", i, g, w);
             }
             for &kernel in Kernel::available() {
                 let mut got = vec![7.0];
                 panels.forward_with(kernel, &xs, bias, &mut got).unwrap();
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                prop_assert_eq!(bits(&got), bits(&portable), "{:?}", kernel);
+                if kernel == Kernel::Amx {
+                    prop_assert_eq!(got.len(), want.len());
+                    for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                        prop_assert!((g as f64 - w).abs() <= tolerance, "AMX {}: {} vs {}", i, g, w);
+                    }
+                } else {
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    prop_assert_eq!(bits(&got), bits(&portable), "{:?}", kernel);
+                }
             }
         }
     }

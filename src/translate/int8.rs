@@ -295,7 +295,7 @@ impl Int8Panels {
             rows,
             groups,
         };
-        for_each_tile(rows, cols, out, |t, r0, mr, outs| job.tile(t, r0, mr, outs));
+        for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| job.tile(t, r0, mr, outs));
         Ok(())
     }
 }

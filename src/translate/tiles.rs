@@ -8,31 +8,32 @@ use rayon::prelude::*;
 
 /// Output columns per tile: 4 blocks of 16 (a 512-bit register of 32-bit sums each).
 pub(crate) const TILE: usize = 64;
-/// Rows per kernel call at most: 24 accumulators with 4 blocks.
+/// Rows per kernel call at most for the register kernels: 24 accumulators with 4 blocks.
 pub(crate) const ROWS: usize = 6;
 /// Columns per block.
 pub(crate) const BLOCK: usize = 16;
 /// Blocks per tile.
 pub(crate) const TILE_BLOCKS: usize = TILE / BLOCK;
 
-/// How many of `left` rows the next kernel call takes: at most [`ROWS`], the rows spread
-/// evenly over the calls (32 rows go 6, 6, 5, 5, 5, 5, not 6 × 5 and 2).
-pub(crate) fn rows_next(left: usize) -> usize {
-    left.div_ceil(left.div_ceil(ROWS))
+/// How many of `left` rows the next kernel call takes: at most `R`, the rows spread evenly
+/// over the calls (32 rows go 6, 6, 5, 5, 5, 5 with `R` = 6, not 6 × 5 and 2).
+pub(crate) fn rows_next<const R: usize>(left: usize) -> usize {
+    left.div_ceil(left.div_ceil(R))
 }
 
-/// One kernel call's part of the output: for each of its `mr` rows, the row's columns of
-/// the tile (as many as the tile has real columns), not yet written; the rest are empty.
-pub(crate) type TileOut<'a> = [&'a mut [MaybeUninit<f32>]; ROWS];
+/// One kernel call's part of the output: for each of its `mr` rows (of at most `R`), the
+/// row's columns of the tile (as many as the tile has real columns), not yet written; the
+/// rest are empty.
+pub(crate) type TileOut<'a, const R: usize = ROWS> = [&'a mut [MaybeUninit<f32>]; R];
 
 /// Fills `out` (cleared, then `rows × cols`) by `tile(t, r0, mr, outs)` for every tile `t`
-/// (columns `64t..`) and run of rows `r0..r0 + mr`, on rayon's threads. `tile` must write
-/// every value of `outs`.
-pub(crate) fn for_each_tile(
+/// (columns `64t..`) and run of at most `R` rows `r0..r0 + mr`, on rayon's threads. `tile`
+/// must write every value of `outs`.
+pub(crate) fn for_each_tile<const R: usize>(
     rows: usize,
     cols: usize,
     out: &mut Vec<f32>,
-    tile: impl Fn(usize, usize, usize, TileOut) + Sync,
+    tile: impl Fn(usize, usize, usize, TileOut<R>) + Sync,
 ) {
     out.clear();
     if rows == 0 || cols == 0 {
@@ -51,11 +52,11 @@ pub(crate) fn for_each_tile(
                 let (j0, n) = (t * TILE, TILE.min(cols - t * TILE));
                 let mut r0 = 0;
                 while r0 < rows {
-                    let mr = rows_next(rows - r0);
+                    let mr = rows_next::<R>(rows - r0);
                     // SAFETY: columns j0..j0 + n of rows r0..r0 + mr of `out`'s spare
                     // capacity (at least rows * cols), as not-yet-written values: only
                     // this call touches them, and `tile` writes each.
-                    let outs: TileOut = std::array::from_fn(|r| {
+                    let outs: TileOut<R> = std::array::from_fn(|r| {
                         if r < mr {
                             unsafe {
                                 let at =
@@ -83,7 +84,7 @@ mod tests {
     fn every_value_is_written_once_by_its_tile() {
         for (rows, cols) in [(1, 1), (7, 64), (32, 130), (13, 200)] {
             let mut out = vec![1.0; 3];
-            for_each_tile(rows, cols, &mut out, |t, r0, mr, outs| {
+            for_each_tile::<ROWS>(rows, cols, &mut out, |t, r0, mr, outs| {
                 for (r, o) in outs.into_iter().enumerate() {
                     assert_eq!(o.is_empty(), r >= mr);
                     for (j, v) in o.iter_mut().enumerate() {
@@ -101,7 +102,7 @@ mod tests {
         let split = |mut left: usize| {
             let mut s = vec![];
             while left > 0 {
-                s.push(rows_next(left));
+                s.push(rows_next::<ROWS>(left));
                 left -= s[s.len() - 1];
             }
             s
@@ -110,5 +111,7 @@ mod tests {
         assert_eq!(split(6), [6]);
         assert_eq!(split(7), [4, 3]);
         assert_eq!(split(1), [1]);
+        assert_eq!(rows_next::<16>(32), 16);
+        assert_eq!(rows_next::<16>(20), 10);
     }
 }
