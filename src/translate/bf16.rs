@@ -30,14 +30,12 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use super::tiles::{for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+use super::tiles::{amx, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
 
 /// Depth values summed per f32 lane by `vdpbf16ps`.
 const PAIR: usize = 2;
 /// The depth is padded to a multiple of this: one row of an AMX tile, 64 bytes.
-const DEPTH_CHUNK: usize = 32;
-/// Rows per AMX kernel call at most: an AMX tile's rows.
-const AMX_ROWS: usize = 16;
+const DEPTH_CHUNK: usize = amx::DEPTH_BYTES / 2;
 
 /// The bf16 kernels; [`Kernel::best`] is what this CPU runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,13 +52,23 @@ impl Kernel {
         *BEST.get_or_init(|| Kernel::available()[0])
     }
 
+    /// The kernel for a call of `rows` rows: the best, but AMX only from
+    /// [`tiles::amx::MIN_ROWS`](super::tiles::amx::MIN_ROWS) rows (below, its tiles are
+    /// mostly empty and the register kernel is faster).
+    pub fn for_rows(rows: usize) -> Kernel {
+        match Kernel::available() {
+            [Kernel::Amx, next, ..] if rows < amx::MIN_ROWS => *next,
+            [best, ..] => *best,
+            [] => Kernel::Portable,
+        }
+    }
+
     /// Every kernel this CPU can run, fastest first (Portable always last).
     pub fn available() -> &'static [Kernel] {
         static AVAILABLE: OnceLock<Vec<Kernel>> = OnceLock::new();
         AVAILABLE.get_or_init(|| {
             let mut out = Vec::new();
-            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-            if x86::amx_ready() {
+            if amx::ready(amx::Op::Bf16) {
                 out.push(Kernel::Amx);
             }
             #[cfg(target_arch = "x86_64")]
@@ -171,7 +179,7 @@ impl Bf16Panels {
         bias: Option<&[f32]>,
         out: &mut Vec<f32>,
     ) -> candle_core::Result<()> {
-        self.forward_with(Kernel::best(), xs, bias, out)
+        self.forward_with(Kernel::for_rows(xs.len() / self.d.max(1)), xs, bias, out)
     }
 
     /// [`Self::forward_into`] with a chosen kernel (the tests run each).
@@ -210,12 +218,16 @@ impl Bf16Panels {
         let tile_w = |t: usize| &self.data[t * self.tile_len()..][..self.tile_len()];
         let rows_a = |r0: usize, mr: usize| &a[r0 * dp..(r0 + mr) * dp];
         match kernel {
-            #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-            Kernel::Amx => for_each_tile::<AMX_ROWS>(rows, cols, out, |t, r0, mr, outs| {
-                let mut acc = [[0f32; TILE]; AMX_ROWS];
-                // SAFETY: `forward_with` checked that the CPU has AMX and the permission;
-                // the tile holds `pairs` pairs (a multiple of 16), `a` `mr` rows of them.
-                unsafe { x86::tile_amx(tile_w(t), rows_a(r0, mr), mr, pairs, &mut acc) };
+            Kernel::Amx => for_each_tile::<{ amx::ROWS }>(rows, cols, out, |t, r0, mr, outs| {
+                let mut acc = [[0f32; TILE]; amx::ROWS];
+                amx::tile(
+                    amx::Op::Bf16,
+                    tile_w(t),
+                    rows_a(r0, mr),
+                    mr,
+                    dp * 2,
+                    &mut acc,
+                );
                 write_rows(&acc, mr, bias_of(t), outs);
             }),
             _ => for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| {
@@ -263,102 +275,10 @@ fn tile_portable(w: &[u16], a: &[u16], mr: usize, pairs: usize, acc: &mut [[f32;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! The AVX-512 BF16 and AMX kernels: `a · w` over the depth for 4 blocks of 16 columns
-    //! and `mr` rows into `acc`.
-    use super::{AMX_ROWS, BLOCK, PAIR, ROWS, TILE, TILE_BLOCKS};
+    //! The AVX-512 BF16 kernel: `a · w` over the depth for 4 blocks of 16 columns and `mr`
+    //! rows into `acc` (AMX's is `tiles::amx`, shared with int8).
+    use super::{BLOCK, PAIR, ROWS, TILE, TILE_BLOCKS};
     use std::arch::x86_64::*;
-
-    /// Whether this CPU has AMX tiles with bf16 (CPUID leaf 7: AMX-BF16, AMX-TILE) and Linux
-    /// lets this process use them (the tile data is a permission each process asks for).
-    #[cfg(target_os = "linux")]
-    pub fn amx_ready() -> bool {
-        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-        const XFEATURE_XTILEDATA: libc::c_long = 18;
-        let leaf = __cpuid_count(7, 0);
-        let has = leaf.edx & (1 << 22) != 0 && leaf.edx & (1 << 24) != 0;
-        // SAFETY: arch_prctl with this request only asks the kernel for a permission; it
-        // reads and writes no memory of ours.
-        has && unsafe {
-            libc::syscall(
-                libc::SYS_arch_prctl,
-                ARCH_REQ_XCOMP_PERM,
-                XFEATURE_XTILEDATA,
-            )
-        } == 0
-    }
-
-    /// AMX: rows of `mr` (at most 16) by the tile's 64 columns, 32 of the depth a step: the
-    /// activations one A tile, each block of weights one B tile, each block's sums one C
-    /// tile, stored into `acc` at the end.
-    ///
-    /// # Safety
-    /// [`amx_ready`] must have returned true; `w` must hold a tile of `pairs` pairs, `pairs`
-    /// a multiple of 16, and `a` `mr` rows of `pairs` pairs.
-    #[cfg(target_os = "linux")]
-    pub unsafe fn tile_amx(
-        w: &[u16],
-        a: &[u16],
-        mr: usize,
-        pairs: usize,
-        acc: &mut [[f32; TILE]; AMX_ROWS],
-    ) {
-        use std::arch::asm;
-        let dp = pairs * PAIR;
-        assert!((1..=AMX_ROWS).contains(&mr) && pairs.is_multiple_of(16));
-        assert!(w.len() >= dp * TILE && a.len() >= mr * dp);
-        // Palette 1; tmm0-3 the sums and tmm4 the activations (mr rows of 64 bytes), tmm5-7
-        // the weights (16 pairs of 64 bytes).
-        let mut cfg = [0u8; 64];
-        cfg[0] = 1;
-        for t in 0..8 {
-            cfg[16 + 2 * t] = 64;
-            cfg[48 + t] = if t < 5 { mr as u8 } else { 16 };
-        }
-        // A row of a weight tile: one pair of a block; the next pair is 4 blocks on.
-        let w_stride = TILE_BLOCKS * PAIR * BLOCK * 2;
-        // SAFETY (all blocks below): the tile configuration is valid for palette 1; every
-        // load reads `rows` rows of 64 bytes at the given stride, inside `a` and `w` as
-        // asserted above; the stores write `mr` rows of 64 bytes 256 bytes apart, inside
-        // `acc`.
-        unsafe {
-            asm!("ldtilecfg [{}]", in(reg) cfg.as_ptr(), options(nostack, readonly));
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
-                options(nostack, nomem)
-            );
-            for kc in 0..pairs / 16 {
-                asm!(
-                    "tileloadd tmm4, [{a} + {sa}*1]",
-                    "tileloadd tmm5, [{w} + {sw}*1]",
-                    "tdpbf16ps tmm0, tmm4, tmm5",
-                    "tileloadd tmm6, [{w} + {sw}*1 + 64]",
-                    "tdpbf16ps tmm1, tmm4, tmm6",
-                    "tileloadd tmm7, [{w} + {sw}*1 + 128]",
-                    "tdpbf16ps tmm2, tmm4, tmm7",
-                    "tileloadd tmm5, [{w} + {sw}*1 + 192]",
-                    "tdpbf16ps tmm3, tmm4, tmm5",
-                    a = in(reg) a.as_ptr().add(kc * 32),
-                    sa = in(reg) dp * 2,
-                    w = in(reg) w.as_ptr().add(kc * 16 * TILE_BLOCKS * PAIR * BLOCK),
-                    sw = in(reg) w_stride,
-                    options(nostack, readonly)
-                );
-            }
-            asm!(
-                "tilestored [{c} + {s}*1], tmm0",
-                "tilestored [{c} + {s}*1 + 64], tmm1",
-                "tilestored [{c} + {s}*1 + 128], tmm2",
-                "tilestored [{c} + {s}*1 + 192], tmm3",
-                "tilerelease",
-                c = in(reg) acc.as_mut_ptr(),
-                s = in(reg) TILE * 4,
-                options(nostack)
-            );
-        }
-    }
 
     /// # Safety
     /// The CPU must have AVX-512 F and BF16; `w` must hold a tile of `pairs` pairs and `a`

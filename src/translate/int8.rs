@@ -8,6 +8,9 @@
 //! scheme (its `docs/quantization.md`: per-row weight scales, per-row dynamic activation
 //! scales), here with kernels of our own, all in this one file with their packing:
 //!
+//! - **AMX** (Sapphire Rapids and later, `tiles::amx`, shared with bf16): `tdpbssd` multiplies
+//!   a 16-row by 64-deep tile of signed activations by a 64-deep by 16-column tile of
+//!   weights into int32 sums in one instruction; 16 rows a call.
 //! - **VNNI** (AVX-512 VNNI): `vpdpbusd` takes unsigned × signed bytes, so activations
 //!   `a ∈ [-127, 127]` go in as `a + 128` and `128 · Σ_k w` is taken off each column after.
 //! - **AVX2**: `vpmaddubsw` multiplies `|a|` by `w` carrying `a`'s sign (two products per
@@ -24,15 +27,15 @@
 //! per block), the depth in groups of 4 (what `vpdpbusd` sums per lane). A tile's weights
 //! are one stream in the order the kernels read them: group by group, its 4 blocks side by
 //! side, so the 64 bytes of tile `t`, group `g`, block `b` hold `w[4g + u][64t + 16b + j]`
-//! at `4j + u`. The columns are padded to a multiple of 64 and the depth to a multiple of 4
-//! with zeros. A kernel call is one tile by up to 6 rows: 24 accumulators, each weight
-//! loaded once per 6 rows.
+//! at `4j + u` (16 groups of a block, 256 bytes apart, are an AMX weight tile). The columns
+//! and the depth are padded to multiples of 64 with zeros. A register kernel's call is one
+//! tile by up to 6 rows: 24 accumulators, each weight loaded once per 6 rows.
 use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use super::tiles::{for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+use super::tiles::{amx, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
 
 /// Depth values summed per int32 lane by `vpdpbusd`.
 const GROUP: usize = 4;
@@ -42,6 +45,7 @@ const QMAX: f32 = 127.0;
 /// The int8 kernels; [`Kernel::best`] is what this CPU runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    Amx,
     Vnni,
     Avx2,
     Portable,
@@ -54,6 +58,17 @@ impl Kernel {
         *BEST.get_or_init(|| Kernel::available()[0])
     }
 
+    /// The kernel for a call of `rows` rows: the best, but AMX only from
+    /// [`tiles::amx::MIN_ROWS`](super::tiles::amx::MIN_ROWS) rows (below, its tiles are
+    /// mostly empty and the register kernel is faster).
+    pub fn for_rows(rows: usize) -> Kernel {
+        match Kernel::available() {
+            [Kernel::Amx, next, ..] if rows < amx::MIN_ROWS => *next,
+            [best, ..] => *best,
+            [] => Kernel::Portable,
+        }
+    }
+
     /// Every kernel this CPU can run, fastest first (Portable always last), decided once.
     pub fn available() -> &'static [Kernel] {
         static AVAILABLE: OnceLock<Vec<Kernel>> = OnceLock::new();
@@ -62,6 +77,9 @@ impl Kernel {
 
     fn detect() -> Vec<Kernel> {
         let mut out = Vec::new();
+        if amx::ready(amx::Op::Int8) {
+            out.push(Kernel::Amx);
+        }
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f")
@@ -170,7 +188,7 @@ impl Int8Panels {
     /// Quantises and packs `w: [cols, d]` (HF's out x in layout, row-major).
     pub fn from_host_rows(w: &[f32], cols: usize, d: usize) -> candle_core::Result<Self> {
         super::project::check_weights(w, cols, d)?;
-        let dp = d.next_multiple_of(GROUP);
+        let dp = d.next_multiple_of(amx::DEPTH_BYTES);
         let groups = dp / GROUP;
         let padded = cols.next_multiple_of(TILE);
         let mut data = vec![0i8; padded * dp];
@@ -214,8 +232,9 @@ impl Int8Panels {
         self.cols
     }
 
+    /// Depth groups of 4 in the (padded) depth.
     fn groups(&self) -> usize {
-        self.d.div_ceil(GROUP)
+        self.d.next_multiple_of(amx::DEPTH_BYTES) / GROUP
     }
 
     /// Bytes per tile.
@@ -243,7 +262,7 @@ impl Int8Panels {
         bias: Option<&[f32]>,
         out: &mut Vec<f32>,
     ) -> candle_core::Result<()> {
-        self.forward_with(Kernel::best(), xs, bias, out)
+        self.forward_with(Kernel::for_rows(xs.len() / self.d.max(1)), xs, bias, out)
     }
 
     /// [`Self::forward_into`] with a chosen kernel (the tests run each).
@@ -295,7 +314,22 @@ impl Int8Panels {
             rows,
             groups,
         };
-        for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| job.tile(t, r0, mr, outs));
+        if kernel == Kernel::Amx {
+            for_each_tile::<{ amx::ROWS }>(rows, cols, out, |t, r0, mr, outs| {
+                let mut acc = [[0i32; TILE]; amx::ROWS];
+                amx::tile(
+                    amx::Op::Int8,
+                    job.weights(t),
+                    job.rows_of(r0, mr),
+                    mr,
+                    dp,
+                    &mut acc,
+                );
+                job.finish(t, r0, &acc[..mr], outs);
+            });
+        } else {
+            for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| job.tile(t, r0, mr, outs));
+        }
         Ok(())
     }
 }
@@ -319,11 +353,8 @@ impl Job<'_> {
     fn tile(&self, t: usize, r0: usize, mr: usize, out: TileOut) {
         debug_assert!(r0 + mr <= self.rows && mr <= ROWS);
         let mut acc = [[0i32; TILE]; ROWS];
-        let p = self.panels;
-        let w = &p.data[t * p.tile_len()..(t + 1) * p.tile_len()];
-        let dp = self.groups * GROUP;
-        let a = &self.qa[r0 * dp..(r0 + mr) * dp];
-        let sums = &p.sums[t * TILE..(t + 1) * TILE];
+        let (w, a) = (self.weights(t), self.rows_of(r0, mr));
+        let sums = &self.panels.sums[t * TILE..(t + 1) * TILE];
         match self.kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `forward_with` checked that the CPU has the features; `w` holds a
@@ -334,6 +365,24 @@ impl Job<'_> {
             Kernel::Avx2 => unsafe { x86::tile_avx2(w, a, mr, self.groups, &mut acc) },
             _ => tile_portable(w, a, mr, self.groups, &mut acc),
         }
+        self.finish(t, r0, &acc[..mr], out);
+    }
+
+    /// Tile `t`'s packed weights.
+    fn weights(&self, t: usize) -> &[i8] {
+        let p = self.panels;
+        &p.data[t * p.tile_len()..(t + 1) * p.tile_len()]
+    }
+
+    /// The quantised activations of rows `r0..r0 + mr`.
+    fn rows_of(&self, r0: usize, mr: usize) -> &[i8] {
+        let dp = self.groups * GROUP;
+        &self.qa[r0 * dp..(r0 + mr) * dp]
+    }
+
+    /// Rows `r0..` of tile `t`'s integer sums, dequantised with the bias into `out`.
+    fn finish<const R: usize>(&self, t: usize, r0: usize, acc: &[[i32; TILE]], out: TileOut<R>) {
+        let p = self.panels;
         let j0 = t * TILE;
         let n = TILE.min(p.cols - j0);
         let scales = &p.scales[j0..j0 + n];
@@ -341,8 +390,8 @@ impl Job<'_> {
             Some(b) => &b[j0..j0 + n],
             None => &self.zeros[..n],
         };
-        for (r, out) in out.into_iter().enumerate().take(mr) {
-            dequantize(&acc[r][..n], self.row_scales[r0 + r], scales, bias, out);
+        for ((r, acc), out) in acc.iter().enumerate().zip(out) {
+            dequantize(&acc[..n], self.row_scales[r0 + r], scales, bias, out);
         }
     }
 }
@@ -595,7 +644,7 @@ mod tests {
         /// block, a tile and a depth group, with and without a bias.
         #[test]
         fn every_kernel_equals_the_scalar_reference(
-            rows in 1usize..11,
+            rows in 1usize..40,
             d in 1usize..70,
             cols in 1usize..150,
             seed in any::<u64>(),
