@@ -172,7 +172,7 @@ impl Bf16Panels {
     }
 
     /// `x @ w_t + bias` for host rows `x: [rows, d]` into `out` (`[rows, cols]`, its
-    /// allocation reused), with this CPU's best kernel.
+    /// allocation reused), with this CPU's best kernel for this many rows.
     pub fn forward_into(
         &self,
         xs: &[f32],
@@ -196,7 +196,7 @@ impl Bf16Panels {
         if !Kernel::available().contains(&kernel) {
             candle_core::bail!("the {kernel:?} bf16 kernel needs CPU features this one lacks");
         }
-        // Activations in bf16, the depth padded with a zero.
+        // Activations in bf16, the depth padded with zeros.
         let pairs = self.pairs();
         let dp = pairs * PAIR;
         let mut a = vec![0u16; rows * dp];

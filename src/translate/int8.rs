@@ -255,7 +255,7 @@ impl Int8Panels {
     }
 
     /// `x @ w_t + bias` for host rows `x: [rows, d]` into `out` (`[rows, cols]`, its
-    /// allocation reused), with this CPU's best kernel.
+    /// allocation reused), with this CPU's best kernel for this many rows.
     pub fn forward_into(
         &self,
         xs: &[f32],
