@@ -37,7 +37,7 @@ const PAIR: usize = 2;
 /// The depth is padded to a multiple of this: one row of an AMX tile, 64 bytes.
 const DEPTH_CHUNK: usize = amx::DEPTH_BYTES / 2;
 
-/// The bf16 kernels; [`Kernel::best`] is what this CPU runs.
+/// The bf16 kernels; [`Kernel::for_rows`] picks one for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     Amx,
@@ -46,21 +46,9 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU has, decided once.
-    pub fn best() -> Kernel {
-        static BEST: OnceLock<Kernel> = OnceLock::new();
-        *BEST.get_or_init(|| Kernel::available()[0])
-    }
-
-    /// The kernel for a call of `rows` rows: the best, but AMX only from
-    /// [`tiles::amx::MIN_ROWS`](super::tiles::amx::MIN_ROWS) rows (below, its tiles are
-    /// mostly empty and the register kernel is faster).
+    /// The kernel for a call of `rows` rows ([`amx::pick`]).
     pub fn for_rows(rows: usize) -> Kernel {
-        match Kernel::available() {
-            [Kernel::Amx, next, ..] if rows < amx::MIN_ROWS => *next,
-            [best, ..] => *best,
-            [] => Kernel::Portable,
-        }
+        amx::pick(Kernel::available(), Kernel::Amx, rows)
     }
 
     /// Every kernel this CPU can run, fastest first (Portable always last).

@@ -42,7 +42,7 @@ const GROUP: usize = 4;
 /// The largest quantised magnitude: symmetric, so -128 is never used.
 const QMAX: f32 = 127.0;
 
-/// The int8 kernels; [`Kernel::best`] is what this CPU runs.
+/// The int8 kernels; [`Kernel::for_rows`] picks one for a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     Amx,
@@ -52,21 +52,9 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU has, decided once.
-    pub fn best() -> Kernel {
-        static BEST: OnceLock<Kernel> = OnceLock::new();
-        *BEST.get_or_init(|| Kernel::available()[0])
-    }
-
-    /// The kernel for a call of `rows` rows: the best, but AMX only from
-    /// [`tiles::amx::MIN_ROWS`](super::tiles::amx::MIN_ROWS) rows (below, its tiles are
-    /// mostly empty and the register kernel is faster).
+    /// The kernel for a call of `rows` rows ([`amx::pick`]).
     pub fn for_rows(rows: usize) -> Kernel {
-        match Kernel::available() {
-            [Kernel::Amx, next, ..] if rows < amx::MIN_ROWS => *next,
-            [best, ..] => *best,
-            [] => Kernel::Portable,
-        }
+        amx::pick(Kernel::available(), Kernel::Amx, rows)
     }
 
     /// Every kernel this CPU can run, fastest first (Portable always last), decided once.

@@ -94,6 +94,16 @@ pub(crate) mod amx {
     /// Bytes of the depth per step: an A tile's row. The packings pad the depth to it.
     pub(crate) const DEPTH_BYTES: usize = 64;
 
+    /// Of `available` kernels (fastest first, never empty), the one for a call of `rows`
+    /// rows: the fastest, but `amx` only from [`MIN_ROWS`] rows (below, its tiles are mostly
+    /// empty and the register kernel after it is faster).
+    pub(crate) fn pick<K: Copy + PartialEq>(available: &[K], amx: K, rows: usize) -> K {
+        match available {
+            [first, next, ..] if *first == amx && rows < MIN_ROWS => *next,
+            _ => available[0],
+        }
+    }
+
     /// The dot product a kernel runs.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub(crate) enum Op {
@@ -216,35 +226,29 @@ pub(crate) mod amx {
                     let a = a.add(step * DEPTH_BYTES);
                     // 16 depth groups of all 4 blocks: 16 rows of 256 bytes.
                     let w = w.add(step * 16 * w_stride);
+                    // One step: the activations, then each block's weights and product
+                    // (tmm5 reused for the fourth block).
+                    macro_rules! step {
+                        ($dot:literal) => {
+                            asm!(
+                                "tileloadd tmm4, [{a} + {sa}*1]",
+                                "tileloadd tmm5, [{w} + {sw}*1]",
+                                concat!($dot, " tmm0, tmm4, tmm5"),
+                                "tileloadd tmm6, [{w} + {sw}*1 + 64]",
+                                concat!($dot, " tmm1, tmm4, tmm6"),
+                                "tileloadd tmm7, [{w} + {sw}*1 + 128]",
+                                concat!($dot, " tmm2, tmm4, tmm7"),
+                                "tileloadd tmm5, [{w} + {sw}*1 + 192]",
+                                concat!($dot, " tmm3, tmm4, tmm5"),
+                                a = in(reg) a, sa = in(reg) a_stride,
+                                w = in(reg) w, sw = in(reg) w_stride,
+                                options(nostack, readonly)
+                            )
+                        };
+                    }
                     match op {
-                        Op::Bf16 => asm!(
-                            "tileloadd tmm4, [{a} + {sa}*1]",
-                            "tileloadd tmm5, [{w} + {sw}*1]",
-                            "tdpbf16ps tmm0, tmm4, tmm5",
-                            "tileloadd tmm6, [{w} + {sw}*1 + 64]",
-                            "tdpbf16ps tmm1, tmm4, tmm6",
-                            "tileloadd tmm7, [{w} + {sw}*1 + 128]",
-                            "tdpbf16ps tmm2, tmm4, tmm7",
-                            "tileloadd tmm5, [{w} + {sw}*1 + 192]",
-                            "tdpbf16ps tmm3, tmm4, tmm5",
-                            a = in(reg) a, sa = in(reg) a_stride,
-                            w = in(reg) w, sw = in(reg) w_stride,
-                            options(nostack, readonly)
-                        ),
-                        Op::Int8 => asm!(
-                            "tileloadd tmm4, [{a} + {sa}*1]",
-                            "tileloadd tmm5, [{w} + {sw}*1]",
-                            "tdpbssd tmm0, tmm4, tmm5",
-                            "tileloadd tmm6, [{w} + {sw}*1 + 64]",
-                            "tdpbssd tmm1, tmm4, tmm6",
-                            "tileloadd tmm7, [{w} + {sw}*1 + 128]",
-                            "tdpbssd tmm2, tmm4, tmm7",
-                            "tileloadd tmm5, [{w} + {sw}*1 + 192]",
-                            "tdpbssd tmm3, tmm4, tmm5",
-                            a = in(reg) a, sa = in(reg) a_stride,
-                            w = in(reg) w, sw = in(reg) w_stride,
-                            options(nostack, readonly)
-                        ),
+                        Op::Bf16 => step!("tdpbf16ps"),
+                        Op::Int8 => step!("tdpbssd"),
                     }
                 }
                 asm!(
@@ -299,5 +303,14 @@ mod tests {
         assert_eq!(split(1), [1]);
         assert_eq!(rows_next::<16>(32), 16);
         assert_eq!(rows_next::<16>(20), 10);
+    }
+
+    #[test]
+    fn amx_is_picked_from_four_rows_when_it_is_there() {
+        assert_eq!(amx::pick(&["amx", "vnni", "portable"], "amx", 1), "vnni");
+        assert_eq!(amx::pick(&["amx", "vnni", "portable"], "amx", 3), "vnni");
+        assert_eq!(amx::pick(&["amx", "vnni", "portable"], "amx", 4), "amx");
+        assert_eq!(amx::pick(&["vnni", "portable"], "amx", 32), "vnni");
+        assert_eq!(amx::pick(&["portable"], "amx", 1), "portable");
     }
 }
