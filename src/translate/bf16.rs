@@ -10,8 +10,9 @@
 //!
 //! Where the CPU has AMX (Sapphire Rapids and later), the tile unit multiplies a 16-row by
 //! 32-deep block of bf16 activations by a 32-deep by 16-column block of weights in one
-//! instruction (`tdpbf16ps`), 16 times `vdpbf16ps`'s work; PyTorch's CPU bf16 gets its speed
-//! from it, through oneDNN.
+//! instruction (`tdpbf16ps`: 8,192 products, where `vdpbf16ps` does 32); PyTorch's CPU bf16
+//! gets its speed from it, through oneDNN. Where AMX is there it runs every call, so that a
+//! sentence's bits never depend on how many rows it shares a call with.
 //!
 //! Packing: the tiles and the driver of `tiles.rs`, the depth in pairs (what `vdpbf16ps`
 //! sums per lane, and the row of an AMX weight tile): the 64 bytes of tile `t`, pair `g`,
@@ -46,9 +47,12 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The kernel for a call of `rows` rows ([`amx::pick`]).
-    pub fn for_rows(rows: usize) -> Kernel {
-        amx::pick(Kernel::available(), Kernel::Amx, rows)
+    /// The kernel for every call, whatever its rows: the fastest this CPU has. (Unlike
+    /// int8, AMX is not left for fewer rows: its sums may differ from the register
+    /// kernel's in the last bit, and a sentence's result must not depend on the batch it
+    /// shares a call with. At one row both ran at the same speed.)
+    pub fn for_rows(_rows: usize) -> Kernel {
+        Kernel::available()[0]
     }
 
     /// Every kernel this CPU can run, fastest first (Portable always last).
@@ -182,7 +186,10 @@ impl Bf16Panels {
         let (d, cols) = (self.d, self.cols);
         let rows = super::project::check_inputs(xs, bias, d, cols)?;
         if !Kernel::available().contains(&kernel) {
-            candle_core::bail!("the {kernel:?} bf16 kernel needs CPU features this one lacks");
+            candle_core::bail!(
+                "the {kernel:?} bf16 kernel is not available here (CPU features, or for AMX \
+                 the kernel's permission)"
+            );
         }
         // Activations in bf16, the depth padded with zeros.
         let pairs = self.pairs();
@@ -205,39 +212,38 @@ impl Bf16Panels {
         };
         let tile_w = |t: usize| &self.data[t * self.tile_len()..][..self.tile_len()];
         let rows_a = |r0: usize, mr: usize| &a[r0 * dp..(r0 + mr) * dp];
+        // SAFETY (both): `write_rows` writes every column of every row of its part.
         match kernel {
-            Kernel::Amx => for_each_tile::<{ amx::ROWS }>(rows, cols, out, |t, r0, mr, outs| {
-                let mut acc = [[0f32; TILE]; amx::ROWS];
-                amx::tile(
-                    amx::Op::Bf16,
-                    tile_w(t),
-                    rows_a(r0, mr),
-                    mr,
-                    dp * 2,
-                    &mut acc,
-                );
-                write_rows(&acc, mr, bias_of(t), outs);
-            }),
-            _ => for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| {
-                let mut acc = [[0f32; TILE]; ROWS];
-                let (w, a) = (tile_w(t), rows_a(r0, mr));
-                match kernel {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `forward_with` checked that the CPU has the features; `w`
-                    // holds a tile of `pairs` pairs and `a` holds `mr` rows of them.
-                    Kernel::Avx512Bf16 => unsafe { x86::tile_bf16(w, a, mr, pairs, &mut acc) },
-                    _ => tile_portable(w, a, mr, pairs, &mut acc),
-                }
-                write_rows(&acc, mr, bias_of(t), outs);
-            }),
+            Kernel::Amx => unsafe {
+                for_each_tile::<{ amx::ROWS }>(rows, cols, out, |t, r0, mr, outs| {
+                    let mut acc = [[MaybeUninit::uninit(); TILE]; amx::ROWS];
+                    let (w, a) = (tile_w(t), rows_a(r0, mr));
+                    let acc = amx::tile::<_, f32>(amx::Op::Bf16, w, a, mr, dp * 2, &mut acc);
+                    write_rows(acc, bias_of(t), outs);
+                })
+            },
+            _ => unsafe {
+                for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| {
+                    let mut acc = [[0f32; TILE]; ROWS];
+                    let (w, a) = (tile_w(t), rows_a(r0, mr));
+                    match kernel {
+                        #[cfg(target_arch = "x86_64")]
+                        // SAFETY: `forward_with` checked that the CPU has the features; `w`
+                        // holds a tile of `pairs` pairs and `a` holds `mr` rows of them.
+                        Kernel::Avx512Bf16 => x86::tile_bf16(w, a, mr, pairs, &mut acc),
+                        _ => tile_portable(w, a, mr, pairs, &mut acc),
+                    }
+                    write_rows(&acc[..mr], bias_of(t), outs);
+                })
+            },
         }
         Ok(())
     }
 }
 
-/// Each of the `mr` rows' sums plus the bias into its part of the output.
-fn write_rows<const R: usize>(acc: &[[f32; TILE]; R], mr: usize, bias: &[f32], outs: TileOut<R>) {
-    for (acc, out) in acc.iter().zip(outs).take(mr) {
+/// Each row's sums (`acc`: the call's rows) plus the bias into its part of the output.
+fn write_rows<const R: usize>(acc: &[[f32; TILE]], bias: &[f32], outs: TileOut<R>) {
+    for (acc, out) in acc.iter().zip(outs) {
         for ((o, &s), &b) in out.iter_mut().zip(acc).zip(bias) {
             *o = MaybeUninit::new(s + b);
         }
@@ -286,7 +292,7 @@ mod x86 {
             3 => rows::<3>(w, a, pairs, acc),
             2 => rows::<2>(w, a, pairs, acc),
             1 => rows::<1>(w, a, pairs, acc),
-            _ => {}
+            _ => unreachable!("{mr} rows in a call of at most {ROWS}"),
         }
     }
 
@@ -400,6 +406,28 @@ mod tests {
                     prop_assert_eq!(bits(&got), bits(&portable), "{:?}", kernel);
                 }
             }
+        }
+    }
+
+    /// A row projected alone gets the bits it gets in a batch: one kernel serves every row
+    /// count, so a sentence's result never depends on its batch.
+    #[test]
+    fn a_row_gets_the_same_bits_alone_as_in_a_batch() {
+        let (d, cols, rows) = (70, 130, 20);
+        let p = Bf16Panels::from_host_rows(&values(1, cols * d), cols, d).unwrap();
+        let xs = values(2, rows * d);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut all = Vec::new();
+        p.forward_into(&xs, None, &mut all).unwrap();
+        for (r0, n) in [(0, 1), (7, 1), (19, 1), (3, 3), (4, 5)] {
+            let mut part = Vec::new();
+            p.forward_into(&xs[r0 * d..(r0 + n) * d], None, &mut part)
+                .unwrap();
+            assert_eq!(
+                bits(&part),
+                bits(&all[r0 * cols..(r0 + n) * cols]),
+                "rows {r0}+{n}"
+            );
         }
     }
 

@@ -21,7 +21,7 @@
 //! Every path sums the same integers exactly, and all share one dequantisation
 //! ([`dequantize`]: `acc · (s_row · s_col) + bias`, a multiply then an add, never fused), so
 //! they give the same bits; the tests hold each against a scalar reference. The kernel is
-//! picked once per process from what the CPU has.
+//! picked per call from what the CPU has and the call's rows ([`Kernel::for_rows`]).
 //!
 //! Packing: columns in tiles of 64, each 4 blocks of 16 (one 512-bit register of int32 sums
 //! per block), the depth in groups of 4 (what `vpdpbusd` sums per lane). A tile's weights
@@ -265,7 +265,10 @@ impl Int8Panels {
         let (d, cols) = (self.d, self.cols);
         let rows = super::project::check_inputs(xs, bias, d, cols)?;
         if !Kernel::available().contains(&kernel) {
-            candle_core::bail!("the {kernel:?} int8 kernel needs CPU features this one lacks");
+            candle_core::bail!(
+                "the {kernel:?} int8 kernel is not available here (CPU features, or for AMX \
+                 the kernel's permission)"
+            );
         }
         if rows == 0 || cols == 0 {
             return Ok(());
@@ -302,21 +305,20 @@ impl Int8Panels {
             rows,
             groups,
         };
+        // SAFETY (both): `finish` dequantises every column of every row of its part.
         if kernel == Kernel::Amx {
-            for_each_tile::<{ amx::ROWS }>(rows, cols, out, |t, r0, mr, outs| {
-                let mut acc = [[0i32; TILE]; amx::ROWS];
-                amx::tile(
-                    amx::Op::Int8,
-                    job.weights(t),
-                    job.rows_of(r0, mr),
-                    mr,
-                    dp,
-                    &mut acc,
-                );
-                job.finish(t, r0, &acc[..mr], outs);
-            });
+            unsafe {
+                for_each_tile::<{ amx::ROWS }>(rows, cols, out, |t, r0, mr, outs| {
+                    let mut acc = [[MaybeUninit::uninit(); TILE]; amx::ROWS];
+                    let (w, a) = (job.weights(t), job.rows_of(r0, mr));
+                    let acc = amx::tile::<_, i32>(amx::Op::Int8, w, a, mr, dp, &mut acc);
+                    job.finish(t, r0, acc, outs);
+                })
+            };
         } else {
-            for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| job.tile(t, r0, mr, outs));
+            unsafe {
+                for_each_tile::<ROWS>(rows, cols, out, |t, r0, mr, outs| job.tile(t, r0, mr, outs))
+            };
         }
         Ok(())
     }
@@ -657,6 +659,28 @@ mod tests {
 
     /// The row quantiser this CPU uses gives the portable one's bits: scales and values, for
     /// lengths that end inside a vector, ties, zeros, NaN and infinity.
+    /// A row projected alone gets the bits it gets in a batch, whichever kernel the row
+    /// counts pick (AMX from 4 rows where it is there, a register kernel below).
+    #[test]
+    fn a_row_gets_the_same_bits_alone_as_in_a_batch() {
+        let (d, cols, rows) = (70, 130, 20);
+        let p = Int8Panels::from_host_rows(&values(cols * d, 1), cols, d).unwrap();
+        let xs = values(rows * d, 2);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let mut all = Vec::new();
+        p.forward_into(&xs, None, &mut all).unwrap();
+        for (r0, n) in [(0, 1), (7, 1), (19, 1), (3, 3), (4, 5)] {
+            let mut part = Vec::new();
+            p.forward_into(&xs[r0 * d..(r0 + n) * d], None, &mut part)
+                .unwrap();
+            assert_eq!(
+                bits(&part),
+                bits(&all[r0 * cols..(r0 + n) * cols]),
+                "rows {r0}+{n}"
+            );
+        }
+    }
+
     #[test]
     fn the_row_quantiser_equals_the_portable_one() {
         let mut rows: Vec<Vec<f32>> = (1..70).map(|n| values(n, n as u64)).collect();

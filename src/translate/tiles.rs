@@ -1,5 +1,5 @@
 //! The parallel driver the packed CPU kernels share (`int8.rs`, `bf16.rs`): an output of
-//! `rows × cols` cut into tiles of [`TILE`] columns by runs of at most [`ROWS`] rows, the
+//! `rows × cols` cut into tiles of [`TILE`] columns by runs of at most `R` rows, the
 //! tiles spread over rayon's threads, each kernel call writing its part of the output once,
 //! straight into the caller's buffer.
 use std::mem::MaybeUninit;
@@ -27,9 +27,11 @@ pub(crate) fn rows_next<const R: usize>(left: usize) -> usize {
 pub(crate) type TileOut<'a, const R: usize = ROWS> = [&'a mut [MaybeUninit<f32>]; R];
 
 /// Fills `out` (cleared, then `rows × cols`) by `tile(t, r0, mr, outs)` for every tile `t`
-/// (columns `64t..`) and run of at most `R` rows `r0..r0 + mr`, on rayon's threads. `tile`
-/// must write every value of `outs`.
-pub(crate) fn for_each_tile<const R: usize>(
+/// (columns `64t..`) and run of at most `R` rows `r0..r0 + mr`, on rayon's threads.
+///
+/// # Safety
+/// `tile` must write every value of `outs`: `out`'s length covers them all after.
+pub(crate) unsafe fn for_each_tile<const R: usize>(
     rows: usize,
     cols: usize,
     out: &mut Vec<f32>,
@@ -147,19 +149,30 @@ pub(crate) mod amx {
         }
     }
 
-    /// `acc[r][c] = Σ a[r] · w[c]` for `mr` rows (at most 16) of `a` (`a_stride` bytes
-    /// apart) and a packed tile `w` of 64 columns, over the depth both hold (a multiple of
-    /// 64 bytes per row). `T` is the sum's lane: f32 for [`Op::Bf16`], i32 for
-    /// [`Op::Int8`]; `acc` has at least `mr` rows. Panics unless [`ready`] said yes for `op`
-    /// and the sizes fit.
-    pub(crate) fn tile<W: Copy, T: Copy>(
+    /// The 4-byte sums AMX writes, f32 or i32: any bits are a value of either.
+    pub(crate) trait Lane: Copy {}
+    impl Lane for f32 {}
+    impl Lane for i32 {}
+
+    /// The values AMX reads, bf16 bits or int8.
+    pub(crate) trait Element: Copy {}
+    impl Element for u16 {}
+    impl Element for i8 {}
+
+    /// `Σ a[r] · w[c]` for `mr` rows (at most 16) of `a` (`a_stride` bytes apart) and a
+    /// packed tile `w` of 64 columns, over the depth both hold (a multiple of 64 bytes per
+    /// row), written into the first `mr` rows of `acc` (left as they are found: the kernel
+    /// writes them whole, and zeroing 4 KB a call was 7 % of an int8 run) and returned.
+    /// The lane is f32 for [`Op::Bf16`], i32 for [`Op::Int8`]. Panics unless [`ready`]
+    /// said yes for `op` and the sizes fit.
+    pub(crate) fn tile<'a, W: Element, T: Lane>(
         op: Op,
         w: &[W],
         a: &[W],
         mr: usize,
         a_stride: usize,
-        acc: &mut [[T; TILE]],
-    ) {
+        acc: &'a mut [[std::mem::MaybeUninit<T>; TILE]],
+    ) -> &'a [[T; TILE]] {
         let depth = a_stride;
         assert!(ready(op), "AMX {op:?} is not available");
         assert!(std::mem::size_of::<T>() == 4 && (1..=ROWS.min(acc.len())).contains(&mr));
@@ -168,7 +181,9 @@ pub(crate) mod amx {
         assert!(std::mem::size_of_val(a) >= (mr - 1) * a_stride + depth);
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         // SAFETY: checked above: AMX and `op` are there and permitted, `a` holds `mr`
-        // rows and `w` the tile, both `depth` bytes deep; `acc` holds `mr` rows of 256 bytes.
+        // rows and `w` the tile, both `depth` bytes deep; `acc` holds `mr` rows of 256
+        // bytes, which the kernel writes whole, and any 4 bytes are a `T` (`Lane`), so the
+        // first `mr` rows are initialised `[T; 64]`s afterwards.
         unsafe {
             x86::tile(
                 op,
@@ -178,8 +193,11 @@ pub(crate) mod amx {
                 a_stride,
                 depth,
                 acc.as_mut_ptr().cast(),
-            )
+            );
+            &*(&acc[..mr] as *const [[std::mem::MaybeUninit<T>; TILE]] as *const [[T; TILE]])
         }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        unreachable!("ready() is false off Linux on x86-64")
     }
 
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -210,57 +228,62 @@ pub(crate) mod amx {
             }
             // A row of a weight tile is one depth group of a block; the next is 4 blocks on.
             let w_stride = 4 * 64;
-            // SAFETY (all blocks): the configuration is valid for palette 1; each load reads
-            // its rows of 64 bytes inside `a` and `w` (the caller's contract); the stores
-            // write `mr` rows of 64 bytes, 256 bytes apart, inside `acc`.
+            let steps = depth / DEPTH_BYTES;
+            // The whole call is one asm block, so that the tile registers it uses are
+            // declared clobbered (tmm0-3 the sums, tmm4 the activations, tmm5-7 the
+            // weights, tmm5 again for the fourth block). A step: 64 bytes of the depth, 16
+            // depth groups of all 4 blocks (16 rows of 256 bytes) of the weights.
+            // SAFETY: the configuration is valid for palette 1; each load reads its rows of
+            // 64 bytes inside `a` and `w` (the caller's contract: `steps` steps of 64 bytes
+            // of `a`, of 16 · 256 bytes of `w`); the stores write `mr` rows of 64 bytes, 256
+            // bytes apart, inside `acc`; the tile state is released at the end.
+            macro_rules! call {
+                ($dot:literal) => {
+                    asm!(
+                        "ldtilecfg [{cfg}]",
+                        "tilezero tmm0",
+                        "tilezero tmm1",
+                        "tilezero tmm2",
+                        "tilezero tmm3",
+                        "2:",
+                        "tileloadd tmm4, [{a} + {sa}*1]",
+                        "tileloadd tmm5, [{w} + {sw}*1]",
+                        concat!($dot, " tmm0, tmm4, tmm5"),
+                        "tileloadd tmm6, [{w} + {sw}*1 + 64]",
+                        concat!($dot, " tmm1, tmm4, tmm6"),
+                        "tileloadd tmm7, [{w} + {sw}*1 + 128]",
+                        concat!($dot, " tmm2, tmm4, tmm7"),
+                        "tileloadd tmm5, [{w} + {sw}*1 + 192]",
+                        concat!($dot, " tmm3, tmm4, tmm5"),
+                        "add {a}, 64",
+                        "add {w}, {wstep}",
+                        "dec {n}",
+                        "jnz 2b",
+                        "tilestored [{c} + {sw}*1], tmm0",
+                        "tilestored [{c} + {sw}*1 + 64], tmm1",
+                        "tilestored [{c} + {sw}*1 + 128], tmm2",
+                        "tilestored [{c} + {sw}*1 + 192], tmm3",
+                        "tilerelease",
+                        cfg = in(reg) cfg.as_ptr(),
+                        a = inout(reg) a => _,
+                        w = inout(reg) w => _,
+                        n = inout(reg) steps => _,
+                        sa = in(reg) a_stride,
+                        sw = in(reg) w_stride,
+                        wstep = in(reg) 16 * w_stride,
+                        c = in(reg) acc,
+                        out("tmm0") _, out("tmm1") _, out("tmm2") _, out("tmm3") _,
+                        out("tmm4") _, out("tmm5") _, out("tmm6") _, out("tmm7") _,
+                        options(nostack)
+                    )
+                };
+            }
+            debug_assert!(steps > 0 && w_stride == TILE * 4);
             unsafe {
-                asm!("ldtilecfg [{}]", in(reg) cfg.as_ptr(), options(nostack, readonly));
-                asm!(
-                    "tilezero tmm0",
-                    "tilezero tmm1",
-                    "tilezero tmm2",
-                    "tilezero tmm3",
-                    options(nostack, nomem)
-                );
-                for step in 0..depth / DEPTH_BYTES {
-                    let a = a.add(step * DEPTH_BYTES);
-                    // 16 depth groups of all 4 blocks: 16 rows of 256 bytes.
-                    let w = w.add(step * 16 * w_stride);
-                    // One step: the activations, then each block's weights and product
-                    // (tmm5 reused for the fourth block).
-                    macro_rules! step {
-                        ($dot:literal) => {
-                            asm!(
-                                "tileloadd tmm4, [{a} + {sa}*1]",
-                                "tileloadd tmm5, [{w} + {sw}*1]",
-                                concat!($dot, " tmm0, tmm4, tmm5"),
-                                "tileloadd tmm6, [{w} + {sw}*1 + 64]",
-                                concat!($dot, " tmm1, tmm4, tmm6"),
-                                "tileloadd tmm7, [{w} + {sw}*1 + 128]",
-                                concat!($dot, " tmm2, tmm4, tmm7"),
-                                "tileloadd tmm5, [{w} + {sw}*1 + 192]",
-                                concat!($dot, " tmm3, tmm4, tmm5"),
-                                a = in(reg) a, sa = in(reg) a_stride,
-                                w = in(reg) w, sw = in(reg) w_stride,
-                                options(nostack, readonly)
-                            )
-                        };
-                    }
-                    match op {
-                        Op::Bf16 => step!("tdpbf16ps"),
-                        Op::Int8 => step!("tdpbssd"),
-                    }
+                match op {
+                    Op::Bf16 => call!("tdpbf16ps"),
+                    Op::Int8 => call!("tdpbssd"),
                 }
-                asm!(
-                    "tilestored [{c} + {s}*1], tmm0",
-                    "tilestored [{c} + {s}*1 + 64], tmm1",
-                    "tilestored [{c} + {s}*1 + 128], tmm2",
-                    "tilestored [{c} + {s}*1 + 192], tmm3",
-                    "tilerelease",
-                    c = in(reg) acc,
-                    s = in(reg) TILE * 4,
-                    options(nostack)
-                );
             }
         }
     }
@@ -274,14 +297,17 @@ mod tests {
     fn every_value_is_written_once_by_its_tile() {
         for (rows, cols) in [(1, 1), (7, 64), (32, 130), (13, 200)] {
             let mut out = vec![1.0; 3];
-            for_each_tile::<ROWS>(rows, cols, &mut out, |t, r0, mr, outs| {
-                for (r, o) in outs.into_iter().enumerate() {
-                    assert_eq!(o.is_empty(), r >= mr);
-                    for (j, v) in o.iter_mut().enumerate() {
-                        v.write(((r0 + r) * cols + t * TILE + j) as f32);
+            // SAFETY: the closure writes every value of its part.
+            unsafe {
+                for_each_tile::<ROWS>(rows, cols, &mut out, |t, r0, mr, outs| {
+                    for (r, o) in outs.into_iter().enumerate() {
+                        assert_eq!(o.is_empty(), r >= mr);
+                        for (j, v) in o.iter_mut().enumerate() {
+                            v.write(((r0 + r) * cols + t * TILE + j) as f32);
+                        }
                     }
-                }
-            });
+                })
+            };
             let want: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
             assert_eq!(out, want, "{rows} x {cols}");
         }
