@@ -162,7 +162,7 @@ pub(crate) mod amx {
     /// `Σ a[r] · w[c]` for `mr` rows (at most 16) of `a` (`a_stride` bytes apart) and a
     /// packed tile `w` of 64 columns, over the depth both hold (a multiple of 64 bytes per
     /// row), written into the first `mr` rows of `acc` (left as they are found: the kernel
-    /// writes them whole, and zeroing 4 KB a call was 7 % of an int8 run) and returned.
+    /// writes them whole; zeroing 4 KB a call was 7 % of an int8 run's samples) and returned.
     /// The lane is f32 for [`Op::Bf16`], i32 for [`Op::Int8`]. Panics unless [`ready`]
     /// said yes for `op` and the sizes fit.
     pub(crate) fn tile<'a, W: Element, T: Lane>(
