@@ -31,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use super::tiles::{amx, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+use super::tiles::{amx, check_call, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
 
 /// Depth values summed per f32 lane by `vdpbf16ps`.
 const PAIR: usize = 2;
@@ -184,13 +184,7 @@ impl Bf16Panels {
     ) -> candle_core::Result<()> {
         out.clear();
         let (d, cols) = (self.d, self.cols);
-        let rows = super::project::check_inputs(xs, bias, d, cols)?;
-        if !Kernel::available().contains(&kernel) {
-            candle_core::bail!(
-                "the {kernel:?} bf16 kernel is not available here (CPU features, or for AMX \
-                 the kernel's permission)"
-            );
-        }
+        let rows = check_call("bf16", Kernel::available(), kernel, xs, bias, d, cols)?;
         // Activations in bf16, the depth padded with zeros.
         let pairs = self.pairs();
         let dp = pairs * PAIR;

@@ -35,7 +35,7 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use super::tiles::{amx, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+use super::tiles::{amx, check_call, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
 
 /// Depth values summed per int32 lane by `vpdpbusd`.
 const GROUP: usize = 4;
@@ -263,13 +263,7 @@ impl Int8Panels {
     ) -> candle_core::Result<()> {
         out.clear();
         let (d, cols) = (self.d, self.cols);
-        let rows = super::project::check_inputs(xs, bias, d, cols)?;
-        if !Kernel::available().contains(&kernel) {
-            candle_core::bail!(
-                "the {kernel:?} int8 kernel is not available here (CPU features, or for AMX \
-                 the kernel's permission)"
-            );
-        }
+        let rows = check_call("int8", Kernel::available(), kernel, xs, bias, d, cols)?;
         if rows == 0 || cols == 0 {
             return Ok(());
         }

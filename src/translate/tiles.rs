@@ -21,6 +21,27 @@ pub(crate) fn rows_next<const R: usize>(left: usize) -> usize {
     left.div_ceil(left.div_ceil(R))
 }
 
+/// Checks a packed projection's call: the inputs' shapes (rows of `d`, a bias of `cols`)
+/// and that `kernel` is among the `available` ones of `what` (int8, bf16); the rows.
+pub(crate) fn check_call<K: PartialEq + std::fmt::Debug>(
+    what: &str,
+    available: &[K],
+    kernel: K,
+    xs: &[f32],
+    bias: Option<&[f32]>,
+    d: usize,
+    cols: usize,
+) -> candle_core::Result<usize> {
+    let rows = super::project::check_inputs(xs, bias, d, cols)?;
+    if !available.contains(&kernel) {
+        candle_core::bail!(
+            "the {kernel:?} {what} kernel is not available here (CPU features, or for AMX the \
+             kernel's permission)"
+        );
+    }
+    Ok(rows)
+}
+
 /// One kernel call's part of the output: for each of its `mr` rows (of at most `R`), the
 /// row's columns of the tile (as many as the tile has real columns), not yet written; the
 /// rest are empty.
