@@ -320,6 +320,11 @@ impl Setup {
         if runtime.precision.converts_weights() {
             release_freed();
         }
+        if runtime.precision == Precision::Bf16Cpu {
+            if let Some(why) = warta::translate::bf16::Kernel::slow_here() {
+                tracing::warn!("--dtype bf16: {why}");
+            }
+        }
         Ok((t, m))
     }
 

@@ -55,6 +55,15 @@ impl Kernel {
         Kernel::available()[0]
     }
 
+    /// Why a bf16 run on this CPU would be slow, when it would: with neither AMX nor
+    /// AVX-512 BF16 only the portable kernel is left, slower than f32's.
+    pub fn slow_here() -> Option<&'static str> {
+        (Kernel::available()[0] == Kernel::Portable).then_some(
+            "this CPU has neither AMX nor AVX-512 BF16, so bf16 projections run on portable \
+             code, slower than --dtype f32; --dtype int8 is the fast low-precision path here",
+        )
+    }
+
     /// Every kernel this CPU can run, fastest first (Portable always last).
     pub fn available() -> &'static [Kernel] {
         static AVAILABLE: OnceLock<Vec<Kernel>> = OnceLock::new();
