@@ -691,6 +691,37 @@ fn int8_translates_most_fixture_inputs_as_f32_does() {
     }
 }
 
+/// Batching never changes a result in int8 or CPU bf16 either: every fixture input gets the
+/// same tokens alone as in one padded batch of all of them, greedy and with 4 beams. The
+/// whole model, where the projection tests hold only the kernels' bits: a cross-attention
+/// that ignored the padding mask on the host path fails this.
+#[test]
+fn int8_and_bf16_translate_each_input_alone_as_in_a_batch() {
+    use warta::device::Precision;
+    let name = "marian-shared";
+    let dir = fixture_dir(name);
+    let inputs = fixture_ids(name);
+    for precision in [Precision::Int8, Precision::Bf16Cpu] {
+        let (model, _, gen) = MarianModel::load(&dir, &Device::Cpu, precision).unwrap();
+        for beams in [1, 4] {
+            let mut g = gen.clone();
+            g.num_beams = Some(beams);
+            let batch = model.translate_batch(&inputs, &g).unwrap();
+            for (i, ids) in inputs.iter().enumerate() {
+                let alone = model
+                    .translate_batch(std::slice::from_ref(ids), &g)
+                    .unwrap();
+                assert_eq!(
+                    alone[0].tokens,
+                    batch[i].tokens,
+                    "{} input {i}, {beams} beam(s)",
+                    precision.as_str()
+                );
+            }
+        }
+    }
+}
+
 /// Where int8 and f32 part ways: every fixture input decoded greedily by f32, and both models
 /// fed f32's tokens step by step. int8 must pick f32's token at nearly every step, and may
 /// differ only where f32 itself barely prefers its token (its top two logits within
