@@ -648,45 +648,49 @@ fn unset_beams_resolve_to_greedy() {
     );
 }
 
-/// `--dtype int8` on the copy-task fixtures, beside f32: the share of the reference inputs
-/// translated identically, greedy and with 4 beams (each input alone, as the parity test
-/// runs them). Where the models are unsure (the loops these small models fall into), 8-bit
-/// rounding flips a token; CTranslate2's int8 agrees with its own float32 on 13 to 22 of
-/// these 26 inputs (BENCHMARKS.md). The shares are printed for the record; the floor here is
-/// what warta reaches, so a change that makes int8 worse fails.
+/// `--dtype int8` and CPU `--dtype bf16` on the copy-task fixtures, beside f32: the share of
+/// the reference inputs translated identically, greedy and with 4 beams (each input alone,
+/// as the parity test runs them). Where the models are unsure (the loops these small models
+/// fall into), rounding flips a token; CTranslate2's int8 agrees with its own float32 on 13
+/// to 22 of these 26 inputs (BENCHMARKS.md). The shares are printed for the record; the
+/// floors here are what warta reaches (int8 21-23 of 26, bf16 25-26), so a change that
+/// makes either worse fails.
 #[test]
-fn int8_translates_most_fixture_inputs_as_f32_does() {
+fn int8_and_bf16_translate_most_fixture_inputs_as_f32_does() {
     use warta::device::Precision;
     for name in ["marian-shared", "marian-separate"] {
         let dir = fixture_dir(name);
         let (f32_model, _, gen) = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
-        let (int8_model, _, _) = MarianModel::load(&dir, &Device::Cpu, Precision::Int8).unwrap();
         let inputs = fixture_ids(name);
-        for beams in [1, 4] {
-            let mut g = gen.clone();
-            g.num_beams = Some(beams);
-            let mut same = 0;
-            for ids in &inputs {
-                let a = f32_model
-                    .translate_batch(std::slice::from_ref(ids), &g)
-                    .unwrap();
-                let b = int8_model
-                    .translate_batch(std::slice::from_ref(ids), &g)
-                    .unwrap();
-                if a[0].tokens == b[0].tokens {
-                    same += 1;
+        for (precision, floor) in [(Precision::Int8, 0.8), (Precision::Bf16Cpu, 0.95)] {
+            let (low_model, _, _) = MarianModel::load(&dir, &Device::Cpu, precision).unwrap();
+            let what = precision.as_str();
+            for beams in [1, 4] {
+                let mut g = gen.clone();
+                g.num_beams = Some(beams);
+                let mut same = 0;
+                for ids in &inputs {
+                    let a = f32_model
+                        .translate_batch(std::slice::from_ref(ids), &g)
+                        .unwrap();
+                    let b = low_model
+                        .translate_batch(std::slice::from_ref(ids), &g)
+                        .unwrap();
+                    if a[0].tokens == b[0].tokens {
+                        same += 1;
+                    }
                 }
+                let share = same as f64 / inputs.len() as f64;
+                eprintln!(
+                    "{name}, {beams} beam(s): {what} = f32 on {same} of {}",
+                    inputs.len()
+                );
+                assert!(
+                    share >= floor,
+                    "{name}, {what}, {beams} beams: {same} of {}",
+                    inputs.len()
+                );
             }
-            let share = same as f64 / inputs.len() as f64;
-            eprintln!(
-                "{name}, {beams} beam(s): int8 = f32 on {same} of {}",
-                inputs.len()
-            );
-            assert!(
-                share >= 0.8,
-                "{name}, {beams} beams: {same} of {}",
-                inputs.len()
-            );
         }
     }
 }
