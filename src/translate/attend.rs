@@ -153,6 +153,7 @@ fn axpy(p: f32, v: &[f32], out: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::tiles::test_values;
     use proptest::prelude::*;
 
     /// The definition in f64, one (row, head) at a time.
@@ -208,19 +209,15 @@ mod tests {
             masked in proptest::bool::ANY,
             seed in 0u64..1000,
         ) {
-            let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-            let mut next = || {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            };
             let (rows, d, cap) = (groups * per, heads * dh, len + spare);
             let stride = d + pad;
-            let data: Vec<f32> = (0..rows * stride).map(|_| next()).collect();
-            let k: Vec<f32> = (0..groups * heads * cap * dh).map(|_| next()).collect();
-            let v: Vec<f32> = (0..groups * heads * cap * dh).map(|_| next()).collect();
+            let data = test_values(rows * stride, seed);
+            let k = test_values(groups * heads * cap * dh, seed ^ 1);
+            let v = test_values(groups * heads * cap * dh, seed ^ 2);
+            let coin = test_values(groups * len, seed ^ 3);
             // Every group keeps position 0; the rest are masked as a padded source is.
             let mask: Vec<f32> = (0..groups * len)
-                .map(|i| if i % len > 0 && next() > 1.0 { f32::NEG_INFINITY } else { 0.0 })
+                .map(|i| if i % len > 0 && coin[i] > 1.0 { f32::NEG_INFINITY } else { 0.0 })
                 .collect();
             let q = StepQueries { data: &data, rows, stride };
             let keys = StepKeys {

@@ -31,7 +31,9 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use super::tiles::{amx, check_call, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+use super::tiles::{
+    amx, check_call, column_tile, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS,
+};
 
 /// Depth values summed per f32 lane by `vdpbf16ps`.
 const PAIR: usize = 2;
@@ -164,10 +166,7 @@ impl Bf16Panels {
     /// Column `j` of `w_t` (row `j` of HF's weight) in f32: an embedding when the output
     /// projection is tied to the embeddings.
     pub fn column(&self, j: usize, out: &mut Vec<f32>) -> candle_core::Result<()> {
-        if j >= self.cols {
-            candle_core::bail!("embedding: id {j} of a vocabulary of {}", self.cols);
-        }
-        let tile = &self.data[(j / TILE) * self.tile_len()..][..self.tile_len()];
+        let tile = column_tile(&self.data, j, self.cols, self.tile_len())?;
         out.extend((0..self.d).map(|k| from_bf16(tile[packed_at(k, j % TILE)])));
         Ok(())
     }
@@ -341,6 +340,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::tiles::test_values as values;
     use proptest::prelude::*;
 
     /// The definition on the bf16-rounded operands, in f64.
@@ -357,18 +357,6 @@ mod tests {
         out
     }
 
-    fn values(seed: u64, n: usize) -> Vec<f32> {
-        let mut state = seed | 1;
-        (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
-    }
-
     proptest! {
         /// The AVX-512 BF16 kernel gives the portable kernel's bits, AMX the same values to
         /// f32's rounding, and all agree with the definition on the rounded operands, for
@@ -382,9 +370,9 @@ mod tests {
             seed in any::<u64>(),
             with_bias in any::<bool>(),
         ) {
-            let w = values(seed, cols * d);
-            let xs = values(seed ^ 0x5555, rows * d);
-            let bias = values(seed ^ 0xaaaa, cols);
+            let w = values(cols * d, seed);
+            let xs = values(rows * d, seed ^ 0x5555);
+            let bias = values(cols, seed ^ 0xaaaa);
             let bias = with_bias.then_some(&bias[..]);
             let panels = Bf16Panels::from_host_rows(&w, cols, d).unwrap();
             let mut portable = Vec::new();
@@ -417,8 +405,8 @@ mod tests {
     #[test]
     fn a_row_gets_the_same_bits_alone_as_in_a_batch() {
         let (d, cols, rows) = (70, 130, 20);
-        let p = Bf16Panels::from_host_rows(&values(1, cols * d), cols, d).unwrap();
-        let xs = values(2, rows * d);
+        let p = Bf16Panels::from_host_rows(&values(cols * d, 1), cols, d).unwrap();
+        let xs = values(rows * d, 2);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let mut all = Vec::new();
         p.forward_into(&xs, None, &mut all).unwrap();
@@ -437,7 +425,7 @@ mod tests {
     #[test]
     fn columns_are_the_rounded_rows_and_bad_inputs_are_refused() {
         let (cols, d) = (70, 5);
-        let w = values(3, cols * d);
+        let w = values(cols * d, 3);
         let panels = Bf16Panels::from_host_rows(&w, cols, d).unwrap();
         for j in [0, 63, 64, 69] {
             let mut col = Vec::new();

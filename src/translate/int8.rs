@@ -35,7 +35,9 @@ use std::sync::{Arc, OnceLock};
 
 use rayon::prelude::*;
 
-use super::tiles::{amx, check_call, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS};
+use super::tiles::{
+    amx, check_call, column_tile, for_each_tile, TileOut, BLOCK, ROWS, TILE, TILE_BLOCKS,
+};
 
 /// Depth values summed per int32 lane by `vpdpbusd`.
 const GROUP: usize = 4;
@@ -233,10 +235,7 @@ impl Int8Panels {
     /// Column `j` of `w_t` (row `j` of HF's weight), dequantised: an embedding when the
     /// output projection is tied to the embeddings.
     pub fn column(&self, j: usize, out: &mut Vec<f32>) -> candle_core::Result<()> {
-        if j >= self.cols {
-            candle_core::bail!("embedding: id {j} of a vocabulary of {}", self.cols);
-        }
-        let tile = &self.data[(j / TILE) * self.tile_len()..][..self.tile_len()];
+        let tile = column_tile(&self.data, j, self.cols, self.tile_len())?;
         let s = self.scales[j];
         out.extend((0..self.d).map(|k| tile[packed_at(k, j % TILE)] as f32 * s));
         Ok(())
@@ -584,6 +583,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::tiles::test_values as values;
     use proptest::prelude::*;
 
     /// The reference: quantise as the kernels do, sum in i64 from the unpacked values, and
@@ -605,21 +605,6 @@ mod tests {
             }
         }
         out
-    }
-
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        // A small deterministic generator: the shapes, not the values, are what vary.
-        let mut state = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
     }
 
     proptest! {

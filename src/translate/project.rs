@@ -21,10 +21,13 @@ use rayon::prelude::*;
 
 use super::bf16::Bf16Panels;
 use super::int8::Int8Panels;
+use super::tiles::column_tile;
 use crate::device::Precision;
 
 /// Output columns per panel: the height of gemm's f32 AVX-512 kernel (4 vectors of 16).
 const PANEL: usize = 64;
+// The panels are tiles in `tiles::column_tile`'s sense.
+const _: () = assert!(PANEL == super::tiles::TILE);
 
 /// gemm copies a left operand into panels when the right one has more than this many kernel
 /// widths (6 columns) of columns; ours has one column per row of `x`. 64 leaves batches of up
@@ -266,13 +269,12 @@ impl Projection {
                 let ids = ids.to_dtype(DType::U32)?.to_vec1::<u32>()?;
                 let mut out = Vec::with_capacity(ids.len() * d);
                 for &id in &ids {
-                    let id = id as usize;
-                    if id >= *cols {
-                        candle_core::bail!("embedding: id {id} of a vocabulary of {cols}");
-                    }
-                    let (p, j) = (id / PANEL, id % PANEL);
-                    let panel = &data[p * d * PANEL..(p + 1) * d * PANEL];
-                    out.extend(panel.chunks_exact(PANEL).map(|row| row[j]));
+                    let panel = column_tile(data, id as usize, *cols, d * PANEL)?;
+                    out.extend(
+                        panel
+                            .chunks_exact(PANEL)
+                            .map(|row| row[id as usize % PANEL]),
+                    );
                 }
                 Tensor::from_vec(out, (ids.len(), d), &candle_core::Device::Cpu)
             }

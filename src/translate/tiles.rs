@@ -21,6 +21,37 @@ pub(crate) fn rows_next<const R: usize>(left: usize) -> usize {
     left.div_ceil(left.div_ceil(R))
 }
 
+/// `n` values in `[-2, 2)` from a small deterministic generator, for the kernels' tests:
+/// their shapes, not their values, are what vary.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u64) -> Vec<f32> {
+    let step = |s: u64| {
+        s.wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+    };
+    let mut state = step(seed);
+    (0..n)
+        .map(|_| {
+            state = step(state);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+/// Column `j` of a packed matrix's `cols`, as the tile of `tile_len` values (64 columns)
+/// that holds it: for the embeddings tied to an output projection.
+pub(crate) fn column_tile<E>(
+    data: &[E],
+    j: usize,
+    cols: usize,
+    tile_len: usize,
+) -> candle_core::Result<&[E]> {
+    if j >= cols {
+        candle_core::bail!("embedding: id {j} of a vocabulary of {cols}");
+    }
+    Ok(&data[(j / TILE) * tile_len..][..tile_len])
+}
+
 /// Checks a packed projection's call: the inputs' shapes (rows of `d`, a bias of `cols`)
 /// and that `kernel` is among the `available` ones of `what` (int8, bf16); the rows.
 pub(crate) fn check_call<K: PartialEq + std::fmt::Debug>(
