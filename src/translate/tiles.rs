@@ -1,7 +1,8 @@
-//! The parallel driver the packed CPU kernels share (`int8.rs`, `bf16.rs`): an output of
-//! `rows × cols` cut into tiles of [`TILE`] columns by runs of at most `R` rows, the
+//! What the packed CPU kernels share (`int8.rs`, `bf16.rs`): the parallel driver (an output
+//! of `rows × cols` cut into tiles of [`TILE`] columns by runs of at most `R` rows, the
 //! tiles spread over rayon's threads, each kernel call writing its part of the output once,
-//! straight into the caller's buffer.
+//! straight into the caller's buffer), the checks of a call, the lookup of a column's tile
+//! (the f32 panels use it too), and the AMX kernel ([`amx`]).
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
