@@ -653,7 +653,7 @@ fn unset_beams_resolve_to_greedy() {
 /// as the parity test runs them). Where the models are unsure (the loops these small models
 /// fall into), rounding flips a token; CTranslate2's int8 agrees with its own float32 on 13
 /// to 22 of these 26 inputs (BENCHMARKS.md). The shares are printed for the record; the
-/// floors here are what warta reaches (int8 21-23 of 26, bf16 25-26), so a change that
+/// floors here are what warta reaches (int8 21-25 of 26, bf16 25-26), so a change that
 /// makes either worse fails.
 #[test]
 fn int8_and_bf16_translate_most_fixture_inputs_as_f32_does() {
@@ -731,7 +731,9 @@ fn int8_and_bf16_translate_each_input_alone_as_in_a_batch() {
 /// differ only where f32 itself barely prefers its token (its top two logits within
 /// `NEAR_TIE`). This is why whole sentences still differ (BENCHMARKS.md): these small models
 /// loop to the length limit, passing many near-ties on the way, and rounding the weights
-/// alone (activations left in f32) already flips some of them.
+/// alone (activations left in f32) already flips some of them. With the keys and values in
+/// f16 (`Precision::kv_dtype`) int8 departs at 8 of 799 and 6 of 821 steps (4 and 6 with
+/// them in f32), the widest margin unchanged: at most 2 % of the steps, all near-ties.
 #[test]
 fn int8_departs_from_f32_only_at_near_ties() {
     use warta::device::Precision;
@@ -802,7 +804,7 @@ fn int8_departs_from_f32_only_at_near_ties() {
             "{name}: int8 departs where f32's margin is {widest}"
         );
         assert!(
-            flips * 100 <= steps,
+            flips * 50 <= steps,
             "{name}: int8 departs at {flips} of {steps} steps"
         );
     }

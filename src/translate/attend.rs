@@ -10,16 +10,69 @@
 //! output projection reads it. The work itself is the same and bound by reading the keys
 //! and values; what goes is the copies and the per-product overhead (an int8 greedy run at
 //! batch 32 of opus-mt's shape: 4 % less time, BENCHMARKS.md).
+//!
+//! The keys and values are f32, or f16 under `--dtype int8` ([`KvElem`]): stored in half the
+//! memory (they are most of a beam search's peak), widened exactly as they are read.
+use half::f16;
 use rayon::prelude::*;
 
 use crate::generate::logits::LANES;
 
+/// What a KV cache holds: f32, or f16 (`--dtype int8`, [`crate::device::Precision::kv_dtype`]).
+pub(crate) trait KvElem: candle_core::WithDType {
+    /// The stored value as f32 (exact: every f16 is an f32).
+    fn widen(self) -> f32;
+    /// `x` as stored: for f16, rounded to nearest even and held to ±65,504, f16's largest
+    /// finite magnitude (a key past it would be infinite, and its scores NaN).
+    fn narrow(x: f32) -> Self;
+}
+
+impl KvElem for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+
+    #[inline(always)]
+    fn narrow(x: f32) -> Self {
+        x
+    }
+}
+
+impl KvElem for f16 {
+    /// Integer operations and selects, which the compiler vectorises inside the
+    /// `multiversion` loops ([`f16::to_f32`] checks the CPU for F16C at every call).
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        let h = u32::from(self.to_bits());
+        let sign = (h & 0x8000) << 16;
+        let em = h & 0x7fff;
+        let bits = if em >= 0x7c00 {
+            // Infinity or NaN: the exponent to f32's all-ones, the payload kept.
+            (em << 13) | 0x7f80_0000
+        } else if em >= 0x0400 {
+            // Normal: the exponent rebiased by 127 - 15.
+            (em << 13) + (112 << 23)
+        } else {
+            // Zero or subnormal: mantissa · 2⁻²⁴, exact in f32.
+            (em as f32 * (1.0 / 16_777_216.0)).to_bits()
+        };
+        f32::from_bits(sign | bits)
+    }
+
+    #[inline]
+    fn narrow(x: f32) -> Self {
+        const LARGEST: f32 = f16::MAX.to_f32_const();
+        f16::from_f32(x.clamp(-LARGEST, LARGEST))
+    }
+}
+
 /// The keys and values a step attends to: `[groups, heads, cap, head_dim]` each, of which
 /// the first `len` positions are filled, with an additive mask per group (`[groups, len]`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct StepKeys<'a> {
-    pub k: &'a [f32],
-    pub v: &'a [f32],
+pub(crate) struct StepKeys<'a, E> {
+    pub k: &'a [E],
+    pub v: &'a [E],
     pub groups: usize,
     pub cap: usize,
     pub len: usize,
@@ -38,9 +91,9 @@ pub(crate) struct StepQueries<'a> {
 /// `softmax(q kᵀ + mask) v` for each row and head, row `r` attending to group `r / per`,
 /// as `[rows, heads · head_dim]` (the heads side by side, as the output projection reads
 /// them).
-pub(crate) fn attend_step(
+pub(crate) fn attend_step<E: KvElem>(
     q: StepQueries,
-    keys: StepKeys,
+    keys: StepKeys<E>,
     heads: usize,
     head_dim: usize,
     per: usize,
@@ -49,16 +102,16 @@ pub(crate) fn attend_step(
     let StepKeys {
         groups, cap, len, ..
     } = keys;
-    let fits = |s: &[f32], n: usize| s.len() >= n;
+    let kv_len = groups * heads * cap * head_dim;
     if per == 0
         || q.rows != groups * per
         || len == 0
         || len > cap
         || q.stride < d
-        || !fits(q.data, q.rows.saturating_sub(1) * q.stride + d)
-        || !fits(keys.k, groups * heads * cap * head_dim)
-        || !fits(keys.v, groups * heads * cap * head_dim)
-        || keys.mask.is_some_and(|m| !fits(m, groups * len))
+        || q.data.len() < q.rows.saturating_sub(1) * q.stride + d
+        || keys.k.len() < kv_len
+        || keys.v.len() < kv_len
+        || keys.mask.is_some_and(|m| m.len() < groups * len)
     {
         candle_core::bail!(
             "attend_step: {} rows (stride {}), {groups} groups of {per}, {heads} heads of \
@@ -97,10 +150,10 @@ pub(crate) fn attend_step(
 /// per head, the dot products and sums inlined into it (per position they are too short
 /// to pay for a dispatch each).
 #[multiversion::multiversion(targets = "simd")]
-fn one_head(
+fn one_head<E: KvElem>(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    k: &[E],
+    v: &[E],
     mask: Option<&[f32]>,
     scores: &mut [f32],
     out: &mut [f32],
@@ -124,29 +177,29 @@ fn one_head(
 /// `Σ a·b` in [`LANES`] fixed lanes, so the order of the sum (and the result) is the same
 /// on every CPU.
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+fn dot<E: KvElem>(a: &[f32], b: &[E]) -> f32 {
     let mut acc = [0f32; LANES];
     let mut ca = a.chunks_exact(LANES);
     let mut cb = b.chunks_exact(LANES);
     for (x, y) in (&mut ca).zip(&mut cb) {
         for i in 0..LANES {
-            acc[i] += x[i] * y[i];
+            acc[i] += x[i] * y[i].widen();
         }
     }
     let tail: f32 = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(x, y)| x * y.widen())
         .sum();
     acc.iter().sum::<f32>() + tail
 }
 
 /// `out += p · v`.
 #[inline(always)]
-fn axpy(p: f32, v: &[f32], out: &mut [f32]) {
+fn axpy<E: KvElem>(p: f32, v: &[E], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(v) {
-        *o += p * x;
+        *o += p * x.widen();
     }
 }
 
@@ -157,9 +210,9 @@ mod tests {
     use proptest::prelude::*;
 
     /// The definition in f64, one (row, head) at a time.
-    fn reference(
+    fn reference<E: KvElem>(
         q: &StepQueries,
-        keys: &StepKeys,
+        keys: &StepKeys<E>,
         heads: usize,
         dh: usize,
         per: usize,
@@ -175,7 +228,7 @@ mod tests {
                         let dot: f64 = (0..dh)
                             .map(|i| {
                                 q.data[r * q.stride + h * dh + i] as f64
-                                    * keys.k[at + s * dh + i] as f64
+                                    * keys.k[at + s * dh + i].widen() as f64
                             })
                             .sum();
                         dot + keys.mask.map_or(0.0, |m| m[g * keys.len + s] as f64)
@@ -186,7 +239,7 @@ mod tests {
                 let sum: f64 = e.iter().sum();
                 for i in 0..dh {
                     out[r * d + h * dh + i] = (0..keys.len)
-                        .map(|s| e[s] / sum * keys.v[at + s * dh + i] as f64)
+                        .map(|s| e[s] / sum * keys.v[at + s * dh + i].widen() as f64)
                         .sum();
                 }
             }
@@ -194,9 +247,37 @@ mod tests {
         out
     }
 
+    /// Every f16 widens to what `half` makes of it (NaNs to a NaN of the same sign).
+    #[test]
+    fn f16_widens_exactly() {
+        for bits in 0..=u16::MAX {
+            let h = f16::from_bits(bits);
+            let (got, want) = (h.widen(), h.to_f32());
+            if want.is_nan() {
+                assert!(got.is_nan() && got.is_sign_negative() == want.is_sign_negative());
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}");
+            }
+        }
+    }
+
+    /// Narrowing rounds as `half` does, and holds values past f16's range to its largest
+    /// finite magnitude instead of infinity.
+    #[test]
+    fn f16_narrows_to_nearest_and_saturates() {
+        for x in [0.0f32, -0.0, 1.0, 0.1, -2.71, 1e-7, 65504.0, 65519.0, -6e4] {
+            assert_eq!(f16::narrow(x), f16::from_f32(x), "{x}");
+        }
+        for x in [65520.0f32, 1e9, f32::INFINITY] {
+            assert_eq!(f16::narrow(x), f16::MAX, "{x}");
+            assert_eq!(f16::narrow(-x), f16::MIN, "{x}");
+        }
+        assert!(f16::narrow(f32::NAN).is_nan());
+    }
+
     proptest! {
         /// Any shape (strided queries, spare capacity, shared groups, masked positions)
-        /// agrees with the definition.
+        /// agrees with the definition, with f32 keys and values and with f16 ones.
         #[test]
         fn matches_the_definition(
             groups in 1usize..4,
@@ -226,6 +307,23 @@ mod tests {
             let got = attend_step(q, keys, heads, dh, per).unwrap();
             let want = reference(&q, &keys, heads, dh, per);
             prop_assert_eq!(got.len(), want.len());
+            for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                prop_assert!((g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "{i}: {g} vs {w}");
+            }
+            let (k16, v16): (Vec<f16>, Vec<f16>) = (
+                k.iter().map(|&x| f16::narrow(x)).collect(),
+                v.iter().map(|&x| f16::narrow(x)).collect(),
+            );
+            let keys16 = StepKeys {
+                k: &k16[..],
+                v: &v16[..],
+                groups: keys.groups,
+                cap: keys.cap,
+                len: keys.len,
+                mask: keys.mask,
+            };
+            let got = attend_step(q, keys16, heads, dh, per).unwrap();
+            let want = reference(&q, &keys16, heads, dh, per);
             for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
                 prop_assert!((g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "{i}: {g} vs {w}");
             }

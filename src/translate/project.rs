@@ -155,9 +155,17 @@ pub(crate) fn cpu_f32<'a>(
     storage: &'a candle_core::Storage,
     layout: &candle_core::Layout,
 ) -> Option<&'a [f32]> {
+    cpu_slice(storage, layout)
+}
+
+/// A contiguous slice of a tensor held in CPU memory, when its dtype is `T`.
+pub(crate) fn cpu_slice<'a, T: candle_core::WithDType>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+) -> Option<&'a [T]> {
     match (storage, layout.contiguous_offsets()) {
         (candle_core::Storage::Cpu(cpu), Some((start, end))) => {
-            cpu.as_slice::<f32>().ok().map(|s| &s[start..end])
+            cpu.as_slice::<T>().ok().map(|s| &s[start..end])
         }
         _ => None,
     }

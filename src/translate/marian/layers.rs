@@ -7,12 +7,12 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{layer_norm, Activation, LayerNorm, VarBuilder};
 
 use super::config::MarianConfig;
-use super::state::{KeyValues, SelfKv};
+use super::state::{to_kv, KeyValues, SelfKv};
 use super::Paths;
 use crate::device::Precision;
 use crate::translate::activation;
-use crate::translate::attend::{attend_step, StepKeys, StepQueries};
-use crate::translate::project::{cpu_f32, Projection};
+use crate::translate::attend::{attend_step, KvElem, StepKeys, StepQueries};
+use crate::translate::project::{cpu_f32, cpu_slice, Projection};
 
 /// HF `nn.LayerNorm`'s default epsilon, which Marian uses everywhere.
 const LAYER_NORM_EPS: f64 = 1e-5;
@@ -106,6 +106,15 @@ impl Build {
             Paths::Host => Projection::build(w, self.precision),
         }
     }
+
+    /// What the decoder's keys and values are stored in: [`Precision::kv_dtype`] on the host
+    /// paths (whose attention reads f16), the tensors' dtype on candle's.
+    pub(super) fn kv_dtype(&self) -> DType {
+        match self.paths {
+            Paths::Host => self.precision.kv_dtype(),
+            Paths::Generic => self.precision.dtype(),
+        }
+    }
 }
 
 /// A linear layer, its weight laid out for the device by [`Projection`] (panels on the CPU).
@@ -165,6 +174,8 @@ struct Attention {
     head_dim: usize,
     /// Whether the cache append takes its host path or candle's ops.
     paths: Paths,
+    /// What the keys and values are stored in ([`Build::kv_dtype`]).
+    kv_dtype: DType,
 }
 
 impl Attention {
@@ -197,6 +208,7 @@ impl Attention {
             num_heads,
             head_dim,
             paths: build.paths,
+            kv_dtype: build.kv_dtype(),
         })
     }
 
@@ -216,7 +228,10 @@ impl Attention {
             candle_core::bail!("project_kv on a self-attention layer");
         };
         let kv = proj.forward(kv)?;
-        Ok((self.heads_of(&kv, 0)?, self.heads_of(&kv, 1)?))
+        Ok((
+            to_kv(&self.heads_of(&kv, 0)?, self.kv_dtype)?,
+            to_kv(&self.heads_of(&kv, 1)?, self.kv_dtype)?,
+        ))
     }
 
     /// `softmax(q k^T + mask) v` for `q: [b, h, t, dh]`, `k, v: [b, h, s, dh]`, `mask`
@@ -237,10 +252,11 @@ impl Attention {
     }
 
     /// A decoder step's attention on the host (`translate/attend.rs`) when this layer
-    /// takes the host path and every tensor is host f32 and contiguous; `None` otherwise.
-    /// `q: [rows, n · d_model]` holds the scaled queries in its first `d_model` columns;
-    /// `k, v: [groups, heads, cap, head_dim]` hold `len` filled positions; `mask` is
-    /// `[groups, 1, 1, len]`; every `per` consecutive rows share a group.
+    /// takes the host path and every tensor is on the host and contiguous (`q` and `mask`
+    /// f32, `k` and `v` f32 or f16); `None` otherwise. `q: [rows, n · d_model]` holds the
+    /// scaled queries in its first `d_model` columns; `k, v: [groups, heads, cap, head_dim]`
+    /// hold `len` filled positions; `mask` is `[groups, 1, 1, len]`; every `per` consecutive
+    /// rows share a group.
     fn attend_host(
         &self,
         q: &Tensor,
@@ -253,13 +269,37 @@ impl Attention {
         if self.paths != Paths::Host {
             return Ok(None);
         }
+        let out = match k.dtype() {
+            DType::F32 => self.attend_host_as::<f32>(q, k, v, len, mask, per)?,
+            DType::F16 => self.attend_host_as::<half::f16>(q, k, v, len, mask, per)?,
+            _ => None,
+        };
+        let rows = q.dim(0)?;
+        out.map(|out| Tensor::from_vec(out, (rows, self.d_model), q.device()))
+            .transpose()
+    }
+
+    /// [`Self::attend_host`] with keys and values of `E`.
+    fn attend_host_as<E: KvElem>(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        len: usize,
+        mask: Option<&Tensor>,
+        per: usize,
+    ) -> candle_core::Result<Option<Vec<f32>>> {
         let (rows, stride) = q.dims2()?;
         let (groups, _, cap, _) = k.dims4()?;
-        let guards = [Some(q), Some(k), Some(v), mask].map(|t| t.map(Tensor::storage_and_layout));
-        let slices = guards
-            .each_ref()
-            .map(|g| g.as_ref().map(|(s, l)| cpu_f32(s, l)));
-        let [Some(Some(q_data)), Some(Some(k)), Some(Some(v)), mask] = slices else {
+        let [q_guard, mask_guard] = [Some(q), mask].map(|t| t.map(Tensor::storage_and_layout));
+        let [k_guard, v_guard] = [k, v].map(Tensor::storage_and_layout);
+        let q_data = q_guard.as_ref().and_then(|(s, l)| cpu_f32(s, l));
+        let mask = mask_guard.as_ref().map(|(s, l)| cpu_f32(s, l));
+        let (k, v) = (
+            cpu_slice::<E>(&k_guard.0, k_guard.1),
+            cpu_slice::<E>(&v_guard.0, v_guard.1),
+        );
+        let (Some(q_data), Some(k), Some(v)) = (q_data, k, v) else {
             return Ok(None);
         };
         let mask = match mask {
@@ -267,7 +307,7 @@ impl Attention {
             Some(Some(m)) => Some(m),
             Some(None) => return Ok(None),
         };
-        let out = attend_step(
+        attend_step(
             StepQueries {
                 data: q_data,
                 rows,
@@ -284,8 +324,8 @@ impl Attention {
             self.num_heads,
             self.head_dim,
             per,
-        )?;
-        Tensor::from_vec(out, (rows, self.d_model), q.device()).map(Some)
+        )
+        .map(Some)
     }
 
     /// Encoder self-attention over `x: [b, s, d_model]` with an additive key mask `[b,1,1,s]`.
@@ -315,13 +355,14 @@ impl Attention {
         let qkv3 = qkv.reshape((rows, 1, 3 * d))?;
         let k = self.heads_of(&qkv3, 1)?;
         let v = self.heads_of(&qkv3, 2)?;
-        let kv = SelfKv::append(cache.take(), order, &k, &v, self.paths)?;
+        let kv = SelfKv::append(cache.take(), order, &k, &v, self.paths, self.kv_dtype)?;
         let (ck, cv, len) = kv.parts();
         let out = match self.attend_host(&qkv, ck, cv, len, None, 1)? {
             Some(out) => out,
             None => {
                 let q = self.heads_of(&qkv3, 0)?;
                 let (k, v) = kv.views()?;
+                let (k, v) = (k.to_dtype(q.dtype())?, v.to_dtype(q.dtype())?);
                 Self::attend(&q, &k, &v, None)?.reshape((rows, d))?
             }
         };
@@ -352,7 +393,8 @@ impl Attention {
         } else {
             q.transpose(1, 2)?.contiguous()?
         };
-        let out = Self::attend(&q, k, v, mask)?;
+        let (k, v) = (k.to_dtype(q.dtype())?, v.to_dtype(q.dtype())?);
+        let out = Self::attend(&q, &k, &v, mask)?;
         let out = if per == 1 {
             out.reshape((rows, d))?
         } else {

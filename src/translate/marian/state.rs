@@ -5,9 +5,11 @@
 //! Plain tensors and row indices: what the model computes with them is in [`super::model`],
 //! and the [`crate::generate::Decoder`] glue in [`super`].
 use candle_core::{DType, Device, Tensor};
+use half::f16;
 
 use super::Paths;
-use crate::translate::project::cpu_f32;
+use crate::translate::attend::KvElem;
+use crate::translate::project::{cpu_f32, cpu_slice};
 
 /// Keys and values of one attention layer, `[rows or groups, heads, positions, head_dim]`.
 pub(super) type KeyValues = (Tensor, Tensor);
@@ -141,9 +143,9 @@ const RESERVE: usize = 16;
 /// HF reorders the whole cache after each beam step and then concatenates the new position,
 /// two full copies a step, a tenth of beam search's time on CPU. On the host path a step
 /// without reordering writes its position in place, and a step that reorders or runs out of
-/// room writes each row's selected history and its new position once, in one pass. Other
-/// devices and dtypes take `index_select` and `cat` (capacity = `len`), which give the same
-/// values.
+/// room writes each row's selected history and its new position once, in one pass; there the
+/// cache is f32 or f16 ([`crate::device::Precision::kv_dtype`]). Other devices and dtypes
+/// take `index_select` and `cat` (capacity = `len`), which give the same values.
 #[derive(Debug, Clone)]
 pub(super) struct SelfKv {
     k: Tensor,
@@ -168,19 +170,23 @@ impl SelfKv {
 
     /// The cache after one step: row `r` is row `order[r]` of `prev` (row `r` itself
     /// without `order`) followed by row `r` of `k` and `v` (`[rows', heads, 1, head_dim]`).
+    /// On the host path from f32 `k` and `v`, the cache holds `kv` (f32 or f16); elsewhere
+    /// their own dtype.
     pub(super) fn append(
         prev: Option<SelfKv>,
         order: Option<&[usize]>,
         k: &Tensor,
         v: &Tensor,
         paths: Paths,
+        kv: DType,
     ) -> candle_core::Result<SelfKv> {
         let host = paths == Paths::Host
             && k.device().is_cpu()
             && [k, v].iter().all(|t| t.dtype() == DType::F32)
+            && matches!(kv, DType::F32 | DType::F16)
             && prev
                 .as_ref()
-                .is_none_or(|p| p.k.dtype() == DType::F32 && p.v.dtype() == DType::F32);
+                .is_none_or(|p| p.k.dtype() == kv && p.v.dtype() == kv);
         let Some(prev) = prev else {
             if order.is_some() {
                 candle_core::bail!("append: an order for an empty cache");
@@ -193,8 +199,8 @@ impl SelfKv {
                 });
             }
             return Ok(SelfKv {
-                k: gather(None, 0, None, k)?,
-                v: gather(None, 0, None, v)?,
+                k: gather(None, 0, None, k, kv)?,
+                v: gather(None, 0, None, v, kv)?,
                 len: 1,
             });
         };
@@ -221,18 +227,36 @@ impl SelfKv {
             });
         }
         if order.is_none() && len < prev.k.dim(2)? {
-            prev.k.slice_set(&k.contiguous()?, 2, len)?;
-            prev.v.slice_set(&v.contiguous()?, 2, len)?;
+            prev.k.slice_set(&to_kv(k, kv)?, 2, len)?;
+            prev.v.slice_set(&to_kv(v, kv)?, 2, len)?;
             return Ok(SelfKv {
                 len: len + 1,
                 ..prev
             });
         }
         Ok(SelfKv {
-            k: gather(Some(&prev.k), len, order, k)?,
-            v: gather(Some(&prev.v), len, order, v)?,
+            k: gather(Some(&prev.k), len, order, k, kv)?,
+            v: gather(Some(&prev.v), len, order, v, kv)?,
             len: len + 1,
         })
+    }
+}
+
+/// `t` (host f32) contiguous in `dtype`, f32 or f16 ([`KvElem::narrow`]: f16 held to its
+/// finite range), as the host cache and cross-attention store keys and values.
+pub(super) fn to_kv(t: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    match dtype {
+        DType::F16 if t.dtype() == DType::F32 => {
+            let t = t.contiguous()?;
+            let (storage, layout) = t.storage_and_layout();
+            let Some(values) = cpu_f32(&storage, layout) else {
+                candle_core::bail!("to_kv: keys not on the host");
+            };
+            let narrow: Vec<f16> = values.iter().map(|&x| f16::narrow(x)).collect();
+            drop(storage);
+            Tensor::from_vec(narrow, t.dims(), t.device())
+        }
+        _ => t.to_dtype(dtype)?.contiguous(),
     }
 }
 
@@ -257,11 +281,25 @@ fn check_step(cache: &Tensor, order: Option<&[usize]>, new: &Tensor) -> candle_c
     Ok(())
 }
 
-/// A new host cache `[rows', heads, capacity', head_dim]` (f32; capacity' is `len + 1` for a
-/// reordered cache, else a multiple of [`RESERVE`]): for each row `r`, the first `len`
-/// positions of row `order[r]` of `cache` (row `r` without `order`), then row `r` of `new`,
-/// then zeros.
+/// A new host cache `[rows', heads, capacity', head_dim]` in `kv` (f32 or f16; capacity' is
+/// `len + 1` for a reordered cache, else a multiple of [`RESERVE`]): for each row `r`, the
+/// first `len` positions of row `order[r]` of `cache` (row `r` without `order`), then row `r`
+/// of `new` (f32), then zeros.
 fn gather(
+    cache: Option<&Tensor>,
+    len: usize,
+    order: Option<&[usize]>,
+    new: &Tensor,
+    kv: DType,
+) -> candle_core::Result<Tensor> {
+    match kv {
+        DType::F16 => gather_as::<f16>(cache, len, order, new),
+        _ => gather_as::<f32>(cache, len, order, new),
+    }
+}
+
+/// [`gather`] into a cache of `E`.
+fn gather_as<E: KvElem>(
     cache: Option<&Tensor>,
     len: usize,
     order: Option<&[usize]>,
@@ -282,9 +320,9 @@ fn gather(
     let guard = cache.map(Tensor::storage_and_layout);
     let old = match &guard {
         None => None,
-        Some((storage, layout)) => match cpu_f32(storage, layout) {
+        Some((storage, layout)) => match cpu_slice::<E>(storage, layout) {
             Some(s) => Some(s),
-            None => candle_core::bail!("append: cache not on the host in f32"),
+            None => candle_core::bail!("append: cache not on the host in {:?}", E::DTYPE),
         },
     };
     let mut out = Vec::with_capacity(rows * heads * cap * dh);
@@ -296,8 +334,8 @@ fn gather(
                 out.extend_from_slice(&old[at..at + len * dh]);
             }
             let at = (r * heads + h) * dh;
-            out.extend_from_slice(&fresh[at..at + dh]);
-            out.resize(out.len() + (cap - len - 1) * dh, 0.0);
+            out.extend(fresh[at..at + dh].iter().map(|&x| E::narrow(x)));
+            out.resize(out.len() + (cap - len - 1) * dh, E::narrow(0.0));
         }
     }
     drop(guard);
@@ -331,10 +369,10 @@ mod tests {
             .unwrap()
     }
 
-    /// The host cache (in place, gathered, grown past its reserve) and the generic one give
-    /// what reordering with `index_select` and then `cat` gives, step after step: rows kept,
-    /// repeated, dropped and swapped, strided new positions, and f64 (which takes the
-    /// generic path itself).
+    /// The host cache (in place, gathered, grown past its reserve, in f32 and in f16) and the
+    /// generic one give what reordering with `index_select` and then `cat` gives, step after
+    /// step: rows kept, repeated, dropped and swapped, strided new positions, and f64 (which
+    /// takes the generic path itself). The f16 cache holds the same values narrowed.
     #[test]
     fn cache_steps_equal_index_select_then_cat() {
         let dev = Device::Cpu;
@@ -347,11 +385,16 @@ mod tests {
             vec![Some(vec![1, 0, 2]), Some(vec![2, 1]), None, None],
         ]
         .concat();
-        for (dtype, paths) in [
-            (DType::F32, Paths::Host),
-            (DType::F32, Paths::Generic),
-            (DType::F64, Paths::Host),
+        for (dtype, paths, kv) in [
+            (DType::F32, Paths::Host, DType::F32),
+            (DType::F32, Paths::Host, DType::F16),
+            (DType::F32, Paths::Generic, DType::F32),
+            (DType::F64, Paths::Host, DType::F64),
         ] {
+            let stored = |t: &Tensor| match kv {
+                DType::F16 => flat(&to_kv(&t.to_dtype(DType::F32).unwrap(), kv).unwrap()),
+                _ => flat(t),
+            };
             let mut rows = 4;
             let mut cache: Option<SelfKv> = None;
             let mut want: Option<(Tensor, Tensor)> = None;
@@ -377,12 +420,14 @@ mod tests {
                         reference(&wv, order.as_deref(), &v),
                     ),
                 });
-                cache = Some(SelfKv::append(cache, order.as_deref(), &k, &v, paths).unwrap());
+                cache = Some(SelfKv::append(cache, order.as_deref(), &k, &v, paths, kv).unwrap());
                 let (gk, gv) = cache.as_ref().unwrap().views().unwrap();
                 let (wk, wv) = want.as_ref().unwrap();
-                assert_eq!(gk.dims(), wk.dims(), "step {step}, {dtype:?}, {paths:?}");
-                assert_eq!(flat(&gk), flat(wk), "step {step}, {dtype:?}, {paths:?}");
-                assert_eq!(flat(&gv), flat(wv), "step {step}, {dtype:?}, {paths:?}");
+                let case = format!("step {step}, {dtype:?}, {paths:?}, {kv:?}");
+                assert_eq!(gk.dtype(), kv, "{case}");
+                assert_eq!(gk.dims(), wk.dims(), "{case}");
+                assert_eq!(flat(&gk), stored(wk), "{case}");
+                assert_eq!(flat(&gv), stored(wv), "{case}");
                 rows = n;
             }
             // 19 steps: the host cache grew past one reserve.
@@ -394,12 +439,15 @@ mod tests {
     fn a_step_that_does_not_fit_the_cache_is_refused() {
         let dev = Device::Cpu;
         let one = Tensor::zeros((4, 3, 1, 2), DType::F32, &dev).unwrap();
-        let cache = || Some(SelfKv::append(None, None, &one, &one, Paths::Host).unwrap());
+        let cache =
+            || Some(SelfKv::append(None, None, &one, &one, Paths::Host, DType::F32).unwrap());
         let two = Tensor::zeros((2, 3, 1, 2), DType::F32, &dev).unwrap();
-        assert!(SelfKv::append(cache(), Some(&[0, 4]), &two, &two, Paths::Host).is_err());
-        assert!(SelfKv::append(cache(), None, &two, &two, Paths::Host).is_err());
+        assert!(
+            SelfKv::append(cache(), Some(&[0, 4]), &two, &two, Paths::Host, DType::F32).is_err()
+        );
+        assert!(SelfKv::append(cache(), None, &two, &two, Paths::Host, DType::F32).is_err());
         let wide = Tensor::zeros((4, 3, 1, 3), DType::F32, &dev).unwrap();
-        assert!(SelfKv::append(cache(), None, &wide, &wide, Paths::Host).is_err());
-        assert!(SelfKv::append(None, Some(&[0]), &one, &one, Paths::Host).is_err());
+        assert!(SelfKv::append(cache(), None, &wide, &wide, Paths::Host, DType::F32).is_err());
+        assert!(SelfKv::append(None, Some(&[0]), &one, &one, Paths::Host, DType::F32).is_err());
     }
 }
