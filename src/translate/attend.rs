@@ -12,58 +12,86 @@
 //! batch 32 of opus-mt's shape: 4 % less time, BENCHMARKS.md).
 //!
 //! The keys and values are f32, or f16 under `--dtype int8` ([`KvElem`]): stored in half the
-//! memory (they are most of a beam search's peak), widened exactly as they are read.
-use half::f16;
+//! memory (they are most of a beam search's peak), widened exactly as they are read, once
+//! per head for all the rows (beams) that share them.
+use half::{f16, slice::HalfFloatSliceExt};
 use rayon::prelude::*;
 
 use crate::generate::logits::LANES;
 
 /// What a KV cache holds: f32, or f16 (`--dtype int8`, [`crate::device::Precision::kv_dtype`]).
 pub(crate) trait KvElem: candle_core::WithDType {
-    /// The stored value as f32 (exact: every f16 is an f32).
-    fn widen(self) -> f32;
-    /// `x` as stored: for f16, rounded to nearest even and held to ±65,504, f16's largest
-    /// finite magnitude (a key past it would be infinite, and its scores NaN).
-    fn narrow(x: f32) -> Self;
+    /// `src` as f32: `src` itself, or widened into `scratch` (exactly: every f16 is an f32).
+    fn as_f32<'a>(src: &'a [Self], scratch: &'a mut Vec<f32>) -> &'a [f32];
+
+    /// Appends `src` as stored: for f16, rounded to nearest even and held to ±65,504, f16's
+    /// largest finite magnitude (a key past it would be infinite, and its scores NaN).
+    fn extend_narrowed(dst: &mut Vec<Self>, src: &[f32]);
 }
 
 impl KvElem for f32 {
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self
+    fn as_f32<'a>(src: &'a [Self], _: &'a mut Vec<f32>) -> &'a [f32] {
+        src
     }
 
-    #[inline(always)]
-    fn narrow(x: f32) -> Self {
-        x
+    fn extend_narrowed(dst: &mut Vec<Self>, src: &[f32]) {
+        dst.extend_from_slice(src);
     }
 }
 
+/// Widened with F16C's `vcvtph2ps` where the CPU has it (eight values an instruction, in a
+/// loop of our own: `half`'s slice conversion calls a function per eight), else `half`'s;
+/// narrowed through `half`'s slice conversion (F16C too where present).
 impl KvElem for f16 {
-    /// Integer operations and selects, which the compiler vectorises inside the
-    /// `multiversion` loops ([`f16::to_f32`] checks the CPU for F16C at every call).
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        let h = u32::from(self.to_bits());
-        let sign = (h & 0x8000) << 16;
-        let em = h & 0x7fff;
-        let bits = if em >= 0x7c00 {
-            // Infinity or NaN: the exponent to f32's all-ones, the payload kept.
-            (em << 13) | 0x7f80_0000
-        } else if em >= 0x0400 {
-            // Normal: the exponent rebiased by 127 - 15.
-            (em << 13) + (112 << 23)
-        } else {
-            // Zero or subnormal: mantissa · 2⁻²⁴, exact in f32.
-            (em as f32 * (1.0 / 16_777_216.0)).to_bits()
-        };
-        f32::from_bits(sign | bits)
+    fn as_f32<'a>(src: &'a [Self], scratch: &'a mut Vec<f32>) -> &'a [f32] {
+        scratch.resize(src.len(), 0.0);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("f16c") {
+            // SAFETY: the CPU has F16C; `scratch` is as long as `src`.
+            unsafe { widen_f16c(src, scratch) };
+            return scratch;
+        }
+        src.convert_to_f32_slice(scratch);
+        scratch
     }
 
-    #[inline]
-    fn narrow(x: f32) -> Self {
-        const LARGEST: f32 = f16::MAX.to_f32_const();
-        f16::from_f32(x.clamp(-LARGEST, LARGEST))
+    fn extend_narrowed(dst: &mut Vec<Self>, src: &[f32]) {
+        let start = dst.len();
+        dst.resize(start + src.len(), f16::ZERO);
+        let out = &mut dst[start..];
+        out.convert_from_f32_slice(src);
+        // Rounding is to nearest even, so only what lies past the largest finite value (or
+        // was infinite) came out infinite: that is where holding to the range applies.
+        for h in out.iter_mut().filter(|h| h.is_infinite()) {
+            *h = if h.is_sign_negative() {
+                f16::MIN
+            } else {
+                f16::MAX
+            };
+        }
+    }
+}
+
+/// `src` widened into `dst` (as long), eight values at a time.
+///
+/// # Safety
+/// The CPU must have F16C (and so AVX).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn widen_f16c(src: &[f16], dst: &mut [f32]) {
+    use std::arch::x86_64::{__m128i, _mm256_cvtph_ps, _mm256_storeu_ps, _mm_loadu_si128};
+    assert_eq!(src.len(), dst.len());
+    let mut from = src.chunks_exact(8);
+    let mut to = dst.chunks_exact_mut(8);
+    for (h, f) in (&mut from).zip(&mut to) {
+        // SAFETY: 8 f16 (16 bytes) read from `h`, 8 f32 written to `f`, both 8 long.
+        unsafe {
+            let wide = _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().cast::<__m128i>()));
+            _mm256_storeu_ps(f.as_mut_ptr(), wide);
+        }
+    }
+    for (h, f) in from.remainder().iter().zip(to.into_remainder()) {
+        *f = h.to_f32();
     }
 }
 
@@ -121,26 +149,33 @@ pub(crate) fn attend_step<E: KvElem>(
         );
     }
     let mut out = vec![0f32; q.rows * d];
-    let row = |(r, out): (usize, &mut [f32])| {
-        let g = r / per;
+    // A group's rows together: each head's keys and values are read (and widened from
+    // f16) once for all of them.
+    let group = |(g, out): (usize, &mut [f32])| {
         let mask = keys.mask.map(|m| &m[g * len..(g + 1) * len]);
         let mut scores = vec![0f32; len];
+        let (mut k_wide, mut v_wide) = (Vec::new(), Vec::new());
         for h in 0..heads {
             let at = (g * heads + h) * cap * head_dim;
-            one_head(
-                &q.data[r * q.stride + h * head_dim..][..head_dim],
-                &keys.k[at..at + len * head_dim],
-                &keys.v[at..at + len * head_dim],
-                mask,
-                &mut scores,
-                &mut out[h * head_dim..(h + 1) * head_dim],
-            );
+            let k = E::as_f32(&keys.k[at..at + len * head_dim], &mut k_wide);
+            let v = E::as_f32(&keys.v[at..at + len * head_dim], &mut v_wide);
+            for (i, out) in out.chunks_mut(d).enumerate() {
+                let r = g * per + i;
+                one_head(
+                    &q.data[r * q.stride + h * head_dim..][..head_dim],
+                    k,
+                    v,
+                    mask,
+                    &mut scores,
+                    &mut out[h * head_dim..(h + 1) * head_dim],
+                );
+            }
         }
     };
-    if q.rows > 1 && q.rows * heads * len * head_dim >= crate::generate::PARALLEL_MIN / 4 {
-        out.par_chunks_mut(d).enumerate().for_each(row);
+    if groups > 1 && q.rows * heads * len * head_dim >= crate::generate::PARALLEL_MIN / 4 {
+        out.par_chunks_mut(per * d).enumerate().for_each(group);
     } else {
-        out.chunks_mut(d).enumerate().for_each(row);
+        out.chunks_mut(per * d).enumerate().for_each(group);
     }
     Ok(out)
 }
@@ -150,10 +185,10 @@ pub(crate) fn attend_step<E: KvElem>(
 /// per head, the dot products and sums inlined into it (per position they are too short
 /// to pay for a dispatch each).
 #[multiversion::multiversion(targets = "simd")]
-fn one_head<E: KvElem>(
+fn one_head(
     q: &[f32],
-    k: &[E],
-    v: &[E],
+    k: &[f32],
+    v: &[f32],
     mask: Option<&[f32]>,
     scores: &mut [f32],
     out: &mut [f32],
@@ -177,29 +212,29 @@ fn one_head<E: KvElem>(
 /// `Σ a·b` in [`LANES`] fixed lanes, so the order of the sum (and the result) is the same
 /// on every CPU.
 #[inline(always)]
-fn dot<E: KvElem>(a: &[f32], b: &[E]) -> f32 {
+fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let mut ca = a.chunks_exact(LANES);
     let mut cb = b.chunks_exact(LANES);
     for (x, y) in (&mut ca).zip(&mut cb) {
         for i in 0..LANES {
-            acc[i] += x[i] * y[i].widen();
+            acc[i] += x[i] * y[i];
         }
     }
     let tail: f32 = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
-        .map(|(x, y)| x * y.widen())
+        .map(|(x, y)| x * y)
         .sum();
     acc.iter().sum::<f32>() + tail
 }
 
 /// `out += p · v`.
 #[inline(always)]
-fn axpy<E: KvElem>(p: f32, v: &[E], out: &mut [f32]) {
+fn axpy(p: f32, v: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(v) {
-        *o += p * x.widen();
+        *o += p * x;
     }
 }
 
@@ -228,7 +263,7 @@ mod tests {
                         let dot: f64 = (0..dh)
                             .map(|i| {
                                 q.data[r * q.stride + h * dh + i] as f64
-                                    * keys.k[at + s * dh + i].widen() as f64
+                                    * keys.k[at + s * dh + i].to_f64()
                             })
                             .sum();
                         dot + keys.mask.map_or(0.0, |m| m[g * keys.len + s] as f64)
@@ -239,7 +274,7 @@ mod tests {
                 let sum: f64 = e.iter().sum();
                 for i in 0..dh {
                     out[r * d + h * dh + i] = (0..keys.len)
-                        .map(|s| e[s] / sum * keys.v[at + s * dh + i].widen() as f64)
+                        .map(|s| e[s] / sum * keys.v[at + s * dh + i].to_f64())
                         .sum();
                 }
             }
@@ -247,32 +282,49 @@ mod tests {
         out
     }
 
-    /// Every f16 widens to what `half` makes of it (NaNs to a NaN of the same sign).
+    /// Every f16 widens to what `half` makes of it, one value at a time.
     #[test]
     fn f16_widens_exactly() {
-        for bits in 0..=u16::MAX {
-            let h = f16::from_bits(bits);
-            let (got, want) = (h.widen(), h.to_f32());
+        let all: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).collect();
+        let mut scratch = Vec::new();
+        let wide = f16::as_f32(&all, &mut scratch);
+        for (h, &got) in all.iter().zip(wide) {
+            let want = h.to_f32();
             if want.is_nan() {
                 assert!(got.is_nan() && got.is_sign_negative() == want.is_sign_negative());
             } else {
-                assert_eq!(got.to_bits(), want.to_bits(), "{bits:#06x}");
+                assert_eq!(got.to_bits(), want.to_bits(), "{h:?}");
             }
         }
     }
 
-    /// Narrowing rounds as `half` does, and holds values past f16's range to its largest
-    /// finite magnitude instead of infinity.
+    /// Narrowing rounds as `half` does value by value, and holds values past f16's range
+    /// to its largest finite magnitude instead of infinity.
     #[test]
     fn f16_narrows_to_nearest_and_saturates() {
-        for x in [0.0f32, -0.0, 1.0, 0.1, -2.71, 1e-7, 65504.0, 65519.0, -6e4] {
-            assert_eq!(f16::narrow(x), f16::from_f32(x), "{x}");
+        let near = [
+            0.0f32, -0.0, 1.0, 0.1, -2.71, 1e-7, 3e-5, 65504.0, 65519.0, -6e4,
+        ];
+        let far = [65520.0f32, 1e9, f32::INFINITY];
+        let src: Vec<f32> = near
+            .iter()
+            .chain(&far)
+            .copied()
+            .chain(far.iter().map(|x| -x))
+            .chain([f32::NAN])
+            .collect();
+        let mut got = vec![f16::ONE];
+        f16::extend_narrowed(&mut got, &src);
+        assert_eq!(got[0], f16::ONE, "appends after what is there");
+        for (&x, &h) in near.iter().zip(&got[1..]) {
+            assert_eq!(h, f16::from_f32(x), "{x}");
         }
-        for x in [65520.0f32, 1e9, f32::INFINITY] {
-            assert_eq!(f16::narrow(x), f16::MAX, "{x}");
-            assert_eq!(f16::narrow(-x), f16::MIN, "{x}");
-        }
-        assert!(f16::narrow(f32::NAN).is_nan());
+        let rest = &got[1 + near.len()..];
+        assert!(rest[..far.len()].iter().all(|&h| h == f16::MAX));
+        assert!(rest[far.len()..2 * far.len()]
+            .iter()
+            .all(|&h| h == f16::MIN));
+        assert!(rest[2 * far.len()].is_nan());
     }
 
     proptest! {
@@ -310,10 +362,9 @@ mod tests {
             for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
                 prop_assert!((g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "{i}: {g} vs {w}");
             }
-            let (k16, v16): (Vec<f16>, Vec<f16>) = (
-                k.iter().map(|&x| f16::narrow(x)).collect(),
-                v.iter().map(|&x| f16::narrow(x)).collect(),
-            );
+            let (mut k16, mut v16) = (Vec::new(), Vec::new());
+            f16::extend_narrowed(&mut k16, &k);
+            f16::extend_narrowed(&mut v16, &v);
             let keys16 = StepKeys {
                 k: &k16[..],
                 v: &v16[..],

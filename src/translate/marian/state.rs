@@ -242,7 +242,7 @@ impl SelfKv {
     }
 }
 
-/// `t` (host f32) contiguous in `dtype`, f32 or f16 ([`KvElem::narrow`]: f16 held to its
+/// `t` (host f32) contiguous in `dtype`, f32 or f16 ([`KvElem::extend_narrowed`]: f16 held to its
 /// finite range), as the host cache and cross-attention store keys and values.
 pub(super) fn to_kv(t: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
     match dtype {
@@ -252,7 +252,8 @@ pub(super) fn to_kv(t: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
             let Some(values) = cpu_f32(&storage, layout) else {
                 candle_core::bail!("to_kv: keys not on the host");
             };
-            let narrow: Vec<f16> = values.iter().map(|&x| f16::narrow(x)).collect();
+            let mut narrow = Vec::with_capacity(values.len());
+            f16::extend_narrowed(&mut narrow, values);
             drop(storage);
             Tensor::from_vec(narrow, t.dims(), t.device())
         }
@@ -334,8 +335,8 @@ fn gather_as<E: KvElem>(
                 out.extend_from_slice(&old[at..at + len * dh]);
             }
             let at = (r * heads + h) * dh;
-            out.extend(fresh[at..at + dh].iter().map(|&x| E::narrow(x)));
-            out.resize(out.len() + (cap - len - 1) * dh, E::narrow(0.0));
+            E::extend_narrowed(&mut out, &fresh[at..at + dh]);
+            out.resize(out.len() + (cap - len - 1) * dh, E::zero());
         }
     }
     drop(guard);
