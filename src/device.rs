@@ -63,7 +63,8 @@ impl Precision {
         }
     }
 
-    /// The name `--dtype` takes, recorded in run.json and the cache key.
+    /// The name `--dtype` takes, recorded in run.json (the cache key takes
+    /// [`Self::cache_name`]).
     pub fn as_str(self) -> &'static str {
         match self {
             Precision::Float(dtype) => dtype.as_str(),
@@ -72,13 +73,13 @@ impl Precision {
         }
     }
 
-    /// The name the translation cache keys entries by: [`Self::as_str`], but CPU bf16
-    /// apart, as its projections compute differently from a GPU's (and from the candle
-    /// bf16 of earlier versions).
+    /// The name the translation cache keys entries by: [`Self::as_str`], but with CPU bf16
+    /// and int8 apart from what computed differently under the same name: CPU bf16's
+    /// projections from a GPU's (and from the candle bf16 of earlier versions), int8 with
+    /// f16 keys and values ([`Self::kv_dtype`]) from the earlier int8's f32 ones.
     pub fn cache_name(self) -> &'static str {
         match self {
             Precision::Bf16Cpu => "bf16-cpu",
-            // Apart from the int8 of earlier versions, whose keys and values were f32.
             Precision::Int8 => "int8-f16kv",
             other => other.as_str(),
         }

@@ -733,7 +733,7 @@ fn int8_and_bf16_translate_each_input_alone_as_in_a_batch() {
 /// loop to the length limit, passing many near-ties on the way, and rounding the weights
 /// alone (activations left in f32) already flips some of them. With the keys and values in
 /// f16 (`Precision::kv_dtype`) int8 departs at 8 of 799 and 6 of 821 steps (4 and 6 with
-/// them in f32), the widest margin unchanged: at most 2 % of the steps, all near-ties.
+/// them in f32), the widest margin unchanged: at most 1.5 % of the steps, all near-ties.
 #[test]
 fn int8_departs_from_f32_only_at_near_ties() {
     use warta::device::Precision;
@@ -804,7 +804,7 @@ fn int8_departs_from_f32_only_at_near_ties() {
             "{name}: int8 departs where f32's margin is {widest}"
         );
         assert!(
-            flips * 50 <= steps,
+            flips * 200 <= steps * 3,
             "{name}: int8 departs at {flips} of {steps} steps"
         );
     }

@@ -46,8 +46,9 @@ impl KvElem for f16 {
     fn as_f32<'a>(src: &'a [Self], scratch: &'a mut Vec<f32>) -> &'a [f32] {
         scratch.resize(src.len(), 0.0);
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("f16c") {
-            // SAFETY: the CPU has F16C; `scratch` is as long as `src`.
+        if std::arch::is_x86_feature_detected!("f16c") && std::arch::is_x86_feature_detected!("avx")
+        {
+            // SAFETY: the CPU has F16C and AVX; `scratch` is as long as `src`.
             unsafe { widen_f16c(src, scratch) };
             return scratch;
         }
@@ -75,7 +76,7 @@ impl KvElem for f16 {
 /// `src` widened into `dst` (as long), eight values at a time.
 ///
 /// # Safety
-/// The CPU must have F16C (and so AVX).
+/// The CPU must have F16C and AVX.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,f16c")]
 unsafe fn widen_f16c(src: &[f16], dst: &mut [f32]) {
@@ -149,9 +150,18 @@ pub(crate) fn attend_step<E: KvElem>(
         );
     }
     let mut out = vec![0f32; q.rows * d];
-    // A group's rows together: each head's keys and values are read (and widened from
-    // f16) once for all of them.
-    let group = |(g, out): (usize, &mut [f32])| {
+    let parallel =
+        q.rows > 1 && q.rows * heads * len * head_dim >= crate::generate::PARALLEL_MIN / 4;
+    // Rows a task takes: a whole group where there are groups enough to keep the threads
+    // busy, so each head's keys and values are read (and widened from f16) once for all its
+    // rows; else one row (the beams of one sentence), each reading them itself.
+    let span = if !parallel || groups >= rayon::current_num_threads() {
+        per
+    } else {
+        1
+    };
+    let rows = |(task, out): (usize, &mut [f32])| {
+        let g = task * span / per;
         let mask = keys.mask.map(|m| &m[g * len..(g + 1) * len]);
         let mut scores = vec![0f32; len];
         let (mut k_wide, mut v_wide) = (Vec::new(), Vec::new());
@@ -160,7 +170,7 @@ pub(crate) fn attend_step<E: KvElem>(
             let k = E::as_f32(&keys.k[at..at + len * head_dim], &mut k_wide);
             let v = E::as_f32(&keys.v[at..at + len * head_dim], &mut v_wide);
             for (i, out) in out.chunks_mut(d).enumerate() {
-                let r = g * per + i;
+                let r = task * span + i;
                 one_head(
                     &q.data[r * q.stride + h * head_dim..][..head_dim],
                     k,
@@ -172,10 +182,10 @@ pub(crate) fn attend_step<E: KvElem>(
             }
         }
     };
-    if groups > 1 && q.rows * heads * len * head_dim >= crate::generate::PARALLEL_MIN / 4 {
-        out.par_chunks_mut(per * d).enumerate().for_each(group);
+    if parallel {
+        out.par_chunks_mut(span * d).enumerate().for_each(rows);
     } else {
-        out.chunks_mut(per * d).enumerate().for_each(group);
+        out.chunks_mut(span * d).enumerate().for_each(rows);
     }
     Ok(out)
 }
@@ -287,13 +297,17 @@ mod tests {
     fn f16_widens_exactly() {
         let all: Vec<f16> = (0..=u16::MAX).map(f16::from_bits).collect();
         let mut scratch = Vec::new();
-        let wide = f16::as_f32(&all, &mut scratch);
-        for (h, &got) in all.iter().zip(wide) {
-            let want = h.to_f32();
-            if want.is_nan() {
-                assert!(got.is_nan() && got.is_sign_negative() == want.is_sign_negative());
-            } else {
-                assert_eq!(got.to_bits(), want.to_bits(), "{h:?}");
+        // All of them (eight at a time), then lengths that leave a remainder past the eights.
+        for part in [&all[..], &all[..65_533], &all[0x3c00..0x3c0d], &all[..3]] {
+            let wide = f16::as_f32(part, &mut scratch);
+            assert_eq!(wide.len(), part.len());
+            for (h, &got) in part.iter().zip(wide) {
+                let want = h.to_f32();
+                if want.is_nan() {
+                    assert!(got.is_nan() && got.is_sign_negative() == want.is_sign_negative());
+                } else {
+                    assert_eq!(got.to_bits(), want.to_bits(), "{h:?}");
+                }
             }
         }
     }
@@ -379,6 +393,72 @@ mod tests {
                 prop_assert!((g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0), "{i}: {g} vs {w}");
             }
         }
+    }
+
+    /// Shapes large enough to run in parallel, f32 and f16: they agree with the definition,
+    /// and each group's rows get the same bits whether the group is one of several (its rows
+    /// one task, its keys widened once) or alone (its rows tasks of their own on more than
+    /// one thread).
+    #[test]
+    fn parallel_shapes_match_the_definition_and_each_other() {
+        let (groups, per, heads, dh, len) = (3, 4, 8, 64, 24);
+        let (rows, d) = (groups * per, heads * dh);
+        let data = test_values(rows * d, 7);
+        let (k, v) = (
+            test_values(groups * heads * len * dh, 8),
+            test_values(groups * heads * len * dh, 9),
+        );
+        let (mut k16, mut v16) = (Vec::new(), Vec::new());
+        f16::extend_narrowed(&mut k16, &k);
+        f16::extend_narrowed(&mut v16, &v);
+        fn check<E: KvElem>(data: &[f32], k: &[E], v: &[E], shape: [usize; 5]) {
+            let [groups, per, heads, dh, len] = shape;
+            let d = heads * dh;
+            let q = StepQueries {
+                data,
+                rows: groups * per,
+                stride: d,
+            };
+            let keys = StepKeys {
+                k,
+                v,
+                groups,
+                cap: len,
+                len,
+                mask: None,
+            };
+            let all = attend_step(q, keys, heads, dh, per).unwrap();
+            let want = reference(&q, &keys, heads, dh, per);
+            for (i, (&g, &w)) in all.iter().zip(&want).enumerate() {
+                assert!(
+                    (g as f64 - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{i}: {g} vs {w}"
+                );
+            }
+            let block = heads * len * dh;
+            for g in 0..groups {
+                let q = StepQueries {
+                    data: &data[g * per * d..(g + 1) * per * d],
+                    rows: per,
+                    stride: d,
+                };
+                let keys = StepKeys {
+                    k: &k[g * block..(g + 1) * block],
+                    v: &v[g * block..(g + 1) * block],
+                    groups: 1,
+                    ..keys
+                };
+                let alone = attend_step(q, keys, heads, dh, per).unwrap();
+                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&alone),
+                    bits(&all[g * per * d..(g + 1) * per * d]),
+                    "group {g}"
+                );
+            }
+        }
+        check(&data, &k, &v, [groups, per, heads, dh, len]);
+        check(&data, &k16, &v16, [groups, per, heads, dh, len]);
     }
 
     #[test]

@@ -242,8 +242,9 @@ impl SelfKv {
     }
 }
 
-/// `t` (host f32) contiguous in `dtype`, f32 or f16 ([`KvElem::extend_narrowed`]: f16 held to its
-/// finite range), as the host cache and cross-attention store keys and values.
+/// `t` contiguous in `dtype`, as the cache and cross-attention store keys and values: host
+/// f32 narrowed to f16 by [`KvElem::extend_narrowed`] (held to f16's finite range), any
+/// other tensor by candle's `to_dtype` (a clone where the dtype is already `dtype`).
 pub(super) fn to_kv(t: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
     match dtype {
         DType::F16 if t.dtype() == DType::F32 => {
