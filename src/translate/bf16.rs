@@ -355,7 +355,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::translate::tiles::test_values as values;
+    use crate::translate::tiles::{rows_alone_as_in_a_batch, test_values as values};
     use proptest::prelude::*;
 
     /// The definition on the bf16-rounded operands, in f64.
@@ -451,22 +451,9 @@ mod tests {
     /// count, so a sentence's result never depends on its batch.
     #[test]
     fn a_row_gets_the_same_bits_alone_as_in_a_batch() {
-        let (d, cols, rows) = (70, 130, 20);
+        let (d, cols) = (70, 130);
         let p = Bf16Panels::from_host_rows(&values(cols * d, 1), cols, d).unwrap();
-        let xs = values(rows * d, 2);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let mut all = Vec::new();
-        p.forward_into(&xs, None, &mut all).unwrap();
-        for (r0, n) in [(0, 1), (7, 1), (19, 1), (3, 3), (4, 5)] {
-            let mut part = Vec::new();
-            p.forward_into(&xs[r0 * d..(r0 + n) * d], None, &mut part)
-                .unwrap();
-            assert_eq!(
-                bits(&part),
-                bits(&all[r0 * cols..(r0 + n) * cols]),
-                "rows {r0}+{n}"
-            );
-        }
+        rows_alone_as_in_a_batch(d, cols, |xs, out| p.forward_into(xs, None, out).unwrap());
     }
 
     #[test]

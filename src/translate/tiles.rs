@@ -39,6 +39,32 @@ pub(crate) fn test_values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Asserts that `forward` (a projection of rows of `d` into rows of `cols`, the kernel
+/// picked by the row count) gives rows alone and in small runs the bits it gives them in one
+/// call of 20, for the kernels' tests: a sentence's result must not depend on its batch.
+#[cfg(test)]
+pub(crate) fn rows_alone_as_in_a_batch(
+    d: usize,
+    cols: usize,
+    forward: impl Fn(&[f32], &mut Vec<f32>),
+) {
+    let rows = 20;
+    let xs = test_values(rows * d, 2);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut all = Vec::new();
+    forward(&xs, &mut all);
+    assert_eq!(all.len(), rows * cols);
+    for (r0, n) in [(0, 1), (7, 1), (19, 1), (3, 3), (4, 5)] {
+        let mut part = Vec::new();
+        forward(&xs[r0 * d..(r0 + n) * d], &mut part);
+        assert_eq!(
+            bits(&part),
+            bits(&all[r0 * cols..(r0 + n) * cols]),
+            "rows {r0}+{n}"
+        );
+    }
+}
+
 /// Column `j` of a packed matrix's `cols`, as the tile of `tile_len` values (64 columns)
 /// that holds it: for the embeddings tied to an output projection.
 pub(crate) fn column_tile<E>(
