@@ -172,6 +172,23 @@ impl Bf16Panels {
         Ok(())
     }
 
+    /// Columns `ids` of `w_t` (in that order) as a projection of their own.
+    pub fn select_columns(&self, ids: &[u32]) -> candle_core::Result<Self> {
+        let data = super::tiles::gather_columns(
+            &self.data,
+            self.cols,
+            self.tile_len(),
+            self.d,
+            packed_at,
+            ids,
+        )?;
+        Ok(Self {
+            data: Arc::new(data),
+            d: self.d,
+            cols: ids.len(),
+        })
+    }
+
     /// `x @ w_t + bias` for host rows `x: [rows, d]` into `out` (`[rows, cols]`, its
     /// allocation reused), with this CPU's best kernel for this many rows.
     pub fn forward_into(

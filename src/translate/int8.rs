@@ -260,6 +260,33 @@ impl Int8Panels {
         Ok(())
     }
 
+    /// Columns `ids` of `w_t` (in that order) as a projection of their own: the raw int8
+    /// values with their scales and sums, so each column's outputs keep their bits.
+    pub fn select_columns(&self, ids: &[u32]) -> candle_core::Result<Self> {
+        let data = super::tiles::gather_columns(
+            &self.data,
+            self.cols,
+            self.tile_len(),
+            self.d,
+            packed_at,
+            ids,
+        )?;
+        let padded = ids.len().next_multiple_of(TILE);
+        let mut scales = vec![0f32; padded];
+        let mut sums = vec![0i32; padded];
+        for (n, &j) in ids.iter().enumerate() {
+            scales[n] = self.scales[j as usize];
+            sums[n] = self.sums[j as usize];
+        }
+        Ok(Self {
+            data: Arc::new(data),
+            scales: Arc::new(scales),
+            sums: Arc::new(sums),
+            d: self.d,
+            cols: ids.len(),
+        })
+    }
+
     /// `x @ w_t + bias` for host rows `x: [rows, d]` into `out` (`[rows, cols]`, its
     /// allocation reused), with this CPU's best kernel for this many rows.
     pub fn forward_into(

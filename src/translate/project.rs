@@ -267,6 +267,34 @@ impl Projection {
         }
     }
 
+    /// Columns `ids` of `w_t` (in that order) as a projection of their own, in the same
+    /// form: the output projection over a sentence batch's shortlist candidates.
+    pub fn select_columns(&self, ids: &[u32]) -> candle_core::Result<Self> {
+        Ok(match self {
+            Projection::Matrix(w_t) => {
+                let ids = Tensor::new(ids, w_t.device())?;
+                Projection::Matrix(w_t.index_select(&ids, 1)?.contiguous()?)
+            }
+            Projection::Panels(Panels { data, d, cols }) => {
+                let data = super::tiles::gather_columns(
+                    data,
+                    *cols,
+                    d * PANEL,
+                    *d,
+                    |k, c| k * PANEL + c,
+                    ids,
+                )?;
+                Projection::Panels(Panels {
+                    data: Arc::new(data),
+                    d: *d,
+                    cols: ids.len(),
+                })
+            }
+            Projection::Int8(p) => Projection::Int8(p.select_columns(ids)?),
+            Projection::Bf16(p) => Projection::Bf16(p.select_columns(ids)?),
+        })
+    }
+
     /// Columns `ids` of `w_t` as rows, `[n, d]`: the embeddings when the output projection is
     /// tied to them.
     pub fn columns(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
@@ -594,6 +622,83 @@ mod tests {
             for (g, w) in got.iter().zip(&rows_w[id]) {
                 assert!((g - w).abs() <= step / 2.0 + 1e-6, "{g} vs {w}");
             }
+        }
+    }
+
+    /// Chosen columns (out of order, repeated, across panels, the last one included) make a
+    /// projection in the same form whose outputs are those columns' outputs of the whole one:
+    /// with the same bits in int8 and bf16 (integer sums, and each column summed alone), and
+    /// within a few ulp in f32 (gemm may sum a column otherwise in a panel of another width)
+    /// and for the matrix candle multiplies.
+    #[test]
+    fn selected_columns_give_those_columns_outputs() {
+        let dev = Device::Cpu;
+        let (d, cols) = (40, 150);
+        let w = Tensor::new(super::super::tiles::test_values(cols * d, 7), &dev)
+            .unwrap()
+            .reshape((cols, d))
+            .unwrap();
+        let bias = Tensor::new(super::super::tiles::test_values(cols, 8), &dev).unwrap();
+        let ids: Vec<u32> = vec![149, 3, 64, 65, 0, 100, 3, 63, 127, 128];
+        let ids_t = Tensor::new(ids.as_slice(), &dev).unwrap();
+        let sub_bias = bias.index_select(&ids_t, 0).unwrap();
+        let x = Tensor::new(super::super::tiles::test_values(5 * d, 9), &dev)
+            .unwrap()
+            .reshape((5, d))
+            .unwrap();
+        let forms = [
+            ("f32", Projection::from_rows(&w).unwrap(), false),
+            ("int8", Projection::from_rows_int8(&w).unwrap(), true),
+            ("bf16", Projection::from_rows_bf16(&w).unwrap(), true),
+            ("matrix", Projection::matrix(&w).unwrap(), false),
+        ];
+        for (what, whole, exact) in forms {
+            let sub = whole.select_columns(&ids).unwrap();
+            assert_eq!(sub.cols().unwrap(), ids.len(), "{what}");
+            assert_eq!(
+                std::mem::discriminant(&sub),
+                std::mem::discriminant(&whole),
+                "{what}"
+            );
+            let want = whole
+                .forward(&x, Some(&bias))
+                .unwrap()
+                .index_select(&ids_t, 1)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            let got = sub
+                .forward(&x, Some(&sub_bias))
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+                for (c, (g, w)) in g.iter().zip(w).enumerate() {
+                    if exact {
+                        assert_eq!(g.to_bits(), w.to_bits(), "{what}: row {r}, column {c}");
+                    } else {
+                        assert!(
+                            (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                            "{what}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+            // The columns themselves (the tied embeddings) come along too.
+            assert_eq!(
+                sub.columns(&Tensor::new(&[0u32, 6], &dev).unwrap())
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap(),
+                whole
+                    .columns(&Tensor::new(&[149u32, 3], &dev).unwrap())
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap(),
+                "{what}"
+            );
+            // An id past the vocabulary is an error, not a read past the weights.
+            assert!(whole.select_columns(&[cols as u32]).is_err(), "{what}");
         }
     }
 

@@ -2,7 +2,8 @@
 //! of `rows × cols` cut into tiles of [`TILE`] columns by runs of at most `R` rows, the
 //! tiles spread over rayon's threads, each kernel call writing its part of the output once,
 //! straight into the caller's buffer), the checks of a call, the lookup of a column's tile
-//! (the f32 panels use it too), and the AMX kernel ([`amx`]).
+//! and the gathering of chosen columns (the f32 panels use both too), and the AMX kernel
+//! ([`amx`]).
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
@@ -77,6 +78,31 @@ pub(crate) fn column_tile<E>(
         candle_core::bail!("embedding: id {j} of a vocabulary of {cols}");
     }
     Ok(&data[(j / TILE) * tile_len..][..tile_len])
+}
+
+/// Columns `ids` of a packed matrix of `cols` columns, packed again in that order: column
+/// `ids[n]` becomes column `n`, the rest of the last tile zeros. `at(k, c)` places depth `k`
+/// of a tile's column `c` in the tile; `depth` values of each column are copied. A
+/// column's values (and so, in the integer and per-column kernels, its outputs) are the
+/// same wherever it sits: the vocabulary shortlist's output projection.
+pub(crate) fn gather_columns<E: Copy + Default>(
+    data: &[E],
+    cols: usize,
+    tile_len: usize,
+    depth: usize,
+    at: impl Fn(usize, usize) -> usize,
+    ids: &[u32],
+) -> candle_core::Result<Vec<E>> {
+    let mut out = vec![E::default(); ids.len().div_ceil(TILE) * tile_len];
+    for (n, &j) in ids.iter().enumerate() {
+        let j = j as usize;
+        let from = column_tile(data, j, cols, tile_len)?;
+        let to = &mut out[(n / TILE) * tile_len..][..tile_len];
+        for k in 0..depth {
+            to[at(k, n % TILE)] = from[at(k, j % TILE)];
+        }
+    }
+    Ok(out)
 }
 
 /// Checks a packed projection's call: the inputs' shapes (rows of `d`, a bias of `cols`)
