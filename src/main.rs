@@ -31,6 +31,8 @@ enum Command {
     Translate(cli::translate::TranslateArgs),
     /// Print the source token ids of each input line.
     Tokenize(cli::tokenize::TokenizeArgs),
+    /// Make a vocabulary shortlist (`translate --shortlist`) from parallel text.
+    Shortlist(cli::shortlist::ShortlistArgs),
     /// Brief Indonesian pages: ingest, translate, summarise with citations, check, render.
     Brief(cli::brief::BriefArgs),
     /// Brief text that is already English (no translation).
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Translate(a) => cli::translate::run(a),
         Command::Tokenize(a) => cli::tokenize::run(a),
+        Command::Shortlist(a) => cli::shortlist::run(a),
         Command::Ingest(a) => cli::ingest::run(a),
         Command::Brief(a) => cli::brief::run_brief(a),
         Command::Summarize(a) => cli::brief::run_summarize(a),

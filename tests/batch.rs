@@ -520,6 +520,30 @@ fn a_directory_holding_another_runs_articles_is_refused() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("int8/run.json")).unwrap()).unwrap();
     assert_eq!(manifest["dtype"], "int8");
+    assert!(manifest.get("shortlist").is_none());
+    // A vocabulary shortlist changes translations too: recorded by its digest, refused
+    // beside records made without it, and never answered from their cache.
+    std::fs::write(d.join("t.vmap"), "\t▁the .\n").unwrap();
+    let err = run(brief(d, "out", &["--shortlist", "t.vmap"]), 1);
+    assert!(err.contains("other shortlist"), "{err}");
+    let err = run(
+        brief(
+            d,
+            "short",
+            &["--shortlist", "t.vmap", "--cache", cache.to_str().unwrap()],
+        ),
+        0,
+    );
+    assert!(err.contains("cache 0 hits of"), "{err}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("short/run.json")).unwrap()).unwrap();
+    assert!(
+        manifest["shortlist"]
+            .as_str()
+            .unwrap()
+            .starts_with("crc32:"),
+        "{manifest}"
+    );
 }
 
 #[test]

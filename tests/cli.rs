@@ -327,6 +327,128 @@ fn cuda_in_a_cpu_build_is_a_clear_error() {
     );
 }
 
+/// `warta shortlist` learns a table from parallel text (here the separate-vocabulary
+/// fixture's inputs and its own greedy translations of them), and `translate --shortlist`
+/// uses it: each line's translation is made of the candidates the table gives it, and the
+/// fixture's reference inputs still translate. A table that is missing or for another model,
+/// and files whose lines do not pair up, are errors naming the file.
+#[test]
+fn shortlist_learns_a_table_that_translate_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = reference("marian-separate");
+    let inputs = reference_inputs(&r);
+    let src = tmp.path().join("src.txt");
+    std::fs::write(&src, inputs.join("\n") + "\n").unwrap();
+    let plain = run_on_fixture(
+        tmp.path(),
+        &["translate", "--beams", "1", "--no-retry"],
+        "marian-separate",
+        inputs.join("\n") + "\n",
+    );
+    assert!(plain.status.success());
+    let tgt = tmp.path().join("tgt.txt");
+    std::fs::write(&tgt, &plain.stdout).unwrap();
+    let table = warta(tmp.path())
+        .args([
+            "shortlist",
+            "--per-source",
+            "20",
+            "--frequent",
+            "10",
+            "--source",
+        ])
+        .arg(&src)
+        .arg("--target")
+        .arg(&tgt)
+        .arg("--model")
+        .arg(fixture("marian-separate"))
+        .output()
+        .unwrap();
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    let text = String::from_utf8(table.stdout.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The every-sentence line (10 tokens) first, then one rule a source token, each with at
+    // most 20 targets.
+    assert!(lines.len() > 50, "{text}");
+    assert!(lines[0].starts_with('\t'));
+    assert_eq!(lines[0].split_whitespace().count(), 10);
+    for l in &lines[1..] {
+        let (key, targets) = l.split_once('\t').unwrap();
+        assert!(!key.is_empty() && !key.contains(' '), "{l}");
+        assert!((1..=20).contains(&targets.split(' ').count()), "{l}");
+    }
+    let vmap = tmp.path().join("t.vmap");
+    std::fs::write(&vmap, &table.stdout).unwrap();
+    let short = run_on_fixture(
+        tmp.path(),
+        &[
+            "translate",
+            "--beams",
+            "1",
+            "--no-retry",
+            "--shortlist",
+            vmap.to_str().unwrap(),
+        ],
+        "marian-separate",
+        inputs.join("\n") + "\n",
+    );
+    assert!(
+        short.status.success(),
+        "{}",
+        String::from_utf8_lossy(&short.stderr)
+    );
+    let (a, b) = (stdout_lines(&plain), stdout_lines(&short));
+    assert_eq!(a.len(), b.len());
+    // Learnt from these very translations, the table holds most of their tokens.
+    let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+    assert!(same * 2 >= a.len(), "{same} of {}", a.len());
+
+    let missing = run_on_fixture(
+        tmp.path(),
+        &["translate", "--shortlist", "no-such.vmap"],
+        "marian-separate",
+        "Rusia\n",
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such.vmap"));
+    let foreign = tmp.path().join("foreign.vmap");
+    std::fs::write(&foreign, "\tzzz yyy\n").unwrap();
+    let out = run_on_fixture(
+        tmp.path(),
+        &["translate", "--shortlist", foreign.to_str().unwrap()],
+        "marian-separate",
+        "Rusia\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("foreign.vmap") && stderr.contains("warta shortlist"),
+        "{stderr}"
+    );
+
+    let short_tgt = tmp.path().join("short.txt");
+    std::fs::write(&short_tgt, "one line\n").unwrap();
+    let out = warta(tmp.path())
+        .args(["shortlist", "--source"])
+        .arg(&src)
+        .arg("--target")
+        .arg(&short_tgt)
+        .arg("--model")
+        .arg(fixture("marian-separate"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("short.txt") && stderr.contains("pair up"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn f16_on_cpu_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();

@@ -181,6 +181,9 @@ fn run(
         dtype: engines
             .translator
             .map(|_| runtime.precision.as_str().to_string()),
+        shortlist: engines
+            .translator
+            .and_then(|t| t.shortlist_digest().map(str::to_string)),
         models,
         shard: common.shard.map(|s| s.to_string()),
         complete: false,

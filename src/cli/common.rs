@@ -51,6 +51,11 @@ pub struct DecodingArgs {
     /// decoding settings give, as HF `generate` would.
     #[arg(long)]
     pub no_retry: bool,
+    /// Restrict each sentence's output to the target tokens this table lists for its source
+    /// tokens (CTranslate2's vocabulary-map format; make one with `warta shortlist`).
+    /// Faster, and it changes output: off unless given.
+    #[arg(long, value_name = "FILE")]
+    pub shortlist: Option<std::path::PathBuf>,
 }
 
 impl DecodingArgs {

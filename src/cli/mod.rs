@@ -7,6 +7,7 @@ pub mod input;
 pub mod merge;
 pub mod models;
 pub mod setup;
+pub mod shortlist;
 pub mod tokenize;
 pub mod translate;
 

@@ -21,6 +21,7 @@ use warta::hub::{self, HubSettings, ModelFiles, ModelSpec, Want};
 use warta::summarize::llm::Llm;
 use warta::summarize::nli::Nli;
 use warta::summarize::Embedder;
+use warta::translate::shortlist::Shortlist;
 use warta::translate::Translator;
 use warta::weights::Checkpoint;
 
@@ -317,6 +318,19 @@ impl Setup {
             .with_retry(!decoding.no_retry);
         t.configure(|g| decoding.apply(g))
             .with_context(|| format!("the decoding settings of {}", m.name))?;
+        if let Some(path) = &decoding.shortlist {
+            let s = Shortlist::load(path, t.tokenizer(), t.target_vocab()?)?;
+            let st = &s.stats;
+            tracing::info!(
+                "shortlist {}: {} rules ({} skipped for a source token the model lacks, \
+                 {} target tokens it lacks)",
+                path.display(),
+                st.rules,
+                st.unknown_sources,
+                st.unknown_targets
+            );
+            t = t.with_shortlist(Some(s));
+        }
         if runtime.precision.converts_weights() {
             release_freed();
         }

@@ -26,6 +26,10 @@ pub struct Manifest {
     /// changes translations, so records made in another one are not mixed in.
     #[serde(default)]
     pub dtype: Option<String>,
+    /// The vocabulary shortlist's digest, when one restricted the translations
+    /// (`--shortlist`): it changes them too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shortlist: Option<String>,
     /// `K/N` for a shard of a run spread over machines.
     pub shard: Option<String>,
     /// Whether the run finished and its briefing was written.
@@ -96,6 +100,9 @@ impl Manifest {
         }
         if self.dtype != other.dtype {
             out.push("dtype");
+        }
+        if self.shortlist != other.shortlist {
+            out.push("shortlist");
         }
         if with_shard && self.shard != other.shard {
             out.push("shard");

@@ -15,6 +15,7 @@ pub mod int8;
 pub mod marian;
 pub mod project;
 pub mod quality;
+pub mod shortlist;
 mod spm;
 pub(crate) mod tiles;
 pub mod tokenizer;
@@ -32,6 +33,7 @@ use crate::text::segment;
 use crate::weights::Checkpoint;
 use marian::{Decoding, MarianModel};
 pub use quality::Flag;
+use shortlist::Shortlist;
 use tokenizer::MarianTokenizer;
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +232,9 @@ pub struct Translator {
     retry: bool,
     batch_size: usize,
     name: String,
+    /// Each sentence's candidate target tokens, when a shortlist is given (off by default:
+    /// it changes output).
+    shortlist: Option<Arc<Shortlist>>,
 }
 
 /// The version of how a segment is cut into units, translated and joined: bumped when a
@@ -285,6 +290,7 @@ impl Translator {
             retry: true,
             batch_size: 32,
             name,
+            shortlist: None,
         })
     }
 
@@ -297,6 +303,25 @@ impl Translator {
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
+    }
+
+    /// Restricts each sentence's output to its candidates in `shortlist` (see
+    /// [`shortlist`]): faster, and a change of output.
+    pub fn with_shortlist(mut self, shortlist: Option<Shortlist>) -> Self {
+        self.shortlist = shortlist.map(Arc::new);
+        self
+    }
+
+    /// The digest of the shortlist in use, if any (see [`Shortlist::digest`]).
+    pub fn shortlist_digest(&self) -> Option<&str> {
+        self.shortlist.as_deref().map(Shortlist::digest)
+    }
+
+    /// The target vocabulary of the model's output projection.
+    pub fn target_vocab(&self) -> Result<usize, TranslateError> {
+        self.model
+            .target_vocab_size()
+            .map_err(|e| TranslateError::Model(e.into()))
     }
 
     /// Mean log-probability per token below which a translation is flagged `low_score`.
@@ -353,12 +378,17 @@ impl Translator {
     /// retries run, and the version of how segments are cut and joined ([`SCHEME`]).
     /// The weights' dtype is the loader's to add.
     pub fn setup(&self) -> Result<String, serde_json::Error> {
-        Ok(format!(
+        let mut setup = format!(
             "{}|{}|retry={}|{SCHEME}",
             self.name,
             serde_json::to_string(&self.settings.given)?,
             self.retry
-        ))
+        );
+        if let Some(s) = &self.shortlist {
+            setup.push_str("|shortlist=");
+            setup.push_str(s.digest());
+        }
+        Ok(setup)
     }
 
     pub fn tokenizer(&self) -> &MarianTokenizer {
@@ -572,8 +602,12 @@ impl Translator {
                 .par_iter()
                 .map(|b| {
                     let inputs: Vec<Vec<u32>> = b.iter().map(|&p| units[p].ids.clone()).collect();
+                    let candidates: Option<Vec<Vec<u32>>> = self
+                        .shortlist
+                        .as_ref()
+                        .map(|s| inputs.iter().map(|ids| s.candidates(ids)).collect());
                     self.model
-                        .translate_resolved(&inputs, decoding)
+                        .translate_within(&inputs, decoding, candidates.as_deref())
                         .map_err(fail)
                 })
                 .collect::<Result<_, _>>()?;

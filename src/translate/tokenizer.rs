@@ -416,6 +416,41 @@ impl MarianTokenizer {
         out
     }
 
+    /// Target-side pieces of `text` (the target spm's, as HF `text_target` tokenizes it),
+    /// without `</s>`: what a shortlist table is built from.
+    pub fn encode_target_pieces(&self, text: &str) -> Vec<String> {
+        let mut normalized = Vec::new();
+        let mut pieces = Vec::new();
+        self.target_spm.encode(text, &mut normalized, &mut pieces);
+        pieces
+            .iter()
+            .map(|&p| {
+                String::from_utf8_lossy(self.target_spm.piece_bytes(&normalized, p)).into_owned()
+            })
+            .collect()
+    }
+
+    /// The source vocabulary (vocab.json): token string to id.
+    pub fn source_vocab(&self) -> &HashMap<String, u32> {
+        &self.encoder
+    }
+
+    /// The target vocabulary (target_vocab.json when separate, else vocab.json): token
+    /// string to id (a string listed under several ids: the lowest).
+    pub fn target_vocab(&self) -> HashMap<&str, u32> {
+        let mut entries: Vec<(u32, &str)> = self
+            .decoder
+            .iter()
+            .map(|(&id, s)| (id, s.as_str()))
+            .collect();
+        entries.sort_unstable();
+        let mut out = HashMap::with_capacity(entries.len());
+        for (id, s) in entries {
+            out.entry(s).or_insert(id);
+        }
+        out
+    }
+
     /// Target ids to text, special tokens skipped, as HF `decode(ids, skip_special_tokens=True)`.
     ///
     /// Ids that neither the target vocabulary nor the decoding spm know (transformers raises

@@ -18,6 +18,7 @@
 mod config;
 mod layers;
 mod model;
+mod restrict;
 mod state;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use crate::generate::{
 pub use config::MarianConfig;
 pub use layers::sinusoidal_positions;
 pub use model::MarianModel;
+use restrict::Restricted;
 use state::DecoderCache;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +104,7 @@ impl MarianModel {
         Ok(MarianDecoderState {
             model: self,
             cache: DecoderCache::new(cross, mask, rows),
+            restricted: None,
         })
     }
 
@@ -114,12 +117,34 @@ impl MarianModel {
         input_ids: &[Vec<u32>],
         decoding: &Decoding,
     ) -> candle_core::Result<Vec<Hypothesis>> {
+        self.translate_within(input_ids, decoding, None)
+    }
+
+    /// [`MarianModel::translate_resolved`] with input `i` choosing among the sorted target
+    /// ids `candidates[i]` alone (its vocabulary shortlist), when given: the output
+    /// projection runs over the batch's candidates only.
+    pub fn translate_within(
+        &self,
+        input_ids: &[Vec<u32>],
+        decoding: &Decoding,
+        candidates: Option<&[Vec<u32>]>,
+    ) -> candle_core::Result<Vec<Hypothesis>> {
         if input_ids.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(c) = candidates.filter(|c| c.len() != input_ids.len()) {
+            candle_core::bail!(
+                "translate: {} candidate lists for {} inputs",
+                c.len(),
+                input_ids.len()
+            );
         }
         let (ids, mask) = self.pad_batch(input_ids)?;
         let encoded = self.encode(&ids, mask.as_ref())?;
         let mut state = self.start_decoding(&encoded, mask)?;
+        if let Some(c) = candidates {
+            state.restricted = Some(Restricted::new(self, c)?);
+        }
         let prompts = vec![vec![decoding.start]; input_ids.len()];
         generate::generate(&mut state, &prompts, &decoding.settings)
     }
@@ -141,10 +166,16 @@ impl MarianModel {
 pub struct MarianDecoderState<'a> {
     model: &'a MarianModel,
     cache: DecoderCache,
+    /// The output projection over the rows' shortlist candidates, when given.
+    restricted: Option<Restricted>,
 }
 
 impl generate::Decoder for MarianDecoderState<'_> {
     fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
+        if self.restricted.is_some() {
+            let (rows, vocab) = self.step_host(tokens)?;
+            return Tensor::from_vec(rows, (tokens.len(), vocab), &candle_core::Device::Cpu);
+        }
         let x = self.model.decoder_step(tokens, &mut self.cache)?;
         self.model.logits(&x)
     }
@@ -153,10 +184,16 @@ impl generate::Decoder for MarianDecoderState<'_> {
     /// `MarianModel::logits_host`).
     fn step_host(&mut self, tokens: &[u32]) -> candle_core::Result<(Vec<f32>, usize)> {
         let x = self.model.decoder_step(tokens, &mut self.cache)?;
-        self.model.logits_host(&x)
+        match &self.restricted {
+            Some(r) => r.logits_host(self.model, &x),
+            None => self.model.logits_host(&x),
+        }
     }
 
     fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
+        if let Some(r) = &mut self.restricted {
+            r.select_rows(rows)?;
+        }
         self.cache.select_rows(rows, &self.model.device)
     }
 }

@@ -422,6 +422,11 @@ impl MarianModel {
         self.dtype
     }
 
+    /// The output projection's width: the target vocabulary.
+    pub fn target_vocab_size(&self) -> candle_core::Result<usize> {
+        self.lm_head_t.cols()
+    }
+
     /// The most positions the decoder has: no translation can be longer.
     pub fn max_positions(&self) -> usize {
         self.cfg.max_position_embeddings
@@ -511,13 +516,34 @@ impl MarianModel {
     /// projection writes the host rows directly, without a tensor to copy out of (28 MB a
     /// step at beam 4, batch 32).
     pub(super) fn logits_host(&self, x: &Tensor) -> candle_core::Result<(Vec<f32>, usize)> {
-        let vocab = self.lm_head_t.cols()?;
-        match self
-            .lm_head_t
-            .forward_host(x, self.final_logits_bias.as_ref())?
-        {
-            Some(rows) => Ok((rows, vocab)),
-            None => generate::host_rows(&self.logits(x)?),
+        self.project_host(&self.lm_head_t, self.final_logits_bias.as_ref(), x)
+    }
+
+    /// `x @ head + bias` as f32 host rows and their width: written directly on the CPU,
+    /// copied out of a tensor elsewhere.
+    pub(super) fn project_host(
+        &self,
+        head: &Projection,
+        bias: Option<&Tensor>,
+        x: &Tensor,
+    ) -> candle_core::Result<(Vec<f32>, usize)> {
+        match head.forward_host(x, bias)? {
+            Some(rows) => Ok((rows, head.cols()?)),
+            None => generate::host_rows(&head.forward(x, bias)?),
         }
+    }
+
+    /// The output projection and `final_logits_bias` over the sorted target ids `ids`
+    /// alone, in that order (a batch's shortlist candidates).
+    pub(super) fn head_over(
+        &self,
+        ids: &[u32],
+    ) -> candle_core::Result<(Projection, Option<Tensor>)> {
+        let head = self.lm_head_t.select_columns(ids)?;
+        let bias = match &self.final_logits_bias {
+            Some(b) => Some(b.index_select(&Tensor::new(ids, b.device())?, 0)?),
+            None => None,
+        };
+        Ok((head, bias))
     }
 }

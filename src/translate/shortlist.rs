@@ -1,0 +1,486 @@
+//! The vocabulary shortlist (`--shortlist FILE`, off by default): the target tokens a
+//! sentence may produce, looked up from its source tokens in a table, so that the output
+//! projection (30 of the 52 million multiplies a token of the full-size opus-mt shape costs)
+//! runs over those columns alone. Marian and Bergamot call this a lexical shortlist,
+//! CTranslate2 a vocabulary map (`use_vmap`).
+//!
+//! **It changes output.** A token outside a sentence's candidates can never be chosen, and
+//! the log-softmax is taken over the candidates alone, so scores (and the `low_score` flag
+//! built on them) read higher than without. With a table made from enough text the best
+//! token is nearly always a candidate; `BENCHMARKS.md` gives the share of sentences that
+//! come out the same on data the table was not made from.
+//!
+//! Each sentence is restricted to its own candidates, never to its batch's: a sentence's
+//! translation does not depend on what it was batched with, as without a shortlist.
+//!
+//! The file is CTranslate2's vocabulary-map format, one rule a line:
+//! `src_1 src_2 ... src_n<TAB>tgt_1 tgt_2 ... tgt_k`, tokens spelt as the model's vocabularies
+//! spell them. A rule whose source n-gram occurs in a sentence makes its targets candidates;
+//! a line with nothing before the tab lists tokens every sentence may use. The model's end,
+//! unknown and padding tokens are always candidates, and, when source and target share one
+//! vocabulary, so are the sentence's own source tokens (names and numbers are copied through,
+//! whether or not the table has seen them). [`build`] makes a table from line-aligned
+//! parallel text (`warta shortlist`).
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::tokenizer::MarianTokenizer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShortlistError {
+    #[error("cannot read the shortlist {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the shortlist {path} names no target token of this model's vocabulary \
+         ({lines} lines): was it made for another model? Make one with `warta shortlist`"
+    )]
+    Foreign { path: PathBuf, lines: usize },
+    #[error("the shortlist {path}, line {line}: {message}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// A shortlist table resolved against one model's vocabularies.
+#[derive(Debug, Clone)]
+pub struct Shortlist {
+    /// Source-id n-gram to target ids.
+    rules: HashMap<Vec<u32>, Vec<u32>>,
+    /// The longest n-gram a rule has.
+    longest: usize,
+    /// Candidates of every sentence: the always-line's and the special tokens.
+    always: Vec<u32>,
+    /// Whether a sentence's own source ids are candidates (one shared vocabulary).
+    copy_source: bool,
+    /// Target ids at or past this are not the model's (a vocabulary larger than its
+    /// output projection); never candidates.
+    target_vocab: usize,
+    /// What the table read, for the log.
+    pub stats: ShortlistStats,
+    /// Names the file's contents in a translation cache's key.
+    digest: String,
+}
+
+/// What [`Shortlist::load`] read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShortlistStats {
+    pub rules: usize,
+    /// Rules skipped because a source token of theirs is not in the source vocabulary.
+    pub unknown_sources: usize,
+    /// Target tokens skipped because the target vocabulary lacks them.
+    pub unknown_targets: usize,
+}
+
+impl Shortlist {
+    /// Reads a table in the vocabulary-map format for `tokenizer`'s model, whose output
+    /// projection has `target_vocab` columns.
+    pub fn load(
+        path: &Path,
+        tokenizer: &MarianTokenizer,
+        target_vocab: usize,
+    ) -> Result<Self, ShortlistError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ShortlistError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, tokenizer, target_vocab)
+    }
+
+    /// [`Self::load`] of a table already read; `path` names it in errors.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        tokenizer: &MarianTokenizer,
+        target_vocab: usize,
+    ) -> Result<Self, ShortlistError> {
+        let sources = tokenizer.source_vocab();
+        let targets = tokenizer.target_vocab();
+        let mut stats = ShortlistStats::default();
+        let mut rules: HashMap<Vec<u32>, Vec<u32>> = HashMap::new();
+        let mut always = vec![tokenizer.eos_id(), tokenizer.unk_id(), tokenizer.pad_id()];
+        let mut known_targets = 0usize;
+        let mut lines = 0usize;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            lines += 1;
+            let Some((key, values)) = line.split_once('\t') else {
+                return Err(ShortlistError::Line {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: "no tab between the source tokens and the target tokens".into(),
+                });
+            };
+            let mut ids = Vec::new();
+            for t in values.split(' ').filter(|t| !t.is_empty()) {
+                match targets.get(t) {
+                    Some(&id) => ids.push(id),
+                    None => stats.unknown_targets += 1,
+                }
+            }
+            known_targets += ids.len();
+            let key: Option<Vec<u32>> = key
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(|t| sources.get(t).copied())
+                .collect();
+            match key {
+                None => stats.unknown_sources += 1,
+                Some(k) if k.is_empty() => always.extend(ids),
+                Some(k) => {
+                    stats.rules += 1;
+                    rules.entry(k).or_default().extend(ids);
+                }
+            }
+        }
+        if known_targets == 0 {
+            return Err(ShortlistError::Foreign {
+                path: path.to_path_buf(),
+                lines,
+            });
+        }
+        for v in rules.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        always.sort_unstable();
+        always.dedup();
+        let digest = format!(
+            "crc32:{:08x}:{}",
+            crc32fast::hash(text.as_bytes()),
+            text.len()
+        );
+        Ok(Self {
+            longest: rules.keys().map(Vec::len).max().unwrap_or(0),
+            rules,
+            always,
+            copy_source: !tokenizer.separate_vocabs(),
+            target_vocab,
+            stats,
+            digest,
+        })
+    }
+
+    /// The sorted target ids a sentence of `source_ids` may produce.
+    pub fn candidates(&self, source_ids: &[u32]) -> Vec<u32> {
+        let mut out = self.always.clone();
+        for n in 1..=self.longest.min(source_ids.len()) {
+            for gram in source_ids.windows(n) {
+                if let Some(t) = self.rules.get(gram) {
+                    out.extend_from_slice(t);
+                }
+            }
+        }
+        if self.copy_source {
+            out.extend_from_slice(source_ids);
+        }
+        out.retain(|&t| (t as usize) < self.target_vocab);
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The table's contents as a translation cache's key names them.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
+
+/// How [`build`] makes a table.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Most target tokens a source token lists (Bergamot's shortlists: 50).
+    pub per_source: usize,
+    /// The most frequent target tokens, allowed in every sentence (Bergamot: 100).
+    pub frequent: usize,
+    /// Rounds of IBM Model 1's expectation-maximisation.
+    pub iterations: usize,
+    /// A target token is listed under a source token only when `t(target | source)` is at
+    /// least this.
+    pub min_probability: f32,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            per_source: 50,
+            frequent: 100,
+            iterations: 5,
+            min_probability: 1e-3,
+        }
+    }
+}
+
+/// Interns token strings as dense ids.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, token: String) -> u32 {
+        if let Some(&id) = self.ids.get(&token) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.ids.insert(token.clone(), id);
+        self.names.push(token);
+        id
+    }
+}
+
+/// A shortlist table, in the vocabulary-map format, from sentence pairs given as token
+/// strings (the model's source pieces, its target pieces).
+///
+/// The lexical probabilities `t(target | source)` are IBM Model 1's (Brown et al. 1993),
+/// learnt by expectation-maximisation with a null source word that takes the target tokens
+/// no source word explains; each source token lists its `per_source` most probable targets.
+/// Rules are single tokens; the format's n-gram rules are read but not made. The output is
+/// sorted, so the same text gives the same file.
+pub fn build(pairs: &[(Vec<String>, Vec<String>)], opts: &BuildOptions) -> String {
+    let mut src = Interner::default();
+    let mut tgt = Interner::default();
+    let null = u32::MAX;
+    let corpus: Vec<(Vec<u32>, Vec<u32>)> = pairs
+        .iter()
+        .map(|(s, t)| {
+            let mut s: Vec<u32> = s.iter().map(|w| src.id(w.clone())).collect();
+            s.push(null);
+            (s, t.iter().map(|w| tgt.id(w.clone())).collect())
+        })
+        .collect();
+    // t(e | f), keyed (f, e), starting uniform over the pairs that co-occur.
+    let mut prob: HashMap<(u32, u32), f32> = HashMap::new();
+    for (s, t) in &corpus {
+        for &f in s {
+            for &e in t {
+                prob.insert((f, e), 1.0);
+            }
+        }
+    }
+    let mut counts: HashMap<(u32, u32), f32> = HashMap::with_capacity(prob.len());
+    let mut totals: HashMap<u32, f32> = HashMap::new();
+    for _ in 0..opts.iterations {
+        counts.clear();
+        totals.clear();
+        for (s, t) in &corpus {
+            for &e in t {
+                let z: f32 = s.iter().map(|&f| prob[&(f, e)]).sum();
+                if z <= 0.0 {
+                    continue;
+                }
+                for &f in s {
+                    let c = prob[&(f, e)] / z;
+                    *counts.entry((f, e)).or_default() += c;
+                    *totals.entry(f).or_default() += c;
+                }
+            }
+        }
+        for (&(f, e), p) in prob.iter_mut() {
+            let total = totals.get(&f).copied().unwrap_or(0.0);
+            *p = if total > 0.0 {
+                counts.get(&(f, e)).copied().unwrap_or(0.0) / total
+            } else {
+                0.0
+            };
+        }
+    }
+    let mut by_source: HashMap<u32, Vec<(f32, u32)>> = HashMap::new();
+    for (&(f, e), &p) in &prob {
+        if f != null && p >= opts.min_probability {
+            by_source.entry(f).or_default().push((p, e));
+        }
+    }
+    let mut lines: Vec<String> = by_source
+        .into_iter()
+        .map(|(f, mut es)| {
+            // Most probable first; equal ones by spelling, so the file is reproducible.
+            es.sort_by(|a, b| {
+                b.0.total_cmp(&a.0)
+                    .then_with(|| tgt.names[a.1 as usize].cmp(&tgt.names[b.1 as usize]))
+            });
+            es.truncate(opts.per_source);
+            let targets: Vec<&str> = es
+                .iter()
+                .map(|&(_, e)| tgt.names[e as usize].as_str())
+                .collect();
+            format!("{}\t{}", src.names[f as usize], targets.join(" "))
+        })
+        .collect();
+    lines.sort_unstable();
+    let mut freq: HashMap<u32, usize> = HashMap::new();
+    for (_, t) in &corpus {
+        for &e in t {
+            *freq.entry(e).or_default() += 1;
+        }
+    }
+    let mut freq: Vec<(usize, &str)> = freq
+        .into_iter()
+        .map(|(e, n)| (n, tgt.names[e as usize].as_str()))
+        .collect();
+    freq.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    freq.truncate(opts.frequent);
+    let mut out = String::new();
+    if !freq.is_empty() {
+        let always: Vec<&str> = freq.iter().map(|&(_, e)| e).collect();
+        out.push('\t');
+        out.push_str(&always.join(" "));
+        out.push('\n');
+    }
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizer(name: &str) -> MarianTokenizer {
+        MarianTokenizer::from_dir(&Path::new("tests/fixtures").join(name)).unwrap()
+    }
+
+    /// Ids of the shared-vocabulary fixture: `</s>` 0, `<unk>` 1, `<pad>` 802, "." 91,
+    /// "▁the" 188, "▁Rusia" 268, "▁Lavrov" 294, "▁AS" 309, "▁di" 666, "▁kata" 733.
+    #[test]
+    fn candidates_are_the_rules_the_sentence_matches_and_what_every_sentence_gets() {
+        let tok = tokenizer("marian-shared");
+        let table = "\t.\n\
+                     ▁Rusia\t▁the ▁Lavrov no-such-target\n\
+                     \n\
+                     ▁di ▁AS\t▁kata\n\
+                     no-such-source\t▁the\n";
+        let s = Shortlist::parse(table, Path::new("t.vmap"), &tok, 803).unwrap();
+        assert_eq!(
+            s.stats,
+            ShortlistStats {
+                rules: 2,
+                unknown_sources: 1,
+                unknown_targets: 1
+            }
+        );
+        // The always-line, the specials, the unigram and bigram rules, and (one shared
+        // vocabulary) the sentence's own tokens.
+        assert_eq!(
+            s.candidates(&[268, 666, 309, 0]),
+            [0, 1, 91, 188, 268, 294, 309, 666, 733, 802]
+        );
+        // "▁di ▁AS" is a bigram: the two apart, or in the other order, do not match it.
+        assert_eq!(s.candidates(&[309, 666, 0]), [0, 1, 91, 309, 666, 802]);
+        // Ids past the model's output projection are never candidates.
+        let narrow = Shortlist::parse(table, Path::new("t.vmap"), &tok, 300).unwrap();
+        assert_eq!(
+            narrow.candidates(&[268, 666, 309, 0]),
+            [0, 1, 91, 188, 268, 294]
+        );
+        // The digest follows the contents.
+        assert_ne!(
+            s.digest(),
+            Shortlist::parse("\t▁the\n", Path::new("t.vmap"), &tok, 803)
+                .unwrap()
+                .digest()
+        );
+    }
+
+    /// With separate vocabularies a source id means nothing on the target side: a
+    /// sentence's own ids are not candidates, and the table's two columns are read in
+    /// their own vocabularies ("▁Rusia" is 557 in the source one, "▁Lavrov" 377 in the
+    /// target one).
+    #[test]
+    fn separate_vocabularies_copy_nothing_through() {
+        let tok = tokenizer("marian-separate");
+        let s = Shortlist::parse("▁Rusia\t▁Lavrov\n", Path::new("t.vmap"), &tok, 638).unwrap();
+        assert_eq!(s.candidates(&[557, 0]), [0, 1, 377, 637]);
+    }
+
+    #[test]
+    fn a_malformed_or_foreign_table_is_an_error_naming_the_file() {
+        let tok = tokenizer("marian-shared");
+        let err = Shortlist::parse("\t.\n▁Rusia ▁the\n", Path::new("x/t.vmap"), &tok, 803)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x/t.vmap, line 2") && err.contains("no tab"),
+            "{err}"
+        );
+        let err = Shortlist::parse("▁Rusia\tzzz yyy\n", Path::new("x/t.vmap"), &tok, 803)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x/t.vmap") && err.contains("another model"),
+            "{err}"
+        );
+        let err = Shortlist::load(Path::new("no/such.vmap"), &tok, 803)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no/such.vmap"), "{err}");
+    }
+
+    fn toks(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    /// IBM Model 1 finds each word's translation from co-occurrence alone: "rumah" is
+    /// always beside "house", "besar" beside "big", though neither pair is ever alone.
+    #[test]
+    fn model_one_learns_word_translations_from_pairs() {
+        let pairs = vec![
+            (toks("rumah besar"), toks("big house")),
+            (toks("rumah kecil"), toks("small house")),
+            (toks("mobil besar"), toks("big car")),
+            (toks("mobil kecil"), toks("small car")),
+            (toks("rumah"), toks("house")),
+        ];
+        let opts = BuildOptions {
+            per_source: 1,
+            frequent: 2,
+            iterations: 10,
+            min_probability: 0.0,
+        };
+        let table = build(&pairs, &opts);
+        let lines: Vec<&str> = table.lines().collect();
+        // The two most frequent targets, most frequent first; then one rule per source
+        // word, sorted.
+        assert_eq!(
+            lines,
+            [
+                "\thouse big",
+                "besar\tbig",
+                "kecil\tsmall",
+                "mobil\tcar",
+                "rumah\thouse",
+            ]
+        );
+        // The same pairs give the same bytes.
+        assert_eq!(build(&pairs, &opts), table);
+    }
+
+    #[test]
+    fn per_source_and_probability_floor_bound_the_lists() {
+        let pairs = vec![(toks("a"), toks("x y z")), (toks("a"), toks("x"))];
+        let opts = BuildOptions {
+            per_source: 2,
+            frequent: 0,
+            iterations: 3,
+            min_probability: 0.0,
+        };
+        let table = build(&pairs, &opts);
+        assert_eq!(table, "a\tx y\n");
+        let high_floor = BuildOptions {
+            min_probability: 0.9,
+            ..opts
+        };
+        // Nothing reaches the floor: no rule at all.
+        assert_eq!(build(&pairs, &high_floor), "");
+    }
+}
