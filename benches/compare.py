@@ -29,6 +29,18 @@ Engines:
     warta-int8   the same with `--dtype int8` (projections quantised at load, int8 kernels)
     warta-bf16   the same with `--dtype bf16`
 
+Vocabulary shortlist engines (not in the default set: a shortlist changes output):
+
+    ct2-int8-vmap    ct2-int8 converted with `--vocab_mapping FILE`, translated with
+                     use_vmap=True (CTranslate2's vocabulary map)
+    warta-int8-vmap  warta-int8 with `--shortlist FILE`; warta-vmap the same in f32
+
+FILE is --vmap, or else a synthetic table written under --work: for each source token of
+the sentences, 50 target tokens drawn uniformly at random, and 100 for every sentence
+(the sizes of Bergamot's shortlists). Drawn at random, the candidates of a batch overlap
+little: the union is as large as a table of this size gives, so the speed-up is a low one.
+The report gives the candidates per sentence and per batch.
+
 With --device cuda every engine runs on the GPU (HF: model and inputs moved there and
 synchronised before each clock read; CTranslate2: device="cuda"; warta: --device cuda), and
 the GPU engines are hf-fp16 (torch_dtype float16), ct2-float16, ct2-int8_float16, warta-f16
@@ -96,6 +108,8 @@ ENGINES = ["hf", "hf-bf16", "ct2-float32", "ct2-float32-inter", "ct2-int8", "war
            "warta-bf16"]
 # With --device cuda (not run by default): HF in fp16, CTranslate2's GPU types, warta in half
 # precision. `--engines` picks among both lists.
+# Opt-in (--engines): the vocabulary shortlist beside CTranslate2's (a change of output).
+VMAP_ENGINES = ["ct2-int8-vmap", "warta-int8-vmap", "warta-vmap"]
 GPU_ENGINES = ["hf", "hf-fp16", "ct2-float32", "ct2-float16", "ct2-int8_float16", "warta",
                "warta-f16", "warta-bf16"]
 RESULT_TAG = "BENCH_RESULT "
@@ -142,6 +156,7 @@ def worker(argv):
     ap.add_argument("--model", required=True, help="HF checkpoint dir (tokenizer; HF weights)")
     ap.add_argument("--ct2-model", help="converted CTranslate2 dir")
     ap.add_argument("--compute-type", default="float32")
+    ap.add_argument("--use-vmap", action="store_true", help="translate with the model's vocabulary map")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--torch-dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     ap.add_argument("--inter", action="store_true",
@@ -240,6 +255,7 @@ def worker(argv):
                 max_decoding_length=n_new,
                 return_end_token=False,
                 max_input_length=0,
+                use_vmap=a.use_vmap,
             )
             gen_s = time.perf_counter() - g0
             toks = [r.hypotheses[0] for r in res]
@@ -478,14 +494,64 @@ def prepare_model(src, work):
     return dst
 
 
-def convert_ct2(model, work, quant, env, timeout):
-    out_dir = work / f"ct2-{quant}"
+def convert_ct2(model, work, quant, env, timeout, vmap=None):
+    name = f"ct2-{quant}" + ("-vmap" if vmap else "")
+    out_dir = work / name
     cmd = [PY, "-m", "ctranslate2.converters.transformers", "--model", str(model),
            "--output_dir", str(out_dir), "--quantization", quant, "--force"]
-    r = run_measured(cmd, env, timeout, work / "logs" / f"convert-{quant}")
+    if vmap:
+        cmd += ["--vocab_mapping", str(vmap)]
+    r = run_measured(cmd, env, timeout, work / "logs" / f"convert-{name.removeprefix('ct2-')}")
     r["cmd"] = cmd
     r["dir"] = out_dir
     return r
+
+
+def synthetic_vmap(model, sentences, path, per_source=50, frequent=100, seed=0):
+    """A shortlist table in the vocabulary-map format for the bench sentences' source tokens,
+    its target tokens drawn uniformly at random (see the module docs)."""
+    import random
+
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(Path(model) / "source.spm"))
+    vocab = json.loads((Path(model) / "vocab.json").read_text(encoding="utf-8"))
+    targets = sorted(t for t in vocab if t not in ("</s>", "<unk>", "<pad>"))
+    rng = random.Random(seed)
+    pieces = sorted({p for t in read_sentences(sentences) for p in sp.encode(t, out_type=str) if p in vocab})
+    lines = ["\t" + " ".join(rng.sample(targets, frequent))]
+    lines += [p + "\t" + " ".join(rng.sample(targets, per_source)) for p in pieces]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def vmap_sizes(model, sentences, vmap, batch):
+    """(mean candidates per sentence, mean candidates per batch) under `vmap`, for batches of
+    `batch` length-sorted sentences, as warta counts them: the table's lines for the
+    sentence's tokens, its every-sentence line, the special tokens and (one shared
+    vocabulary) the sentence's own tokens."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(Path(model) / "source.spm"))
+    vocab = json.loads((Path(model) / "vocab.json").read_text(encoding="utf-8"))
+    rules, always = {}, {vocab[t] for t in ("</s>", "<unk>", "<pad>") if t in vocab}
+    for line in Path(vmap).read_text(encoding="utf-8").splitlines():
+        key, _, vals = line.partition("\t")
+        ids = {vocab[t] for t in vals.split() if t in vocab}
+        if key:
+            rules.setdefault(key, set()).update(ids)
+        else:
+            always |= ids
+    sets = []
+    for t in read_sentences(sentences):
+        pieces = sp.encode(t, out_type=str)
+        c = set(always) | {vocab.get(p, vocab.get("<unk>")) for p in pieces}
+        for p in pieces:
+            c |= rules.get(p, set())
+        sets.append((len(pieces), c))
+    sets.sort(key=lambda x: -x[0])
+    unions = [set().union(*(c for _, c in sets[i:i + batch])) for i in range(0, len(sets), batch)]
+    return (statistics.mean(len(c) for _, c in sets), statistics.mean(len(u) for u in unions))
 
 
 def parse_warta(stderr):
@@ -565,6 +631,7 @@ def main():
     ap.add_argument("--idle-threshold", type=float, default=0.15,
                     help="machine busy fraction (all CPUs) counted as idle for --wait-idle")
     ap.add_argument("--nice", type=int, default=0, help="run the engines at this nice value (negative needs root)")
+    ap.add_argument("--vmap", type=Path, help="shortlist table of the -vmap engines (default: a synthetic one)")
     ap.add_argument("--write-sentences", action="store_true", help="rewrite benches/sentences.txt and exit")
     a = ap.parse_args()
 
@@ -573,8 +640,9 @@ def main():
     global NICE
     NICE = a.nice
 
-    known = GPU_ENGINES if a.device == "cuda" else ENGINES
-    engines = [e.strip() for e in (a.engines or ",".join(known)).split(",") if e.strip()]
+    known = GPU_ENGINES if a.device == "cuda" else ENGINES + VMAP_ENGINES
+    default = GPU_ENGINES if a.device == "cuda" else ENGINES
+    engines = [e.strip() for e in (a.engines or ",".join(default)).split(",") if e.strip()]
     configs = [c.strip() for c in a.configs.split(",") if c.strip()]
     for e in engines:
         if e not in known:
@@ -609,12 +677,17 @@ def main():
     expected = n_sent * a.new_tokens
 
     log = lambda *x: print(*x, file=sys.stderr, flush=True)  # noqa: E731
+    vmap = None
+    if any(e.endswith("-vmap") for e in engines):
+        vmap = a.vmap.resolve() if a.vmap else synthetic_vmap(bench_model, a.sentences, work / "synthetic.vmap")
+    a.vmap_used = vmap
     conversions = {}
     for e in engines:
         if e.startswith("ct2-") and not e.endswith("-inter"):
-            q = e.split("-", 1)[1]
-            log(f"converting to CTranslate2 {q} ...")
-            conversions[e] = convert_ct2(bench_model, work, q, env, a.timeout)
+            q = e.removesuffix("-vmap").split("-", 1)[1]
+            log(f"converting to CTranslate2 {q}{' with the vocabulary map' if e.endswith('-vmap') else ''} ...")
+            conversions[e] = convert_ct2(bench_model, work, q, env, a.timeout,
+                                         vmap if e.endswith("-vmap") else None)
     for e in engines:
         if e.endswith("-inter"):
             base = e[: -len("-inter")]
@@ -646,8 +719,11 @@ def main():
                        "--batch-size", str(cfg["batch"]), "--min-new-tokens", str(a.new_tokens),
                        "--max-new-tokens", str(a.new_tokens), "--threads", t, "--device", a.device, "-v",
                        "--no-retry", str(a.sentences)]
-                if e != "warta":
-                    cmd[-1:-1] = ["--dtype", e.split("-", 1)[1]]
+                dtype = e.removesuffix("-vmap").removeprefix("warta").removeprefix("-")
+                if dtype:
+                    cmd[-1:-1] = ["--dtype", dtype]
+                if e.endswith("-vmap"):
+                    cmd[-1:-1] = ["--shortlist", str(vmap)]
                 r["cmd"] = sh(cmd)
                 # warm-up run (page cache, lazy init), untimed
                 w = run_measured(cmd, env, a.timeout, work / "logs" / f"{tag}.warmup")
@@ -697,9 +773,11 @@ def main():
                         continue
                     cmd = [PY, str(Path(__file__).resolve()), "worker", "--engine", "ct2",
                            "--ct2-model", str(conv["dir"]),
-                           "--compute-type", e.removesuffix("-inter").split("-", 1)[1]]
+                           "--compute-type", e.removesuffix("-inter").removesuffix("-vmap").split("-", 1)[1]]
                     if e.endswith("-inter"):
                         cmd.append("--inter")
+                    if e.endswith("-vmap"):
+                        cmd.append("--use-vmap")
                 cmd += ["--device", a.device, "--model", str(bench_model), "--sentences", str(a.sentences),
                         "--beams", str(cfg["beams"]), "--batch", str(cfg["batch"]),
                         "--new-tokens", str(a.new_tokens), "--threads", t, "--repeat", str(a.repeat),
@@ -780,6 +858,13 @@ def render(a, info, versions, warta_version, started, results, conversions, n_se
              "config.json / generation_config.json without forced_eos_token_id)")
     L.append(f"- Input: {n_sent} sentences from `{a.sentences.name}`; every sentence forced to "
              f"{a.new_tokens} new tokens (min = max), {expected} generated tokens per run; threads = {a.threads}")
+    if getattr(a, "vmap_used", None):
+        sizes = ", ".join(
+            "batch {}: {:.0f} per sentence, {:.0f} per batch".format(b, *vmap_sizes(bench_model, a.sentences, a.vmap_used, b))
+            for b in sorted({CONFIGS[r["config"]]["batch"] for r in results}))
+        L.append(f"- Shortlist (-vmap engines): `{show(a.vmap_used)}`"
+                 f"{'' if a.vmap else ' (synthetic: targets drawn at random, see the module docs)'}; "
+                 f"candidate target tokens of a vocabulary of {len(json.loads((bench_model / 'vocab.json').read_text()))}: {sizes}")
     L.append("- Time = tokenize + generate + detokenize of all sentences, after loading and a warm-up; "
              "tokens/s = generated tokens / time; peak RSS = whole process (`/usr/bin/time` %M); "
              "engine cores = CPU seconds / wall seconds of the engine over the timed span; "

@@ -17,9 +17,10 @@
 //! `src_1 src_2 ... src_n<TAB>tgt_1 tgt_2 ... tgt_k`, tokens spelt as the model's vocabularies
 //! spell them. A rule whose source n-gram occurs in a sentence makes its targets candidates;
 //! a line with nothing before the tab lists tokens every sentence may use. The model's end,
-//! unknown and padding tokens are always candidates, and, when source and target share one
-//! vocabulary, so are the sentence's own source tokens (names and numbers are copied through,
-//! whether or not the table has seen them). [`build`] makes a table from line-aligned
+//! unknown and padding tokens are always candidates, and so are the sentence's own source
+//! tokens, as the target vocabulary spells them where it has them (the same ids with one
+//! shared vocabulary): names and numbers are copied through whether or not the table has
+//! seen them. [`build`] makes a table from line-aligned
 //! parallel text (`warta shortlist`).
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,8 +56,9 @@ pub struct Shortlist {
     longest: usize,
     /// Candidates of every sentence: the always-line's and the special tokens.
     always: Vec<u32>,
-    /// Whether a sentence's own source ids are candidates (one shared vocabulary).
-    copy_source: bool,
+    /// Per source id: the target id of the same token, `u32::MAX` where the target
+    /// vocabulary lacks it (the identity with one shared vocabulary).
+    copy: Vec<u32>,
     /// Target ids at or past this are not the model's (a vocabulary larger than its
     /// output projection); never candidates.
     target_vocab: usize,
@@ -152,6 +154,12 @@ impl Shortlist {
         }
         always.sort_unstable();
         always.dedup();
+        let mut copy = vec![u32::MAX; sources.values().max().map_or(0, |&m| m as usize + 1)];
+        for (token, &id) in sources {
+            if let Some(&t) = targets.get(token.as_str()) {
+                copy[id as usize] = t;
+            }
+        }
         let digest = format!(
             "crc32:{:08x}:{}",
             crc32fast::hash(text.as_bytes()),
@@ -161,7 +169,7 @@ impl Shortlist {
             longest: rules.keys().map(Vec::len).max().unwrap_or(0),
             rules,
             always,
-            copy_source: !tokenizer.separate_vocabs(),
+            copy,
             target_vocab,
             stats,
             digest,
@@ -178,9 +186,11 @@ impl Shortlist {
                 }
             }
         }
-        if self.copy_source {
-            out.extend_from_slice(source_ids);
-        }
+        out.extend(
+            source_ids
+                .iter()
+                .filter_map(|&s| self.copy.get(s as usize).copied()),
+        );
         out.retain(|&t| (t as usize) < self.target_vocab);
         out.sort_unstable();
         out.dedup();
@@ -392,15 +402,23 @@ mod tests {
         );
     }
 
-    /// With separate vocabularies a source id means nothing on the target side: a
-    /// sentence's own ids are not candidates, and the table's two columns are read in
-    /// their own vocabularies ("▁Rusia" is 557 in the source one, "▁Lavrov" 377 in the
-    /// target one).
+    /// With separate vocabularies the table's two columns are read in their own
+    /// vocabularies, and a sentence's own tokens are copied through as the target one
+    /// spells them: "▁Rusia" is 557 in the source vocabulary and 307 in the target one,
+    /// "▁Lavrov" 212 and 377; a source token the target vocabulary lacks adds nothing.
     #[test]
-    fn separate_vocabularies_copy_nothing_through() {
+    fn separate_vocabularies_copy_tokens_through_by_their_spelling() {
         let tok = tokenizer("marian-separate");
+        let target = tok.target_vocab();
+        let lacking = tok
+            .source_vocab()
+            .iter()
+            .find(|(t, _)| !target.contains_key(t.as_str()))
+            .map(|(_, &id)| id)
+            .expect("a source token the target vocabulary lacks");
         let s = Shortlist::parse("▁Rusia\t▁Lavrov\n", Path::new("t.vmap"), &tok, 638).unwrap();
-        assert_eq!(s.candidates(&[557, 0]), [0, 1, 377, 637]);
+        assert_eq!(s.candidates(&[557, 0]), [0, 1, 307, 377, 637]);
+        assert_eq!(s.candidates(&[212, lacking, 0]), [0, 1, 377, 637]);
     }
 
     #[test]
