@@ -39,7 +39,10 @@ FILE is --vmap, or else a synthetic table written under --work: for each source 
 the sentences, 50 target tokens drawn uniformly at random, and 100 for every sentence
 (the sizes of Bergamot's shortlists). Drawn at random, the candidates of a batch overlap
 little: the union is as large as a table of this size gives, so the speed-up is a low one.
-The report gives the candidates per sentence and per batch.
+The report gives the candidates per sentence and per batch, as warta's debug log counts
+them. CTranslate2 restricts every sentence of a batch to the batch's union, warta each
+sentence to its own candidates (its own tokens copied through among them); the output
+projection of both runs over the union. The -vmap engines run on the CPU only.
 
 With --device cuda every engine runs on the GPU (HF: model and inputs moved there and
 synchronised before each clock read; CTranslate2: device="cuda"; warta: --device cuda), and
@@ -525,33 +528,19 @@ def synthetic_vmap(model, sentences, path, per_source=50, frequent=100, seed=0):
     return path
 
 
-def vmap_sizes(model, sentences, vmap, batch):
-    """(mean candidates per sentence, mean candidates per batch) under `vmap`, for batches of
-    `batch` length-sorted sentences, as warta counts them: the table's lines for the
-    sentence's tokens, its every-sentence line, the special tokens and (one shared
-    vocabulary) the sentence's own tokens."""
-    import sentencepiece as spm
-
-    sp = spm.SentencePieceProcessor(model_file=str(Path(model) / "source.spm"))
-    vocab = json.loads((Path(model) / "vocab.json").read_text(encoding="utf-8"))
-    rules, always = {}, {vocab[t] for t in ("</s>", "<unk>", "<pad>") if t in vocab}
-    for line in Path(vmap).read_text(encoding="utf-8").splitlines():
-        key, _, vals = line.partition("\t")
-        ids = {vocab[t] for t in vals.split() if t in vocab}
-        if key:
-            rules.setdefault(key, set()).update(ids)
-        else:
-            always |= ids
-    sets = []
-    for t in read_sentences(sentences):
-        pieces = sp.encode(t, out_type=str)
-        c = set(always) | {vocab.get(p, vocab.get("<unk>")) for p in pieces}
-        for p in pieces:
-            c |= rules.get(p, set())
-        sets.append((len(pieces), c))
-    sets.sort(key=lambda x: -x[0])
-    unions = [set().union(*(c for _, c in sets[i:i + batch])) for i in range(0, len(sets), batch)]
-    return (statistics.mean(len(c) for _, c in sets), statistics.mean(len(u) for u in unions))
+def vmap_sizes(warta, model, sentences, vmap, batch):
+    """(mean candidates per sentence, mean candidates per batch) under `vmap` for batches of
+    `batch`, as warta counts them: its debug log of each batch (`-vv`), from a run of one
+    new token per sentence."""
+    r = subprocess.run([str(warta), "-vv", "translate", "--model", str(model), "--shortlist", str(vmap),
+                        "--batch-size", str(batch), "--beams", "1", "--max-new-tokens", "1", "--no-retry",
+                        "--device", "cpu", str(sentences)], capture_output=True, text=True, timeout=600)
+    found = [(int(n), int(u), float(m)) for n, u, m in re.findall(
+        r"shortlist: (\d+) sentences, (\d+) candidates in the batch, ([0-9.]+) a sentence", r.stderr)]
+    if not found:
+        return None
+    sentences_n = sum(n for n, _, _ in found)
+    return (sum(n * m for n, _, m in found) / sentences_n, statistics.mean(u for _, u, _ in found))
 
 
 def parse_warta(stderr):
@@ -859,9 +848,11 @@ def render(a, info, versions, warta_version, started, results, conversions, n_se
     L.append(f"- Input: {n_sent} sentences from `{a.sentences.name}`; every sentence forced to "
              f"{a.new_tokens} new tokens (min = max), {expected} generated tokens per run; threads = {a.threads}")
     if getattr(a, "vmap_used", None):
-        sizes = ", ".join(
-            "batch {}: {:.0f} per sentence, {:.0f} per batch".format(b, *vmap_sizes(bench_model, a.sentences, a.vmap_used, b))
-            for b in sorted({CONFIGS[r["config"]]["batch"] for r in results}))
+        sizes = []
+        for b in sorted({CONFIGS[r["config"]]["batch"] for r in results}):
+            got = vmap_sizes(a.warta, bench_model, a.sentences, a.vmap_used, b) if a.warta else None
+            sizes.append(f"batch {b}: " + ("?" if got is None else "{:.0f} per sentence, {:.0f} per batch".format(*got)))
+        sizes = ", ".join(sizes)
         L.append(f"- Shortlist (-vmap engines): `{show(a.vmap_used)}`"
                  f"{'' if a.vmap else ' (synthetic: targets drawn at random, see the module docs)'}; "
                  f"candidate target tokens of a vocabulary of {len(json.loads((bench_model / 'vocab.json').read_text()))}: {sizes}")

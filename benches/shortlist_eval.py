@@ -24,6 +24,7 @@ floor for a real model whose table is learnt from a real corpus. Prints Markdown
 """
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,31 +54,18 @@ def translate(binary, model, path, dtype, beams, shortlist=None):
 
 
 def candidates_per_sentence(binary, model, path, table):
-    """Mean candidates of a sentence of `path` under `table`, as warta counts them."""
-    vocab = json.loads((model / "vocab.json").read_text(encoding="utf-8"))
-    tv_path = model / "target_vocab.json"
-    target = json.loads(tv_path.read_text(encoding="utf-8")) if tv_path.exists() else vocab
-    size = len(set(target.values()))
-    src_token = {i: t for t, i in vocab.items()}
-    always = {target[t] for t in ("</s>", "<unk>", "<pad>") if t in target}
-    rules = {}
-    for line in Path(table).read_text(encoding="utf-8").splitlines():
-        key, _, vals = line.partition("\t")
-        ids = {target[t] for t in vals.split() if t in target}
-        if key:
-            rules.setdefault(key, set()).update(ids)
-        else:
-            always |= ids
-    counts = []
-    for ids in lines(warta(binary, "tokenize", "--model", model, path)):
-        c = set(always)
-        for i in map(int, ids.split()):
-            tok = src_token.get(i)
-            c |= rules.get(tok, set())
-            if tok in target:
-                c.add(target[tok])
-        counts.append(len({x for x in c if x < size}))
-    return sum(counts) / len(counts), size
+    """Mean candidates of a sentence of `path` under `table`, as warta's debug log counts
+    them (`-vv`, one new token per sentence), and the model's vocabulary."""
+    r = subprocess.run([str(binary), "-vv", "translate", "--model", str(model), "--shortlist", str(table),
+                        "--beams", "1", "--max-new-tokens", "1", "--no-retry", str(path)],
+                       capture_output=True, text=True, check=False)
+    found = [(int(n), float(m)) for n, m in re.findall(
+        r"shortlist: (\d+) sentences, \d+ candidates in the batch, ([0-9.]+) a sentence", r.stderr)]
+    config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
+    vocab = config.get("decoder_vocab_size") or config["vocab_size"]
+    if not found:
+        sys.exit(f"no shortlist lines in warta's debug log: {r.stderr[-500:]}")
+    return sum(n * m for n, m in found) / sum(n for n, _ in found), vocab
 
 
 def main():

@@ -541,7 +541,7 @@ fn a_directory_holding_another_runs_articles_is_refused() {
         manifest["shortlist"]
             .as_str()
             .unwrap()
-            .starts_with("crc32:"),
+            .starts_with("vmap1:"),
         "{manifest}"
     );
 }

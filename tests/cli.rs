@@ -406,6 +406,32 @@ fn shortlist_learns_a_table_that_translate_uses() {
     // Learnt from these very translations, the table holds most of their tokens.
     let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
     assert!(same * 2 >= a.len(), "{same} of {}", a.len());
+    // A table of one every-sentence token leaves each sentence its own tokens (as the
+    // target vocabulary spells them) and ".": most translations change (which tokens come
+    // out is held by tests/shortlist.rs, on the model's ids).
+    let tight = tmp.path().join("tight.vmap");
+    std::fs::write(&tight, "\t.\n").unwrap();
+    let out = run_on_fixture(
+        tmp.path(),
+        &[
+            "translate",
+            "--beams",
+            "1",
+            "--no-retry",
+            "--shortlist",
+            tight.to_str().unwrap(),
+        ],
+        "marian-separate",
+        inputs.join("\n") + "\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = stdout_lines(&out);
+    let changed = c.iter().zip(&a).filter(|(x, y)| x != y).count();
+    assert!(changed * 2 > a.len(), "{changed} of {} changed", a.len());
 
     let missing = run_on_fixture(
         tmp.path(),

@@ -196,6 +196,25 @@ fn bad_candidate_lists_are_errors() {
         err.to_string().contains(&format!("candidate id {vocab}")),
         "{err}"
     );
+    let err = model
+        .translate_within(&inputs[..2], &decoding, Some(&[vec![0, 1], vec![]]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("input 1 has no candidate"),
+        "{err}"
+    );
+}
+
+/// A table read for another model's vocabulary size is refused, not looked up with ids
+/// that mean other tokens.
+#[test]
+fn a_table_read_for_another_vocabulary_is_refused() {
+    let dir = fixture_dir("marian-shared");
+    let t = warta::translate::Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
+    let vocab = t.target_vocab().unwrap();
+    let s = Shortlist::parse("\t▁the\n", Path::new("t.vmap"), t.tokenizer(), vocab + 1).unwrap();
+    let err = t.with_shortlist(Some(s)).err().unwrap().to_string();
+    assert!(err.contains(&format!("model has {vocab}")), "{err}");
 }
 
 /// The translator looks each sentence's candidates up in the table, and says so in its
@@ -218,7 +237,8 @@ fn a_translator_with_a_shortlist_uses_it_and_keys_its_cache_by_it() {
     let short = warta::translate::Translator::load(&dir, &Device::Cpu, DType::F32)
         .unwrap()
         .with_retry(false)
-        .with_shortlist(Some(s));
+        .with_shortlist(Some(s))
+        .unwrap();
     let out = short.translate(&[line]).unwrap();
     // What the model gives that sentence within its candidates, with the translator's
     // settings; and something else without them.
@@ -234,10 +254,11 @@ fn a_translator_with_a_shortlist_uses_it_and_keys_its_cache_by_it() {
     assert_ne!(out[0].text, plain.translate(&[line]).unwrap()[0].text);
     let setup = short.setup().unwrap();
     assert_ne!(setup, setup_plain);
-    assert!(setup.contains("shortlist=crc32:"), "{setup}");
+    assert!(setup.contains("shortlist=vmap1:"), "{setup}");
     let short_other = warta::translate::Translator::load(&dir, &Device::Cpu, DType::F32)
         .unwrap()
         .with_retry(false)
-        .with_shortlist(Some(other));
+        .with_shortlist(Some(other))
+        .unwrap();
     assert_ne!(short_other.setup().unwrap(), setup);
 }

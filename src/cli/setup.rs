@@ -329,7 +329,7 @@ impl Setup {
                 st.unknown_sources,
                 st.unknown_targets
             );
-            t = t.with_shortlist(Some(s));
+            t = t.with_shortlist(Some(s))?;
         }
         if runtime.precision.converts_weights() {
             release_freed();

@@ -47,6 +47,8 @@ pub enum TranslateError {
         model: String,
         source: GenerationConfigError,
     },
+    #[error(transparent)]
+    Shortlist(#[from] shortlist::ShortlistError),
     #[error("model {model} failed while translating: {source}")]
     Inference {
         model: String,
@@ -237,6 +239,24 @@ pub struct Translator {
     shortlist: Option<Arc<Shortlist>>,
 }
 
+/// How many candidates a batch's shortlist gives, at debug level (the benchmarks read it):
+/// per batch, the union the output projection runs over, and per sentence.
+fn log_candidates(candidates: &[Vec<u32>]) {
+    if !tracing::enabled!(tracing::Level::DEBUG) || candidates.is_empty() {
+        return;
+    }
+    let mut union: Vec<u32> = candidates.iter().flatten().copied().collect();
+    union.sort_unstable();
+    union.dedup();
+    let each: usize = candidates.iter().map(Vec::len).sum();
+    tracing::debug!(
+        "shortlist: {} sentences, {} candidates in the batch, {:.1} a sentence",
+        candidates.len(),
+        union.len(),
+        each as f64 / candidates.len() as f64
+    );
+}
+
 /// The version of how a segment is cut into units, translated and joined: bumped when a
 /// change gives a segment a different translation, so cached ones from before are not
 /// served as if this version had made them.
@@ -307,9 +327,20 @@ impl Translator {
 
     /// Restricts each sentence's output to its candidates in `shortlist` (see
     /// [`shortlist`]): faster, and a change of output.
-    pub fn with_shortlist(mut self, shortlist: Option<Shortlist>) -> Self {
+    /// A table read for another vocabulary size is a [`shortlist::ShortlistError::Model`].
+    pub fn with_shortlist(mut self, shortlist: Option<Shortlist>) -> Result<Self, TranslateError> {
+        if let Some(s) = &shortlist {
+            let model = self.target_vocab()?;
+            if s.target_vocab() != model {
+                return Err(shortlist::ShortlistError::Model {
+                    table: s.target_vocab(),
+                    model,
+                }
+                .into());
+            }
+        }
         self.shortlist = shortlist.map(Arc::new);
-        self
+        Ok(self)
     }
 
     /// The digest of the shortlist in use, if any (see [`Shortlist::digest`]).
@@ -606,6 +637,9 @@ impl Translator {
                         .shortlist
                         .as_ref()
                         .map(|s| inputs.iter().map(|ids| s.candidates(ids)).collect());
+                    if let Some(c) = &candidates {
+                        log_candidates(c);
+                    }
                     self.model
                         .translate_within(&inputs, decoding, candidates.as_deref())
                         .map_err(fail)

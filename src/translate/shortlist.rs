@@ -1,8 +1,8 @@
 //! The vocabulary shortlist (`--shortlist FILE`, off by default): the target tokens a
 //! sentence may produce, looked up from its source tokens in a table, so that the output
 //! projection (30 of the 52 million multiplies a token of the full-size opus-mt shape costs)
-//! runs over those columns alone. Marian and Bergamot call this a lexical shortlist,
-//! CTranslate2 a vocabulary map (`use_vmap`).
+//! runs over a batch's candidates alone (the union of its sentences'). Marian and Bergamot
+//! call this a lexical shortlist, CTranslate2 a vocabulary map (`use_vmap`).
 //!
 //! **It changes output.** A token outside a sentence's candidates can never be chosen, and
 //! the log-softmax is taken over the candidates alone, so scores (and the `low_score` flag
@@ -11,7 +11,8 @@
 //! come out the same on data the table was not made from.
 //!
 //! Each sentence is restricted to its own candidates, never to its batch's: a sentence's
-//! translation does not depend on what it was batched with, as without a shortlist.
+//! tokens do not depend on what it was batched with, as without a shortlist (short of an
+//! exact tie in f32, whose logits may move by an ulp with the batch's columns).
 //!
 //! The file is CTranslate2's vocabulary-map format, one rule a line:
 //! `src_1 src_2 ... src_n<TAB>tgt_1 tgt_2 ... tgt_k`, tokens spelt as the model's vocabularies
@@ -39,6 +40,13 @@ pub enum ShortlistError {
          ({lines} lines): was it made for another model? Make one with `warta shortlist`"
     )]
     Foreign { path: PathBuf, lines: usize },
+    #[error("the shortlist {path} is empty: make one with `warta shortlist`")]
+    Empty { path: PathBuf },
+    #[error(
+        "the shortlist was read for a vocabulary of {table} target tokens, and the model \
+         has {model}: load it with this model's tokenizer"
+    )]
+    Model { table: usize, model: usize },
     #[error("the shortlist {path}, line {line}: {message}")]
     Line {
         path: PathBuf,
@@ -107,18 +115,35 @@ impl Shortlist {
         let mut always = vec![tokenizer.eos_id(), tokenizer.unk_id(), tokenizer.pad_id()];
         let mut known_targets = 0usize;
         let mut lines = 0usize;
-        for (i, line) in text.lines().enumerate() {
+        // A file saved with a byte-order mark: the first key is not "\u{feff}".
+        let text_body = text.strip_prefix('\u{feff}').unwrap_or(text);
+        for (i, line) in text_body.lines().enumerate() {
             let line = line.strip_suffix('\r').unwrap_or(line);
             if line.is_empty() {
                 continue;
             }
             lines += 1;
+            let bad = |message: &str| ShortlistError::Line {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: message.into(),
+            };
             let Some((key, values)) = line.split_once('\t') else {
-                return Err(ShortlistError::Line {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    message: "no tab between the source tokens and the target tokens".into(),
-                });
+                return Err(bad(
+                    "no tab between the source tokens and the target tokens",
+                ));
+            };
+            if values.contains('\t') {
+                return Err(bad("a second tab: tokens are separated by spaces"));
+            }
+            let key: Option<Vec<u32>> = key
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .map(|t| sources.get(t).copied())
+                .collect();
+            let Some(key) = key else {
+                stats.unknown_sources += 1;
+                continue;
             };
             let mut ids = Vec::new();
             for t in values.split(' ').filter(|t| !t.is_empty()) {
@@ -128,20 +153,20 @@ impl Shortlist {
                 }
             }
             known_targets += ids.len();
-            let key: Option<Vec<u32>> = key
-                .split(' ')
-                .filter(|t| !t.is_empty())
-                .map(|t| sources.get(t).copied())
-                .collect();
-            match key {
-                None => stats.unknown_sources += 1,
-                Some(k) if k.is_empty() => always.extend(ids),
-                Some(k) => {
-                    stats.rules += 1;
-                    rules.entry(k).or_default().extend(ids);
-                }
+            if key.is_empty() {
+                always.extend(ids);
+            } else {
+                stats.rules += 1;
+                rules.entry(key).or_default().extend(ids);
             }
         }
+        if lines == 0 {
+            return Err(ShortlistError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        // Only the lines kept count: a table for another source language that shares the
+        // target vocabulary keeps nothing.
         if known_targets == 0 {
             return Err(ShortlistError::Foreign {
                 path: path.to_path_buf(),
@@ -160,8 +185,11 @@ impl Shortlist {
                 copy[id as usize] = t;
             }
         }
+        // The file's contents and the version of the rules above that read it (bumped
+        // when they change what a table allows).
         let digest = format!(
-            "crc32:{:08x}:{}",
+            "vmap1:{:016x}{:08x}:{}",
+            fnv1a64(text.as_bytes()),
             crc32fast::hash(text.as_bytes()),
             text.len()
         );
@@ -197,10 +225,23 @@ impl Shortlist {
         out
     }
 
+    /// The size of the target vocabulary the table was read for.
+    pub fn target_vocab(&self) -> usize {
+        self.target_vocab
+    }
+
     /// The table's contents as a translation cache's key names them.
     pub fn digest(&self) -> &str {
         &self.digest
     }
+}
+
+/// FNV-1a, 64 bits: with the CRC-32 beside it, a digest two different tables do not share
+/// by accident (a shared one would serve one table's cached translations for the other's).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// How [`build`] makes a table.
@@ -254,7 +295,10 @@ impl Interner {
 /// learnt by expectation-maximisation with a null source word that takes the target tokens
 /// no source word explains; each source token lists its `per_source` most probable targets.
 /// Rules are single tokens; the format's n-gram rules are read but not made. The output is
-/// sorted, so the same text gives the same file.
+/// sorted, so the same text gives the same file. It holds every distinct co-occurring pair
+/// of a source and a target token in memory twice (probability and count), about 50 bytes
+/// a pair: a few hundred thousand sentence pairs fit in a few GiB, millions do not (learn
+/// from a sample of them).
 pub fn build(pairs: &[(Vec<String>, Vec<String>)], opts: &BuildOptions) -> String {
     let mut src = Interner::default();
     let mut tgt = Interner::default();
@@ -267,8 +311,10 @@ pub fn build(pairs: &[(Vec<String>, Vec<String>)], opts: &BuildOptions) -> Strin
             (s, t.iter().map(|w| tgt.id(w.clone())).collect())
         })
         .collect();
-    // t(e | f), keyed (f, e), starting uniform over the pairs that co-occur.
-    let mut prob: HashMap<(u32, u32), f32> = HashMap::new();
+    // t(e | f), keyed (f, e), starting uniform over the pairs that co-occur. Sums in f64:
+    // a frequent source token's total passes f32's 2^24, past which its small shares
+    // would be lost.
+    let mut prob: HashMap<(u32, u32), f64> = HashMap::new();
     for (s, t) in &corpus {
         for &f in s {
             for &e in t {
@@ -276,14 +322,14 @@ pub fn build(pairs: &[(Vec<String>, Vec<String>)], opts: &BuildOptions) -> Strin
             }
         }
     }
-    let mut counts: HashMap<(u32, u32), f32> = HashMap::with_capacity(prob.len());
-    let mut totals: HashMap<u32, f32> = HashMap::new();
+    let mut counts: HashMap<(u32, u32), f64> = HashMap::with_capacity(prob.len());
+    let mut totals: HashMap<u32, f64> = HashMap::new();
     for _ in 0..opts.iterations {
         counts.clear();
         totals.clear();
         for (s, t) in &corpus {
             for &e in t {
-                let z: f32 = s.iter().map(|&f| prob[&(f, e)]).sum();
+                let z: f64 = s.iter().map(|&f| prob[&(f, e)]).sum();
                 if z <= 0.0 {
                     continue;
                 }
@@ -303,9 +349,9 @@ pub fn build(pairs: &[(Vec<String>, Vec<String>)], opts: &BuildOptions) -> Strin
             };
         }
     }
-    let mut by_source: HashMap<u32, Vec<(f32, u32)>> = HashMap::new();
+    let mut by_source: HashMap<u32, Vec<(f64, u32)>> = HashMap::new();
     for (&(f, e), &p) in &prob {
-        if f != null && p >= opts.min_probability {
+        if f != null && p >= f64::from(opts.min_probability) {
             by_source.entry(f).or_default().push((p, e));
         }
     }
@@ -442,6 +488,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no/such.vmap"), "{err}");
+        let err = Shortlist::parse("▁Rusia\t▁the\t.\n", Path::new("t.vmap"), &tok, 803)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1") && err.contains("second tab"),
+            "{err}"
+        );
+        let err = Shortlist::parse("\n\r\n", Path::new("t.vmap"), &tok, 803)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.vmap is empty"), "{err}");
+        // Another source language with this target vocabulary: every key unknown, so
+        // nothing is kept, though its targets are this model's.
+        let err = Shortlist::parse("zzz\t▁the .\nyyy\t▁the\n", Path::new("t.vmap"), &tok, 803)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("another model"), "{err}");
+    }
+
+    /// A byte-order mark and CRLF line ends are read through: the every-sentence line
+    /// that opens the file is still one.
+    #[test]
+    fn a_bom_and_crlf_are_read_through() {
+        let tok = tokenizer("marian-shared");
+        let s = Shortlist::parse(
+            "\u{feff}\t▁the\r\n▁Rusia\t.\r\n",
+            Path::new("t.vmap"),
+            &tok,
+            803,
+        )
+        .unwrap();
+        assert_eq!(s.stats.rules, 1);
+        assert_eq!(s.candidates(&[268, 0]), [0, 1, 91, 188, 268, 802]);
     }
 
     fn toks(s: &str) -> Vec<String> {

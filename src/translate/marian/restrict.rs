@@ -32,6 +32,9 @@ impl Restricted {
     /// For a batch whose sentence `i` may produce the sorted ids `candidates[i]`.
     pub(super) fn new(model: &MarianModel, candidates: &[Vec<u32>]) -> candle_core::Result<Self> {
         let vocab = model.target_vocab_size()?;
+        if let Some(i) = candidates.iter().position(Vec::is_empty) {
+            candle_core::bail!("shortlist: input {i} has no candidate token");
+        }
         let mut union: Vec<u32> = candidates.iter().flatten().copied().collect();
         union.sort_unstable();
         union.dedup();
