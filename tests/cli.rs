@@ -339,15 +339,28 @@ fn shortlist_learns_a_table_that_translate_uses() {
     let inputs = reference_inputs(&r);
     let src = tmp.path().join("src.txt");
     std::fs::write(&src, inputs.join("\n") + "\n").unwrap();
-    let plain = run_on_fixture(
-        tmp.path(),
-        &["translate", "--beams", "1", "--no-retry"],
-        "marian-separate",
-        inputs.join("\n") + "\n",
-    );
-    assert!(plain.status.success());
+    // The inputs' greedy translations, with the table at `shortlist` when given.
+    let greedy = |shortlist: Option<&Path>| {
+        let mut args = vec!["translate", "--beams", "1", "--no-retry"];
+        if let Some(s) = shortlist {
+            args.extend(["--shortlist", s.to_str().unwrap()]);
+        }
+        let out = run_on_fixture(
+            tmp.path(),
+            &args,
+            "marian-separate",
+            inputs.join("\n") + "\n",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout_lines(&out)
+    };
+    let a = greedy(None);
     let tgt = tmp.path().join("tgt.txt");
-    std::fs::write(&tgt, &plain.stdout).unwrap();
+    std::fs::write(&tgt, a.join("\n") + "\n").unwrap();
     let table = warta(tmp.path())
         .args([
             "shortlist",
@@ -383,25 +396,7 @@ fn shortlist_learns_a_table_that_translate_uses() {
     }
     let vmap = tmp.path().join("t.vmap");
     std::fs::write(&vmap, &table.stdout).unwrap();
-    let short = run_on_fixture(
-        tmp.path(),
-        &[
-            "translate",
-            "--beams",
-            "1",
-            "--no-retry",
-            "--shortlist",
-            vmap.to_str().unwrap(),
-        ],
-        "marian-separate",
-        inputs.join("\n") + "\n",
-    );
-    assert!(
-        short.status.success(),
-        "{}",
-        String::from_utf8_lossy(&short.stderr)
-    );
-    let (a, b) = (stdout_lines(&plain), stdout_lines(&short));
+    let b = greedy(Some(&vmap));
     assert_eq!(a.len(), b.len());
     // Learnt from these very translations, the table holds most of their tokens.
     let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
@@ -411,25 +406,7 @@ fn shortlist_learns_a_table_that_translate_uses() {
     // out is held by tests/shortlist.rs, on the model's ids).
     let tight = tmp.path().join("tight.vmap");
     std::fs::write(&tight, "\t.\n").unwrap();
-    let out = run_on_fixture(
-        tmp.path(),
-        &[
-            "translate",
-            "--beams",
-            "1",
-            "--no-retry",
-            "--shortlist",
-            tight.to_str().unwrap(),
-        ],
-        "marian-separate",
-        inputs.join("\n") + "\n",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let c = stdout_lines(&out);
+    let c = greedy(Some(&tight));
     let changed = c.iter().zip(&a).filter(|(x, y)| x != y).count();
     assert!(changed * 2 > a.len(), "{changed} of {} changed", a.len());
 
