@@ -650,19 +650,32 @@ fn unset_beams_resolve_to_greedy() {
 
 /// `--dtype int8` and CPU `--dtype bf16` on the copy-task fixtures, beside f32: the share of
 /// the reference inputs translated identically, greedy and with 4 beams (each input alone,
-/// as the parity test runs them). Where the models are unsure (the loops these small models
-/// fall into), rounding flips a token; CTranslate2's int8 agrees with its own float32 on 13
-/// to 22 of these 26 inputs (BENCHMARKS.md). The shares are printed for the record; the
-/// floors here are what warta reaches (int8 21-25 of 26, bf16 25-26), so a change that
-/// makes either worse fails.
+/// as the parity test runs them). The shares are printed for the record.
+///
+/// - marian-copy-trained, trained until it copies: issue 16 asks 95 %, and int8 reaches it
+///   (26 and 25 of 26), bf16 too.
+/// - The parity fixtures, trained a few hundred steps, loop on some inputs to the length
+///   limit through many near-ties, and rounding flips one now and then: int8 reaches 21-25
+///   of 26, bf16 25-26 (CTranslate2's int8 agrees with its own float32 on 13 to 22 of
+///   these, BENCHMARKS.md). Their floors are what warta reaches, so a change that makes
+///   either worse fails.
 #[test]
 fn int8_and_bf16_translate_most_fixture_inputs_as_f32_does() {
     use warta::device::Precision;
-    for name in ["marian-shared", "marian-separate"] {
+    // (fixture, whose reference inputs, int8's floor, bf16's floor)
+    let cases = [
+        ("marian-copy-trained", "marian-shared", 0.95, 0.95),
+        ("marian-shared", "marian-shared", 0.8, 0.95),
+        ("marian-separate", "marian-separate", 0.8, 0.95),
+    ];
+    for (name, inputs_of, int8_floor, bf16_floor) in cases {
         let dir = fixture_dir(name);
         let (f32_model, _, gen) = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
-        let inputs = fixture_ids(name);
-        for (precision, floor) in [(Precision::Int8, 0.8), (Precision::Bf16Cpu, 0.95)] {
+        let inputs = fixture_ids(inputs_of);
+        for (precision, floor) in [
+            (Precision::Int8, int8_floor),
+            (Precision::Bf16Cpu, bf16_floor),
+        ] {
             let (low_model, _, _) = MarianModel::load(&dir, &Device::Cpu, precision).unwrap();
             let what = precision.as_str();
             for beams in [1, 4] {
@@ -734,6 +747,8 @@ fn int8_and_bf16_translate_each_input_alone_as_in_a_batch() {
 /// alone (activations left in f32) already flips some of them. With the keys and values in
 /// f16 (`Precision::kv_dtype`) int8 departs at 8 of 799 and 6 of 821 steps (4 and 6 with
 /// them in f32), the widest margin unchanged: at most 1.5 % of the steps, all near-ties.
+/// marian-copy-trained, which copies instead of looping, passes no near-tie: int8 picks
+/// f32's token at all of its 642 steps.
 #[test]
 fn int8_departs_from_f32_only_at_near_ties() {
     use warta::device::Precision;
@@ -752,14 +767,19 @@ fn int8_departs_from_f32_only_at_near_ties() {
         }
         (best, top - second)
     };
-    for name in ["marian-shared", "marian-separate"] {
+    // (fixture, whose reference inputs)
+    for (name, inputs_of) in [
+        ("marian-shared", "marian-shared"),
+        ("marian-separate", "marian-separate"),
+        ("marian-copy-trained", "marian-shared"),
+    ] {
         let dir = fixture_dir(name);
         let (f32_model, cfg, gen) = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
         let (int8_model, _, _) = MarianModel::load(&dir, &Device::Cpu, Precision::Int8).unwrap();
         let mut g = gen.clone();
         g.num_beams = Some(1);
         let (mut steps, mut flips, mut widest) = (0usize, 0usize, 0f32);
-        for ids in fixture_ids(name) {
+        for ids in fixture_ids(inputs_of) {
             let path = f32_model
                 .translate_batch(std::slice::from_ref(&ids), &g)
                 .unwrap()
