@@ -20,25 +20,13 @@ trained on). Prints Markdown on stdout.
 """
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+from wartacli import lines, translate
+
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures"
-
-
-def lines(text):
-    return text.rstrip("\n").split("\n")
-
-
-def translate(warta, model, path, dtype, beams):
-    r = subprocess.run([str(warta), "-q", "translate", "--model", str(model), "--dtype", dtype,
-                        "--beams", str(beams), "--no-retry", str(path)],
-                       capture_output=True, text=True, check=False)
-    if r.returncode != 0:
-        sys.exit(f"warta failed: {r.stderr}")
-    return lines(r.stdout)
 
 
 def main():

@@ -30,27 +30,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from wartacli import lines, translate, warta
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ["marian-shared", "marian-separate"]
-
-
-def lines(text):
-    return text.rstrip("\n").split("\n")
-
-
-def warta(binary, *args, stdin=None):
-    r = subprocess.run([str(binary), "-q", *map(str, args)], input=stdin, capture_output=True,
-                       text=True, check=False)
-    if r.returncode != 0:
-        sys.exit(f"warta {' '.join(map(str, args))} failed: {r.stderr}")
-    return r.stdout
-
-
-def translate(binary, model, path, dtype, beams, shortlist=None):
-    args = ["translate", "--model", model, "--dtype", dtype, "--beams", beams, "--no-retry", path]
-    if shortlist:
-        args[-1:-1] = ["--shortlist", shortlist]
-    return lines(warta(binary, *args))
 
 
 def candidates_per_sentence(binary, model, path, table):
