@@ -179,6 +179,7 @@ impl Bf16Panels {
             self.cols,
             self.tile_len(),
             self.d,
+            PAIR,
             packed_at,
             ids,
         )?;

@@ -268,6 +268,7 @@ impl Int8Panels {
             self.cols,
             self.tile_len(),
             self.d,
+            GROUP,
             packed_at,
             ids,
         )?;

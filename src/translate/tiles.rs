@@ -82,14 +82,18 @@ pub(crate) fn column_tile<E>(
 
 /// Columns `ids` of a packed matrix of `cols` columns, packed again in that order: column
 /// `ids[n]` becomes column `n`, the rest of the last tile zeros. `at(k, c)` places depth `k`
-/// of a tile's column `c` in the tile; `depth` values of each column are copied. A
-/// column's values (and so, in the integer and per-column kernels, its outputs) are the
-/// same wherever it sits: the vocabulary shortlist's output projection.
+/// of a tile's column `c` in the tile, and a column's depths come in contiguous runs of `run`
+/// (`at(k + i, c) = at(k, c) + i` for `k` a multiple of `run`, `i < run`: int8's groups of
+/// 4, bf16's pairs, f32's single values); the first `depth` of each column are copied, rounded
+/// up to whole runs (the packing pads the depth). A column's values (and so, in the integer
+/// and per-column kernels, its outputs) are the same wherever it sits: the vocabulary
+/// shortlist's output projection.
 pub(crate) fn gather_columns<E: Copy + Default>(
     data: &[E],
     cols: usize,
     tile_len: usize,
     depth: usize,
+    run: usize,
     at: impl Fn(usize, usize) -> usize,
     ids: &[u32],
 ) -> candle_core::Result<Vec<E>> {
@@ -98,8 +102,9 @@ pub(crate) fn gather_columns<E: Copy + Default>(
         let j = j as usize;
         let from = column_tile(data, j, cols, tile_len)?;
         let to = &mut out[(n / TILE) * tile_len..][..tile_len];
-        for k in 0..depth {
-            to[at(k, n % TILE)] = from[at(k, j % TILE)];
+        for k in (0..depth).step_by(run) {
+            let (src, dst) = (at(k, j % TILE), at(k, n % TILE));
+            to[dst..dst + run].copy_from_slice(&from[src..src + run]);
         }
     }
     Ok(out)
