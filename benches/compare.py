@@ -530,15 +530,10 @@ def synthetic_vmap(model, sentences, path, per_source=50, frequent=100, seed=0):
 
 def vmap_sizes(warta, model, sentences, vmap, batch):
     """(mean candidates per sentence, mean candidates per batch) under `vmap` for batches of
-    `batch`, as warta counts them: its debug log of each batch (`-vv`), from a run of one
-    new token per sentence."""
-    r = subprocess.run([str(warta), "-vv", "translate", "--model", str(model), "--shortlist", str(vmap),
-                        "--batch-size", str(batch), "--beams", "1", "--max-new-tokens", "1", "--no-retry",
-                        "--device", "cpu", str(sentences)], capture_output=True, text=True, timeout=600)
-    found = [(int(n), int(u), float(m)) for n, u, m in re.findall(
-        r"shortlist: (\d+) sentences, (\d+) candidates in the batch, ([0-9.]+) a sentence", r.stderr)]
-    if not found:
-        return None
+    `batch`, as warta counts them."""
+    from wartacli import candidate_counts
+
+    found = candidate_counts(warta, model, sentences, vmap, batch)
     sentences_n = sum(n for n, _, _ in found)
     return (sum(n * m for n, _, m in found) / sentences_n, statistics.mean(u for _, u, _ in found))
 

@@ -24,31 +24,23 @@ floor for a real model whose table is learnt from a real corpus. Prints Markdown
 """
 import argparse
 import json
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from wartacli import lines, translate, warta
+from wartacli import candidate_counts, lines, translate, warta
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ["marian-shared", "marian-separate"]
 
 
 def candidates_per_sentence(binary, model, path, table):
-    """Mean candidates of a sentence of `path` under `table`, as warta's debug log counts
-    them (`-vv`, one new token per sentence), and the model's vocabulary."""
-    r = subprocess.run([str(binary), "-vv", "translate", "--model", str(model), "--shortlist", str(table),
-                        "--beams", "1", "--max-new-tokens", "1", "--no-retry", str(path)],
-                       capture_output=True, text=True, check=False)
-    found = [(int(n), float(m)) for n, m in re.findall(
-        r"shortlist: (\d+) sentences, \d+ candidates in the batch, ([0-9.]+) a sentence", r.stderr)]
+    """Mean candidates of a sentence of `path` under `table`, as warta counts them, and the
+    model's vocabulary."""
+    found = candidate_counts(binary, model, path, table)
     config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
     vocab = config.get("decoder_vocab_size") or config["vocab_size"]
-    if not found:
-        sys.exit(f"no shortlist lines in warta's debug log: {r.stderr[-500:]}")
-    return sum(n * m for n, m in found) / sum(n for n, _ in found), vocab
+    return sum(n * m for n, _, m in found) / sum(n for n, _, _ in found), vocab
 
 
 def main():

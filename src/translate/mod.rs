@@ -245,9 +245,7 @@ fn log_candidates(candidates: &[Vec<u32>]) {
     if !tracing::enabled!(tracing::Level::DEBUG) || candidates.is_empty() {
         return;
     }
-    let mut union: Vec<u32> = candidates.iter().flatten().copied().collect();
-    union.sort_unstable();
-    union.dedup();
+    let union = shortlist::union(candidates);
     let each: usize = candidates.iter().map(Vec::len).sum();
     tracing::debug!(
         "shortlist: {} sentences, {} candidates in the batch, {:.1} a sentence",

@@ -244,6 +244,15 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The sorted ids of all `candidates` lists together: what a batch's output projection
+/// runs over.
+pub fn union(candidates: &[Vec<u32>]) -> Vec<u32> {
+    let mut union: Vec<u32> = candidates.iter().flatten().copied().collect();
+    union.sort_unstable();
+    union.dedup();
+    union
+}
+
 /// How [`build`] makes a table.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildOptions {

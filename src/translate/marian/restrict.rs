@@ -35,9 +35,7 @@ impl Restricted {
         if let Some(i) = candidates.iter().position(Vec::is_empty) {
             candle_core::bail!("shortlist: input {i} has no candidate token");
         }
-        let mut union: Vec<u32> = candidates.iter().flatten().copied().collect();
-        union.sort_unstable();
-        union.dedup();
+        let union = crate::translate::shortlist::union(candidates);
         if let Some(&bad) = union.iter().find(|&&id| id as usize >= vocab) {
             candle_core::bail!("shortlist: candidate id {bad} of a vocabulary of {vocab}");
         }
