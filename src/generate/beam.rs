@@ -17,8 +17,9 @@
 //! 5. the early-stop heuristic (`_check_early_stop_heuristic`) decides whether the running
 //!    beams can still beat the worst finished hypothesis.
 use super::config::{EarlyStopping, ResolvedGeneration};
-use super::logits::{log_sum_exp, LogitsProcessor, LANES};
+use super::logits::{log_sum_exp, log_sum_exp_over, LogitsProcessor, LANES};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 use super::{length_normalised, step_logits, Decoder, Hypothesis};
 
@@ -118,6 +119,16 @@ fn push_row(top: &mut TopK, row: &[f32], norm: f32, score: f32, base: usize) {
     }
 }
 
+/// [`push_row`] for a row that is `-inf` outside `ids` (sorted): the same pushes, in the same
+/// order, less those of `-inf` values. The kept list is the same whenever its last score is
+/// finite ([`process_item`] checks, and pushes the whole rows where it is not).
+fn push_ids(top: &mut TopK, row: &[f32], ids: &[u32], norm: f32, score: f32, base: usize) {
+    for &id in ids {
+        let v = id as usize;
+        top.push((row[v] - norm) + score, base + v);
+    }
+}
+
 /// Indices of the `n` largest values, best first, ties by lower index.
 fn top_n(values: &[f32], n: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..values.len()).collect();
@@ -175,28 +186,39 @@ pub fn beam_search<D: Decoder>(
             .iter()
             .flat_map(|it| it.running.iter().map(|b| b.tokens[b.tokens.len() - 1]))
             .collect();
-        let (mut logits, vocab) = step_logits(decoder, &last)?;
+        let mut step = step_logits(decoder, &last)?;
+        let vocab = step.vocab;
         if vocab == 0 {
             candle_core::bail!("the decoder returned an empty vocabulary");
         }
-        if logits.len() != items.len() * nb * vocab {
+        if step.values.len() != items.len() * nb * vocab {
             candle_core::bail!("the decoder returned the wrong number of rows");
         }
         // Sentences are independent: when there is enough work, spread them over the CPU
         // threads (the row work is a full pass of exp over the vocabulary per beam, ~20% of
         // a step on one core), on rayon's pool rather than on threads started every step.
-        let work = |(item, rows): (&mut Item, &mut [f32])| {
-            process_item(item, rows, vocab, cur_len, beams_to_keep, &processor, cfg);
+        let support = step.support.take();
+        let support_of = |i: usize| support.as_ref().map(|s| &s[i * nb..(i + 1) * nb]);
+        let work = |(i, (item, rows)): (usize, (&mut Item, &mut [f32]))| {
+            let rows = Rows {
+                values: rows,
+                vocab,
+                support: support_of(i),
+            };
+            process_item(item, rows, cur_len, beams_to_keep, &processor, cfg);
         };
+        let logits = &mut step.values;
         if items.len() > 1 && logits.len() >= super::PARALLEL_MIN {
             items
                 .par_iter_mut()
                 .zip(logits.par_chunks_mut(nb * vocab))
+                .enumerate()
                 .for_each(work);
         } else {
             items
                 .iter_mut()
                 .zip(logits.chunks_mut(nb * vocab))
+                .enumerate()
                 .for_each(work);
         }
         cur_len += 1;
@@ -226,35 +248,72 @@ pub fn beam_search<D: Decoder>(
         .collect()
 }
 
+/// One sentence's logits rows (one per running beam), with their supports when the decoder
+/// gave them.
+struct Rows<'a> {
+    values: &'a mut [f32],
+    vocab: usize,
+    support: Option<&'a [Arc<[u32]>]>,
+}
+
 /// HF: `log_probs = processors(log_softmax(logits))` for the sentence's beams (`rows`, one
 /// per running beam), the top-K continuations, then [`step_item`]. The log-softmax is folded
 /// into the top-k pass (`lp = x - logsumexp(x)`); processors see the raw row with a forced
 /// token set to the logsumexp (log-prob 0). Raw logits are kept aside only when a processor
 /// may change a kept score.
+///
+/// With supports, the log-sum-exp and the top-K pass read the supported ids alone, unless a
+/// processor may set a value rather than ban it this step or renormalises the rows. Should
+/// the kept list then end in `-inf` (fewer finite continuations than K), the whole rows are
+/// pushed instead, so the list is the one the full rows give.
 fn process_item(
     item: &mut Item,
-    rows: &mut [f32],
-    vocab: usize,
+    rows: Rows,
     cur_len: usize,
     beams_to_keep: usize,
     processor: &LogitsProcessor,
     cfg: &ResolvedGeneration,
 ) {
+    let Rows {
+        values: rows,
+        vocab,
+        support,
+    } = rows;
     let mut top = TopK::new(beams_to_keep);
     let mut raw_rows: Vec<(Option<Vec<f32>>, f32)> = Vec::with_capacity(item.running.len());
+    let mut norms = Vec::with_capacity(item.running.len());
+    let mut sparse = support.is_some() && !processor.renormalizes();
     for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks_mut(vocab)) {
-        let lse = log_sum_exp(row);
-        let raw = processor
-            .alters_values(beam.tokens.len())
-            .then(|| row.to_vec());
+        let ids = support.map(|s| &*s[b]);
+        let lse = ids.map_or_else(|| log_sum_exp(row), |ids| log_sum_exp_over(row, ids));
+        let alters = processor.alters_values(beam.tokens.len());
+        let raw = alters.then(|| row.to_vec());
         processor.apply_at_level(&beam.tokens, row, lse);
         let norm = if processor.renormalizes() {
             log_sum_exp(row)
         } else {
             lse
         };
-        push_row(&mut top, row, norm, beam.score, b * vocab);
+        sparse &= !alters;
+        match ids.filter(|_| sparse) {
+            Some(ids) => push_ids(&mut top, row, ids, norm, beam.score, b * vocab),
+            None => push_row(&mut top, row, norm, beam.score, b * vocab),
+        }
+        norms.push(norm);
         raw_rows.push((raw, lse));
+    }
+    let short = |top: &TopK| {
+        top.items.len() < top.k
+            || top
+                .items
+                .last()
+                .is_some_and(|&(s, _)| s == f32::NEG_INFINITY)
+    };
+    if support.is_some() && short(&top) {
+        top = TopK::new(beams_to_keep);
+        for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks(vocab)) {
+            push_row(&mut top, row, norms[b], beam.score, b * vocab);
+        }
     }
     let rows = &*rows;
     let raw_logprob = |b: usize, t: usize| -> f32 {
@@ -414,7 +473,75 @@ fn finish(mut item: Item, cfg: &ResolvedGeneration) -> Hypothesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generate::EarlyStopping;
     use proptest::prelude::*;
+
+    /// Rows with a support whose every id is banned (EOS by the minimum length, the rest by
+    /// no-repeat n-grams) leave beam search nothing finite: the running beams then come from
+    /// the `-inf` continuations of the lowest ids, as on the full rows, not from the support.
+    #[test]
+    fn a_support_with_too_few_finite_continuations_takes_the_whole_rows() {
+        let (nb, vocab) = (3, 8);
+        let cfg = ResolvedGeneration {
+            prompt_len: 1,
+            max_length: 10,
+            min_length: 10,
+            num_beams: nb,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::False,
+            no_repeat_ngram_size: 1,
+            bad_words_ids: vec![],
+            eos_token_ids: vec![0],
+            forced_eos_token_ids: vec![],
+            renormalize_logits: false,
+        };
+        let processor = LogitsProcessor::new(&cfg);
+        let support: Vec<Arc<[u32]>> = vec![Arc::from(vec![0, 3, 5]); nb];
+        let item = || Item {
+            index: 0,
+            running: (0..nb)
+                .map(|b| Beam {
+                    tokens: vec![7, 3, 5],
+                    score: -(b as f32),
+                    raw_sum: 0.0,
+                    parent: b,
+                })
+                .collect(),
+            slots: vec![
+                Slot {
+                    tokens: Vec::new(),
+                    score: NEG,
+                    raw_sum: 0.0,
+                    finished: false,
+                };
+                nb
+            ],
+            improvable: true,
+            done: false,
+        };
+        let logits: Vec<f32> = (0..nb * vocab)
+            .map(|i| match i % vocab {
+                0 | 3 | 5 => i as f32 * 0.1,
+                _ => f32::NEG_INFINITY,
+            })
+            .collect();
+        let run = |support: Option<&[Arc<[u32]>]>| {
+            let (mut it, mut values) = (item(), logits.clone());
+            let rows = Rows {
+                values: &mut values,
+                vocab,
+                support,
+            };
+            process_item(&mut it, rows, 3, 2 * nb, &processor, &cfg);
+            it.running
+                .iter()
+                .map(|b| (b.tokens.clone(), b.score.to_bits(), b.parent))
+                .collect::<Vec<_>>()
+        };
+        let full = run(None);
+        assert_eq!(full[1].0, vec![7, 3, 5, 1], "the lowest -inf ids");
+        assert_eq!(run(Some(&support)), full);
+    }
 
     proptest! {
         /// The vector pass keeps exactly what pushing the values one at a time keeps, ties

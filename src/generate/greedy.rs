@@ -7,7 +7,7 @@
 //! logits (no processors), the model's own confidence in its output; `score` is their sum
 //! over `len ^ length_penalty`.
 use super::config::ResolvedGeneration;
-use super::logits::{argmax, log_sum_exp, LogitsProcessor};
+use super::logits::{argmax, argmax_over, log_sum_exp, log_sum_exp_over, LogitsProcessor};
 use rayon::prelude::*;
 
 use super::{length_normalised, step_logits, Decoder, Hypothesis};
@@ -39,7 +39,8 @@ pub fn greedy_search<D: Decoder>(
 
     while !rows.is_empty() {
         let last: Vec<u32> = rows.iter().map(|r| r.tokens[r.tokens.len() - 1]).collect();
-        let (mut logits, vocab) = step_logits(decoder, &last)?;
+        let mut step = step_logits(decoder, &last)?;
+        let vocab = step.vocab;
         if vocab == 0 {
             candle_core::bail!("the decoder returned an empty vocabulary");
         }
@@ -47,16 +48,23 @@ pub fn greedy_search<D: Decoder>(
         // enough of it the work is spread over the CPU threads (a full exp pass over the
         // vocabulary each), on rayon's pool rather than on threads started every step.
         let mut picks = vec![(0usize, 0f32); rows.len()];
-        let pick = |(row, (scores, pick)): (&Row, (&mut [f32], &mut (usize, f32)))| {
-            *pick = pick_token(&processor, &row.tokens, scores);
+        let support = step.support.take();
+        let support_of = |r: usize| support.as_ref().map(|s| &*s[r]);
+        let pick = |(r, (scores, pick)): (usize, (&mut [f32], &mut (usize, f32)))| {
+            *pick = pick_token(&processor, &rows[r].tokens, scores, support_of(r));
         };
+        let logits = &mut step.values;
         if rows.len() > 1 && logits.len() >= super::PARALLEL_MIN {
-            rows.par_iter()
-                .zip(logits.par_chunks_mut(vocab).zip(picks.par_iter_mut()))
+            logits
+                .par_chunks_mut(vocab)
+                .zip(picks.par_iter_mut())
+                .enumerate()
                 .for_each(pick);
         } else {
-            rows.iter()
-                .zip(logits.chunks_mut(vocab).zip(picks.iter_mut()))
+            logits
+                .chunks_mut(vocab)
+                .zip(picks.iter_mut())
+                .enumerate()
                 .for_each(pick);
         }
         let mut keep = Vec::with_capacity(rows.len());
@@ -95,14 +103,25 @@ pub fn greedy_search<D: Decoder>(
 }
 
 /// Greedy choice for one row: the first argmax of the processed scores, and the raw log-prob
-/// of that token. `scores` is not empty.
-fn pick_token(processor: &LogitsProcessor, tokens: &[u32], scores: &mut [f32]) -> (usize, f32) {
-    let lse = log_sum_exp(scores);
-    let raw = processor
-        .alters_values(tokens.len())
-        .then(|| scores.to_vec());
+/// of that token. `scores` is not empty. With a `support` (the ids outside which `scores` is
+/// `-inf`) both passes look at those ids alone; the processors, which only ban tokens short
+/// of a step that [alters values](LogitsProcessor::alters_values), keep them valid, and
+/// where every supported token is banned the whole row decides.
+fn pick_token(
+    processor: &LogitsProcessor,
+    tokens: &[u32],
+    scores: &mut [f32],
+    support: Option<&[u32]>,
+) -> (usize, f32) {
+    let lse = support.map_or_else(|| log_sum_exp(scores), |ids| log_sum_exp_over(scores, ids));
+    let alters = processor.alters_values(tokens.len());
+    let raw = alters.then(|| scores.to_vec());
     processor.apply(tokens, scores);
-    let next = argmax(scores).unwrap_or(0);
+    let next = support
+        .filter(|_| !alters)
+        .and_then(|ids| argmax_over(scores, ids))
+        .or_else(|| argmax(scores))
+        .unwrap_or(0);
     let logit = raw.as_ref().map_or(scores[next], |r| r[next]);
     (next, logit - lse)
 }

@@ -217,6 +217,29 @@ pub fn log_sum_exp(row: &[f32]) -> f32 {
     max + (sum_exp(row, max).ln() as f32)
 }
 
+/// [`log_sum_exp`] of a row that is `-inf` outside `ids` (its support: sorted ids), from
+/// those values alone, gathered in id order. With every id of the row as its support this
+/// is [`log_sum_exp`] to the bit; with fewer, the same sum in another grouping of its terms
+/// (the `-inf` ones add nothing), so it can differ in the last bits.
+pub fn log_sum_exp_over(row: &[f32], ids: &[u32]) -> f32 {
+    let values: Vec<f32> = ids.iter().map(|&i| row[i as usize]).collect();
+    log_sum_exp(&values)
+}
+
+/// [`argmax`] of a row that is `-inf` outside `ids` (sorted): the first maximum among those
+/// ids, which is the row's whenever it is finite. `None` when it is not (every id banned,
+/// or a NaN first), for the caller to take the whole row's.
+pub fn argmax_over(row: &[f32], ids: &[u32]) -> Option<usize> {
+    let mut best: Option<(usize, f32)> = None;
+    for &i in ids {
+        let v = row[i as usize];
+        if best.is_none_or(|(_, b)| v > b) {
+            best = Some((i as usize, v));
+        }
+    }
+    best.filter(|&(_, v)| v.is_finite()).map(|(i, _)| i)
+}
+
 /// `row = row - logsumexp(row)`, HF's `log_softmax` on one row.
 pub fn log_softmax_in_place(row: &mut [f32]) {
     let max = row_max(row);
@@ -357,6 +380,30 @@ mod tests {
         p.apply(&[9, 1, 2, 3, 4, 5, 6, 7, 8], &mut s);
         assert_eq!(s[0], 0.0);
         assert!(s[1..].iter().all(|v| *v == f32::NEG_INFINITY));
+    }
+
+    /// Over a support (the ids outside which a row is -inf): the whole row's argmax when it
+    /// is finite, else none; the log-sum-exp to the bit when the support is every id, and
+    /// within rounding otherwise.
+    #[test]
+    fn passes_over_a_support() {
+        let ninf = f32::NEG_INFINITY;
+        let row = [ninf, 2.0, ninf, 5.0, 5.0, ninf, -1.0];
+        let ids = [1, 3, 4, 6];
+        assert_eq!(argmax_over(&row, &ids), Some(3));
+        assert_eq!(argmax_over(&row, &ids), argmax(&row));
+        assert_eq!(argmax_over(&[ninf, ninf, 1.0], &[0, 1]), None);
+        assert_eq!(argmax_over(&[f32::NAN, 3.0], &[0, 1]), None);
+        assert_eq!(argmax_over(&row, &[]), None);
+        let lse = log_sum_exp_over(&row, &ids);
+        assert!((lse - log_sum_exp(&row)).abs() <= 1e-6, "{lse}");
+        let dense: Vec<f32> = (0..100).map(|i| (i as f32 * 0.37).sin() * 4.0).collect();
+        let every: Vec<u32> = (0..100).collect();
+        assert_eq!(
+            log_sum_exp_over(&dense, &every).to_bits(),
+            log_sum_exp(&dense).to_bits()
+        );
+        assert_eq!(log_sum_exp_over(&row, &[0, 2]), ninf);
     }
 
     #[test]

@@ -44,6 +44,14 @@ pub trait Decoder {
         host_rows(&self.step(tokens)?)
     }
 
+    /// Where the last step's logits may be finite: for each current row, the sorted ids
+    /// outside which its row is `-inf` (a vocabulary shortlist), or `None` when any id may
+    /// be. With a support the loop takes each row's log-sum-exp and its argmax or top-k
+    /// over those ids alone instead of the whole vocabulary (`logits::Support`).
+    fn support(&self) -> Option<Vec<std::sync::Arc<[u32]>>> {
+        None
+    }
+
     /// Keeps only `rows` (indices into the current rows, possibly repeated), in that order:
     /// the new row `i` continues old row `rows[i]`. Used to expand a batch into beams, to
     /// reorder beams, and to drop finished sentences. `rows` is never empty.
@@ -105,20 +113,47 @@ pub(crate) fn host_rows(logits: &Tensor) -> candle_core::Result<(Vec<f32>, usize
     Ok((flat, vocab))
 }
 
-/// Runs one decoder step and brings the logits to the host as f32 rows of `vocab` values.
+/// One step's logits: `rows x vocab` f32 host rows, and each row's support when the decoder
+/// gives one ([`Decoder::support`]).
+pub(crate) struct StepLogits {
+    pub values: Vec<f32>,
+    pub vocab: usize,
+    pub support: Option<Vec<std::sync::Arc<[u32]>>>,
+}
+
+/// Runs one decoder step and brings the logits to the host as f32 rows of `vocab` values,
+/// with their supports checked: one per row, sorted, inside the vocabulary.
 pub(crate) fn step_logits<D: Decoder>(
     decoder: &mut D,
     tokens: &[u32],
-) -> candle_core::Result<(Vec<f32>, usize)> {
-    let (flat, vocab) = decoder.step_host(tokens)?;
-    if flat.len() != tokens.len() * vocab {
+) -> candle_core::Result<StepLogits> {
+    let (values, vocab) = decoder.step_host(tokens)?;
+    if values.len() != tokens.len() * vocab {
         candle_core::bail!(
             "decoder returned {} logits of a {vocab} vocabulary for {} tokens",
-            flat.len(),
+            values.len(),
             tokens.len()
         );
     }
-    Ok((flat, vocab))
+    let support = decoder.support();
+    if let Some(s) = &support {
+        let sorted = |ids: &[u32]| {
+            ids.windows(2).all(|w| w[0] < w[1]) && ids.last().is_none_or(|&l| (l as usize) < vocab)
+        };
+        if s.len() != tokens.len() || !s.iter().all(|ids| sorted(ids)) {
+            candle_core::bail!(
+                "decoder returned {} supports for {} rows, or one unsorted or past its \
+                 {vocab} vocabulary",
+                s.len(),
+                tokens.len()
+            );
+        }
+    }
+    Ok(StepLogits {
+        values,
+        vocab,
+        support,
+    })
 }
 
 /// `sum / len ^ length_penalty` in f32 as torch computes it (the denominator is a Python

@@ -178,3 +178,128 @@ fn last_sentence_finishing_first_leaves_the_batch() {
         }
     }
 }
+
+/// [`ToyDecoder`] whose rows are `-inf` outside a per-sentence set of ids (as a vocabulary
+/// shortlist makes them), which it reports as their support when `tell` is set.
+struct Shortlisted {
+    toy: ToyDecoder,
+    /// Per current row: its sentence's allowed ids, sorted.
+    allowed: Vec<std::sync::Arc<[u32]>>,
+    tell: bool,
+}
+
+impl Shortlisted {
+    /// Sentence `i` may produce EOS (0), the banned word (1) and the ids `v` with
+    /// `(v * 7 + i) % every == 0`.
+    fn new(vocab: usize, n: usize, every: usize, tell: bool) -> Self {
+        let allowed = (0..n)
+            .map(|i| {
+                (0..vocab as u32)
+                    .filter(|&v| v < 2 || (v as usize * 7 + i).is_multiple_of(every))
+                    .collect::<Vec<u32>>()
+                    .into()
+            })
+            .collect();
+        Self {
+            toy: ToyDecoder::new(vocab, n),
+            allowed,
+            tell,
+        }
+    }
+}
+
+impl Decoder for Shortlisted {
+    fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
+        let (mut rows, vocab) = host_rows(&self.toy.step(tokens)?)?;
+        for (row, ids) in rows.chunks_mut(vocab).zip(&self.allowed) {
+            for (v, x) in row.iter_mut().enumerate() {
+                if ids.binary_search(&(v as u32)).is_err() {
+                    *x = f32::NEG_INFINITY;
+                }
+            }
+        }
+        Tensor::from_vec(rows, (tokens.len(), vocab), &Device::Cpu)
+    }
+
+    fn support(&self) -> Option<Vec<std::sync::Arc<[u32]>>> {
+        self.tell.then(|| self.allowed.clone())
+    }
+
+    fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
+        self.allowed = rows.iter().map(|&r| self.allowed[r].clone()).collect();
+        self.toy.select_rows(rows)
+    }
+}
+
+/// Told the rows' supports, both searches give what the full rows give: the same tokens,
+/// scores within rounding (the log-sum-exp groups its terms otherwise), and the same bits
+/// when the support is the whole vocabulary. Supports of two or three ids leave beam
+/// search fewer finite continuations than it keeps, which it then takes from the whole
+/// rows; bans, n-gram blocking and the forced EOS at the limit run as usual.
+#[test]
+fn a_support_changes_nothing_but_the_work() {
+    for (nb, every, ngram, min_length) in [
+        (1, 3, 0, 0),
+        (1, 1, 0, 0),
+        (1, 40, 2, 4),
+        (4, 3, 0, 0),
+        (4, 1, 2, 0),
+        (3, 2, 2, 3),
+        (3, 40, 0, 0),
+        (3, 40, 0, 4),
+        (5, 11, 3, 11),
+    ] {
+        let mut cfg = resolved(nb, 10);
+        cfg.no_repeat_ngram_size = ngram;
+        cfg.min_length = min_length;
+        let (vocab, n) = (29, 5);
+        let full = generate(
+            &mut Shortlisted::new(vocab, n, every, false),
+            &prompts(n),
+            &cfg,
+        );
+        let told = generate(
+            &mut Shortlisted::new(vocab, n, every, true),
+            &prompts(n),
+            &cfg,
+        );
+        let (full, told) = (full.unwrap(), told.unwrap());
+        let case = format!("beams {nb}, one id in {every}, ngram {ngram}, min {min_length}");
+        for (f, t) in full.iter().zip(&told) {
+            assert_eq!(f.tokens, t.tokens, "{case}");
+            assert!(!t.tokens.contains(&1), "{case}: a banned word");
+            if every == 1 {
+                assert_eq!(f, t, "{case}");
+            } else {
+                // Equal, or within rounding (both -inf where every allowed id was banned).
+                let close = |a: f32, b: f32| a == b || (a - b).abs() <= 1e-5;
+                assert!(close(f.score, t.score), "{case}: {f:?} {t:?}");
+                assert!(close(f.mean_logprob, t.mean_logprob), "{case}: {f:?} {t:?}");
+            }
+        }
+    }
+}
+
+/// A support of the wrong length, unsorted or past the vocabulary is refused.
+#[test]
+fn a_malformed_support_is_refused() {
+    struct Bad(ToyDecoder, Vec<u32>);
+    impl Decoder for Bad {
+        fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
+            self.0.step(tokens)
+        }
+        fn support(&self) -> Option<Vec<std::sync::Arc<[u32]>>> {
+            Some(vec![self.1.clone().into(); self.0.rows.len()])
+        }
+        fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
+            self.0.select_rows(rows)
+        }
+    }
+    for ids in [vec![3, 2], vec![0, 2, 2], vec![0, 40]] {
+        for nb in [1, 2] {
+            let mut dec = Bad(ToyDecoder::new(11, 2), ids.clone());
+            let err = generate(&mut dec, &prompts(2), &resolved(nb, 4)).unwrap_err();
+            assert!(err.to_string().contains("supports"), "{ids:?}: {err}");
+        }
+    }
+}

@@ -190,6 +190,10 @@ impl generate::Decoder for MarianDecoderState<'_> {
         }
     }
 
+    fn support(&self) -> Option<Vec<std::sync::Arc<[u32]>>> {
+        self.restricted.as_ref().map(Restricted::support)
+    }
+
     fn select_rows(&mut self, rows: &[usize]) -> candle_core::Result<()> {
         if let Some(r) = &mut self.restricted {
             r.select_rows(rows)?;

@@ -1,7 +1,10 @@
 //! A batch's output projection restricted to its sentences' shortlist candidates
 //! (`translate::shortlist`): the projection runs over the union of the batch's candidates
 //! only, and each row's logits go back to their vocabulary ids with every other id at -inf,
-//! so the one decoding loop sees full-vocabulary rows as always and is unchanged.
+//! so the one decoding loop sees full-vocabulary rows as always (its logits processors
+//! index them by id). It is also told each row's candidates ([`Restricted::support`]), and
+//! takes the log-sum-exp and the argmax or top-k over those alone, not over the -inf
+//! between them.
 //!
 //! A row keeps to its own sentence's candidates, never its batch's: what a sentence becomes
 //! does not depend on its batchmates. A candidate's logit has the bits it has without the
@@ -9,6 +12,8 @@
 //! order), and in f32 comes within an ulp or so (gemm may sum a column otherwise in a panel
 //! of another width): a restricted step chooses as the full one does whenever the full
 //! choice is a candidate, short of an exact tie in f32.
+use std::sync::Arc;
+
 use candle_core::Tensor;
 use rayon::prelude::*;
 
@@ -24,6 +29,8 @@ pub(super) struct Restricted {
     vocab: usize,
     /// Per sentence: its candidates, as (column of `head`, vocabulary id).
     allowed: Vec<Vec<(u32, u32)>>,
+    /// Per sentence: its candidates' vocabulary ids, sorted (what the loop is told).
+    ids: Vec<Arc<[u32]>>,
     /// The sentence of each current row (beams and dropped rows follow `select_rows`).
     sentence_of: Vec<usize>,
 }
@@ -52,11 +59,21 @@ impl Restricted {
                     .collect()
             })
             .collect();
+        let ids = candidates
+            .iter()
+            .map(|c| {
+                let mut ids = c.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                Arc::from(ids)
+            })
+            .collect();
         Ok(Self {
             head,
             bias,
             vocab,
             allowed,
+            ids,
             sentence_of: (0..candidates.len()).collect(),
         })
     }
@@ -86,6 +103,14 @@ impl Restricted {
             out.chunks_mut(self.vocab).enumerate().for_each(fill);
         }
         Ok((out, self.vocab))
+    }
+
+    /// Each current row's candidates: the ids outside which its logits are -inf.
+    pub(super) fn support(&self) -> Vec<Arc<[u32]>> {
+        self.sentence_of
+            .iter()
+            .map(|&s| Arc::clone(&self.ids[s]))
+            .collect()
     }
 
     /// The rows' sentences after the decoder's rows became `rows` of the current ones.
