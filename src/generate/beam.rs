@@ -57,6 +57,35 @@ struct Item {
     done: bool,
 }
 
+impl Item {
+    /// Prompt `index` before its first step: `nb` beams of the prompt, all but the first
+    /// placeholders scored `-1e9` (HF's), and `nb` empty slots.
+    fn start(index: usize, prompt: &[u32], nb: usize) -> Self {
+        Item {
+            index,
+            running: (0..nb)
+                .map(|b| Beam {
+                    tokens: prompt.to_vec(),
+                    score: if b == 0 { 0.0 } else { NEG },
+                    raw_sum: 0.0,
+                    parent: b,
+                })
+                .collect(),
+            slots: vec![
+                Slot {
+                    tokens: Vec::new(),
+                    score: NEG,
+                    raw_sum: 0.0,
+                    finished: false,
+                };
+                nb
+            ],
+            improvable: true,
+            done: false,
+        }
+    }
+}
+
 /// Top-k of a stream of `(score, index)` pairs seen in increasing index order, best first;
 /// ties keep the lower index first.
 struct TopK {
@@ -149,28 +178,7 @@ pub fn beam_search<D: Decoder>(
     let mut items: Vec<Item> = prompts
         .iter()
         .enumerate()
-        .map(|(index, p)| Item {
-            index,
-            running: (0..nb)
-                .map(|b| Beam {
-                    tokens: p.clone(),
-                    score: if b == 0 { 0.0 } else { NEG },
-                    raw_sum: 0.0,
-                    parent: b,
-                })
-                .collect(),
-            slots: vec![
-                Slot {
-                    tokens: Vec::new(),
-                    score: NEG,
-                    raw_sum: 0.0,
-                    finished: false,
-                };
-                nb
-            ],
-            improvable: true,
-            done: false,
-        })
+        .map(|(index, p)| Item::start(index, p, nb))
         .collect();
     let mut results: Vec<Option<Hypothesis>> = vec![None; prompts.len()];
 
@@ -497,28 +505,7 @@ mod tests {
         };
         let processor = LogitsProcessor::new(&cfg);
         let support: Vec<Arc<[u32]>> = vec![Arc::from(vec![0, 3, 5]); nb];
-        let item = || Item {
-            index: 0,
-            running: (0..nb)
-                .map(|b| Beam {
-                    tokens: vec![7, 3, 5],
-                    score: -(b as f32),
-                    raw_sum: 0.0,
-                    parent: b,
-                })
-                .collect(),
-            slots: vec![
-                Slot {
-                    tokens: Vec::new(),
-                    score: NEG,
-                    raw_sum: 0.0,
-                    finished: false,
-                };
-                nb
-            ],
-            improvable: true,
-            done: false,
-        };
+        let item = || Item::start(0, &[7, 3, 5], nb);
         let logits: Vec<f32> = (0..nb * vocab)
             .map(|i| match i % vocab {
                 0 | 3 | 5 => i as f32 * 0.1,
