@@ -112,7 +112,8 @@ impl std::fmt::Debug for Int8Panels {
 }
 
 /// Quantises `x` into `q` (same length) with one scale, returned: `max |x| / 127`.
-/// A row of zeros has scale 0; a row with a NaN or an infinity has scale NaN, so what it
+/// A row of zeros has scale 0, and so does a row too small for `127 / max |x|` to be finite
+/// (below about 3.7e-37: its products are nothing beside any bias); a row with a NaN or an infinity has scale NaN, so what it
 /// touches comes out NaN as it would in f32. With AVX-512 the row is read 16 values at a
 /// time; the result is the same (max, multiply, round half to even and saturate are exact).
 fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
@@ -151,7 +152,7 @@ fn quantize_portable(x: &[f32], q: &mut [i8]) -> f32 {
         q.fill(0);
         return f32::NAN;
     }
-    if amax == 0.0 {
+    if amax == 0.0 || !(QMAX / amax).is_finite() {
         q.fill(0);
         return 0.0;
     }
@@ -494,7 +495,7 @@ mod x86 {
             q.fill(0);
             return f32::NAN;
         }
-        if amax == 0.0 {
+        if amax == 0.0 || !(super::QMAX / amax).is_finite() {
             q.fill(0);
             return 0.0;
         }
@@ -707,7 +708,7 @@ mod tests {
             q.fill(0);
             return f32::NAN;
         }
-        if amax == 0.0 {
+        if amax == 0.0 || !(QMAX / amax).is_finite() {
             q.fill(0);
             return 0.0;
         }
@@ -717,6 +718,26 @@ mod tests {
             *q = (v * inv).round_ties_even().clamp(-QMAX, QMAX) as i8;
         }
         amax / QMAX
+    }
+
+    /// A row too small for `127 / max` to be finite quantises to zeros with scale 0, as a
+    /// row of zeros does, rather than to NaN products (0 · inf) and ±127.
+    #[test]
+    fn rows_too_small_to_scale_are_zeros() {
+        for x in [
+            vec![3e-38f32, -1e-38, 0.0, 2e-39],
+            vec![f32::from_bits(7); 40],
+        ] {
+            let mut q = vec![5i8; x.len()];
+            assert_eq!(quantize(&x, &mut q), 0.0);
+            assert!(q.iter().all(|&v| v == 0), "{q:?}");
+            q.fill(5);
+            assert_eq!(quantize_portable(&x, &mut q), 0.0);
+            assert!(q.iter().all(|&v| v == 0), "{q:?}");
+        }
+        let mut q = [0i8; 2];
+        assert!(quantize(&[1e-36, -2.5e-37], &mut q) > 0.0, "still scaled");
+        assert_eq!(q, [127, -32]);
     }
 
     /// `quantize_one` reads the rounded value from its bits; it equals the saturating cast
@@ -746,6 +767,9 @@ mod tests {
     fn the_row_quantisers_equal_the_definition() {
         let mut rows: Vec<Vec<f32>> = (1..70).map(|n| values(n, n as u64)).collect();
         rows.push(vec![0.0; 33]);
+        // Rows whose 127 / max is infinite: zeros, on every path (AVX-512 once gave -128).
+        rows.push((0..37).map(|i| (i as f32 - 18.0) * 1e-39).collect());
+        rows.push(vec![f32::from_bits(1); 20]);
         rows.push((0..40).map(|i| i as f32 * 0.5 - 10.0).collect()); // ties at .5 steps
         for (at, bad) in [
             (35, f32::NAN),
