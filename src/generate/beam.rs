@@ -149,8 +149,8 @@ fn push_row(top: &mut TopK, row: &[f32], norm: f32, score: f32, base: usize) {
 }
 
 /// [`push_row`] for a row that is `-inf` outside `ids` (sorted): the same pushes, in the same
-/// order, less those of `-inf` values. The kept list is the same whenever its last score is
-/// finite ([`process_item`] checks, and pushes the whole rows where it is not).
+/// order, less those of the ids outside (all `-inf`). The kept list is the same whenever its
+/// last score is finite ([`process_item`] checks, and pushes the whole rows where it is not).
 fn push_ids(top: &mut TopK, row: &[f32], ids: &[u32], norm: f32, score: f32, base: usize) {
     for &id in ids {
         let v = id as usize;
@@ -203,8 +203,8 @@ pub fn beam_search<D: Decoder>(
             candle_core::bail!("the decoder returned the wrong number of rows");
         }
         // Sentences are independent: when there is enough work, spread them over the CPU
-        // threads (the row work is a full pass of exp over the vocabulary per beam, ~20% of
-        // a step on one core), on rayon's pool rather than on threads started every step.
+        // threads (the row work is a pass of exp over the vocabulary, or the support, per
+        // beam: ~20% of a step on one core without a support), on rayon's pool rather than on threads started every step.
         let support = step.support.take();
         let support_of = |i: usize| support.as_ref().map(|s| &s[i * nb..(i + 1) * nb]);
         let work = |(i, (item, rows)): (usize, (&mut Item, &mut [f32]))| {
@@ -273,7 +273,9 @@ struct Rows<'a> {
 /// With supports, the log-sum-exp and the top-K pass read the supported ids alone, unless a
 /// processor may set a value rather than ban it this step or renormalises the rows. Should
 /// the kept list then end in `-inf` (fewer finite continuations than K), the whole rows are
-/// pushed instead, so the list is the one the full rows give.
+/// pushed instead. The list is then the one the full rows give but for rounding: the
+/// log-sum-exp over the support groups its terms otherwise and may differ in the last bit,
+/// which can break an exact tie between beams another way.
 fn process_item(
     item: &mut Item,
     rows: Rows,
@@ -291,6 +293,7 @@ fn process_item(
     let mut raw_rows: Vec<(Option<Vec<f32>>, f32)> = Vec::with_capacity(item.running.len());
     let mut norms = Vec::with_capacity(item.running.len());
     let mut sparse = support.is_some() && !processor.renormalizes();
+    let mut pushed_sparse = false;
     for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks_mut(vocab)) {
         let ids = support.map(|s| &*s[b]);
         let lse = ids.map_or_else(|| log_sum_exp(row), |ids| log_sum_exp_over(row, ids));
@@ -304,7 +307,10 @@ fn process_item(
         };
         sparse &= !alters;
         match ids.filter(|_| sparse) {
-            Some(ids) => push_ids(&mut top, row, ids, norm, beam.score, b * vocab),
+            Some(ids) => {
+                push_ids(&mut top, row, ids, norm, beam.score, b * vocab);
+                pushed_sparse = true;
+            }
             None => push_row(&mut top, row, norm, beam.score, b * vocab),
         }
         norms.push(norm);
@@ -317,7 +323,7 @@ fn process_item(
                 .last()
                 .is_some_and(|&(s, _)| s == f32::NEG_INFINITY)
     };
-    if support.is_some() && short(&top) {
+    if pushed_sparse && short(&top) {
         top = TopK::new(beams_to_keep);
         for ((b, beam), row) in item.running.iter().enumerate().zip(rows.chunks(vocab)) {
             push_row(&mut top, row, norms[b], beam.score, b * vocab);

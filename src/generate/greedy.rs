@@ -45,8 +45,9 @@ pub fn greedy_search<D: Decoder>(
             candle_core::bail!("the decoder returned an empty vocabulary");
         }
         // Per row: (next token, its raw log-prob). Rows are independent, so when there is
-        // enough of it the work is spread over the CPU threads (a full exp pass over the
-        // vocabulary each), on rayon's pool rather than on threads started every step.
+        // enough of it the work is spread over the CPU threads (an exp pass over the
+        // vocabulary, or the row's support, each), on rayon's pool rather than on threads
+        // started every step.
         let mut picks = vec![(0usize, 0f32); rows.len()];
         let support = step.support.take();
         let support_of = |r: usize| support.as_ref().map(|s| &*s[r]);

@@ -47,7 +47,8 @@ pub trait Decoder {
     /// Where the last step's logits may be finite: for each current row, the sorted ids
     /// outside which its row is `-inf` (a vocabulary shortlist), or `None` when any id may
     /// be. With a support the loop takes each row's log-sum-exp and its argmax or top-k
-    /// over those ids alone instead of the whole vocabulary (`logits::Support`).
+    /// over those ids alone instead of the whole vocabulary ([`logits::argmax_over`],
+    /// [`logits::log_sum_exp_over`]).
     fn support(&self) -> Option<Vec<std::sync::Arc<[u32]>>> {
         None
     }
