@@ -92,6 +92,8 @@ import sys
 import time
 from pathlib import Path
 
+from wartacli import candidate_counts
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SENTENCES = HERE / "sentences.txt"
@@ -530,10 +532,10 @@ def synthetic_vmap(model, sentences, path, per_source=50, frequent=100, seed=0):
 
 def vmap_sizes(warta, model, sentences, vmap, batch):
     """(mean candidates per sentence, mean candidates per batch) under `vmap` for batches of
-    `batch`, as warta counts them."""
-    from wartacli import candidate_counts
-
-    found = candidate_counts(warta, model, sentences, vmap, batch)
+    `batch`, as warta counts them; None when warta's log has no counts."""
+    found = candidate_counts(warta, model, sentences, vmap, batch, required=False)
+    if not found:
+        return None
     sentences_n = sum(n for n, _, _ in found)
     return (sum(n * m for n, _, m in found) / sentences_n, statistics.mean(u for _, u, _ in found))
 

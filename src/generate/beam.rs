@@ -204,7 +204,8 @@ pub fn beam_search<D: Decoder>(
         }
         // Sentences are independent: when there is enough work, spread them over the CPU
         // threads (the row work is a pass of exp over the vocabulary, or the support, per
-        // beam: ~20% of a step on one core without a support), on rayon's pool rather than on threads started every step.
+        // beam: ~20% of a step on one core without a support), on rayon's pool rather than
+        // on threads started every step.
         let support = step.support.take();
         let support_of = |i: usize| support.as_ref().map(|s| &s[i * nb..(i + 1) * nb]);
         let work = |(i, (item, rows)): (usize, (&mut Item, &mut [f32]))| {

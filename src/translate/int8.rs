@@ -113,8 +113,8 @@ impl std::fmt::Debug for Int8Panels {
 
 /// Quantises `x` into `q` (same length) with one scale, returned: `max |x| / 127`.
 /// A row of zeros has scale 0, and so does a row too small for `127 / max |x|` to be finite
-/// (below about 3.7e-37: its products are nothing beside any bias); a row with a NaN or an infinity has scale NaN, so what it
-/// touches comes out NaN as it would in f32. With AVX-512 the row is read 16 values at a
+/// ([`unscalable`]); a row with a NaN or an infinity has scale NaN, so what it touches comes
+/// out NaN as it would in f32. With AVX-512 the row is read 16 values at a
 /// time; the result is the same (max, multiply, round half to even and saturate are exact).
 fn quantize(x: &[f32], q: &mut [i8]) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -152,7 +152,7 @@ fn quantize_portable(x: &[f32], q: &mut [i8]) -> f32 {
         q.fill(0);
         return f32::NAN;
     }
-    if amax == 0.0 || !(QMAX / amax).is_finite() {
+    if unscalable(amax) {
         q.fill(0);
         return 0.0;
     }
@@ -161,6 +161,14 @@ fn quantize_portable(x: &[f32], q: &mut [i8]) -> f32 {
         *q = quantize_one(v, inv);
     }
     amax / QMAX
+}
+
+/// Whether a row whose largest magnitude is `amax` (finite) quantises to zeros with scale 0:
+/// a row of zeros, or one too small for `127 / amax` to be finite (below about 3.7e-37; its
+/// products are nothing beside any bias, and scaled they would be `0 · inf`, NaN).
+#[inline(always)]
+fn unscalable(amax: f32) -> bool {
+    !(QMAX / amax).is_finite()
 }
 
 /// One value: `v · inv` rounded half to even, within ±127.
@@ -495,7 +503,7 @@ mod x86 {
             q.fill(0);
             return f32::NAN;
         }
-        if amax == 0.0 || !(super::QMAX / amax).is_finite() {
+        if super::unscalable(amax) {
             q.fill(0);
             return 0.0;
         }

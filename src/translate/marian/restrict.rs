@@ -36,7 +36,8 @@ pub(super) struct Restricted {
 }
 
 impl Restricted {
-    /// For a batch whose sentence `i` may produce the sorted ids `candidates[i]`.
+    /// For a batch whose sentence `i` may produce the ids `candidates[i]` (sorted and made
+    /// unique here: the loop is told them as a sorted support).
     pub(super) fn new(model: &MarianModel, candidates: &[Vec<u32>]) -> candle_core::Result<Self> {
         let vocab = model.target_vocab_size()?;
         if let Some(i) = candidates.iter().position(Vec::is_empty) {
@@ -47,7 +48,16 @@ impl Restricted {
             candle_core::bail!("shortlist: candidate id {bad} of a vocabulary of {vocab}");
         }
         let (head, bias) = model.head_over(&union)?;
-        let allowed = candidates
+        let ids: Vec<Arc<[u32]>> = candidates
+            .iter()
+            .map(|c| {
+                let mut ids = c.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                Arc::from(ids)
+            })
+            .collect();
+        let allowed = ids
             .iter()
             .map(|ids| {
                 ids.iter()
@@ -57,15 +67,6 @@ impl Restricted {
                         (col as u32, *id)
                     })
                     .collect()
-            })
-            .collect();
-        let ids = candidates
-            .iter()
-            .map(|c| {
-                let mut ids = c.clone();
-                ids.sort_unstable();
-                ids.dedup();
-                Arc::from(ids)
             })
             .collect();
         Ok(Self {
